@@ -1,0 +1,195 @@
+"""Read a scene file, apply command-line overrides, validate, and report problems with lines."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from engine.scene.checks import check_scene
+from engine.scene.errors import SceneError, SceneIssue
+from engine.scene.locate import KeyPath, find_line, key_lines
+from engine.scene.schema import scene_model
+
+
+@dataclass(frozen=True)
+class LoadedScene:
+    """A validated scene and where it came from."""
+
+    scene: Any  # an instance of scene_model()
+    path: Path  # the scene file
+    text: str  # the effective scene (overrides applied) as TOML
+    source: str  # the scene file as written
+
+    def error(self, path: KeyPath, message: str, fix: str) -> SceneError:
+        """A :class:`SceneError` about one key of this scene, found while preparing the run."""
+        line = find_line(key_lines(self.source), path)
+        return SceneError(self.path, [SceneIssue(path, message, fix, line)])
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the scene resolve against."""
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the scene, made absolute against the scene's folder."""
+        return (self.base_dir / relative).resolve()
+
+
+def parse_override(assignment: str) -> tuple[KeyPath, Any]:
+    """``"simulation.end_time=0.5"`` -> ``(("simulation", "end_time"), 0.5)``.
+
+    The value is read as TOML (so ``'"o.vtkhdf"'``, ``[1, 2]`` and ``true`` work); a bare word that
+    is not valid TOML is taken as a string. ``bodies.0.velocity`` or ``bodies[0].velocity`` index
+    arrays.
+    """
+    if "=" not in assignment:
+        raise ValueError(f"--set {assignment!r}: expected KEY=VALUE, e.g. simulation.end_time=0.5")
+    key, raw = assignment.split("=", 1)
+    path: list[str | int] = []
+    for part in key.replace("[", ".").replace("]", "").split("."):
+        if part.strip():
+            path.append(int(part) if part.strip().isdigit() else part.strip())
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return tuple(path), value
+
+
+def apply_override(data: dict, path: KeyPath, value: Any) -> None:
+    """Set ``value`` at ``path`` inside nested dicts/lists, creating tables as needed."""
+    node: Any = data
+    for part, following in zip(path[:-1], path[1:], strict=True):
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise ValueError(f"--set: there is no entry {part} at {path}")
+            node = node[part]
+        else:
+            node = node.setdefault(part, [] if isinstance(following, int) else {})
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ValueError(f"--set: there is no entry {last} at {path}")
+    node[last] = value
+
+
+def _known_keys(model: type[BaseModel], seen: set | None = None) -> set[str]:
+    """Every field name in a model tree (for "did you mean" hints)."""
+    seen = seen if seen is not None else set()
+    names: set[str] = set()
+    if model in seen:
+        return names
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        names.add(name)
+        for sub in _models_in(field.annotation):
+            names |= _known_keys(sub, seen)
+    return names
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def _data_path(data: Any, loc: tuple) -> KeyPath:
+    """Keep the parts of a pydantic error location that are real keys of the scene data."""
+    path: list[str | int] = []
+    node = data
+    for position, part in enumerate(loc):
+        inside_dict = isinstance(node, dict) and part in node
+        inside_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if inside_dict or inside_list:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and position == len(loc) - 1:
+            path.append(part)  # a missing key: name it
+    return tuple(path)
+
+
+def _fix_for(error: dict, known: set[str]) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    key = str(error["loc"][-1]) if error["loc"] else ""
+    if kind == "missing":
+        return f"add `{key} = ...` to this table"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        return f"{hint}remove `{key}` or correct its spelling"
+    if kind in ("union_tag_invalid", "literal_error"):
+        expected = ctx.get("expected_tags") or ctx.get("expected")
+        return f"use one of: {expected}"
+    if kind == "union_tag_not_found":
+        return f"add `{ctx.get('discriminator', 'model')} = ...`".replace("'", "")
+    for bound, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if bound in ctx:
+            return f"use a value {word} {ctx[bound]}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return "write a value of the expected type (see `engine schema`)"
+    return "see `engine schema` for what this key accepts"
+
+
+def _schema_issues(error: ValidationError, data: dict, model: type[BaseModel]) -> list[SceneIssue]:
+    known = _known_keys(model)
+    merged: dict[KeyPath, SceneIssue] = {}
+    for item in error.errors():
+        path = _data_path(data, item["loc"])
+        message = item["msg"]
+        if path in merged:  # alternatives of a union: one issue per key
+            previous = merged[path]
+            merged[path] = SceneIssue(path, f"{previous.message}, or {message}", previous.fix)
+        else:
+            merged[path] = SceneIssue(path, message, _fix_for(item, known))
+    return list(merged.values())
+
+
+def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -> list[SceneIssue]:
+    lines = key_lines(text)
+    out = []
+    for issue in issues:
+        if issue.path in overridden:
+            out.append(SceneIssue(issue.path, issue.message + " (set with --set)", issue.fix))
+        else:
+            out.append(SceneIssue(issue.path, issue.message, issue.fix, find_line(lines, issue.path)))
+    return out
+
+
+def load_scene(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
+    """Read, override, validate and check a scene; raise :class:`SceneError` on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SceneError(
+            path, [SceneIssue((), f"cannot read the file ({error.strerror})", "check the path")]
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        issue = SceneIssue((), f"not valid TOML: {error}", "fix the TOML syntax at that line",
+                           getattr(error, "lineno", None))
+        raise SceneError(path, [issue]) from None
+    overridden: set[KeyPath] = set()
+    for assignment in overrides:
+        try:
+            key, value = parse_override(assignment)
+            apply_override(data, key, value)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise SceneError(path, [SceneIssue((), str(error), "check the --set key path")]) from None
+        overridden.add(key)
+    model = scene_model()
+    try:
+        scene = model.model_validate(data)
+    except ValidationError as error:
+        raise SceneError(path, _with_lines(_schema_issues(error, data, model), text, overridden))
+    issues = check_scene(scene, path.parent)
+    if issues:
+        raise SceneError(path, _with_lines(issues, text, overridden))
+    return LoadedScene(scene=scene, path=path.resolve(), text=tomli_w.dumps(data), source=text)

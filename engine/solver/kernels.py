@@ -1,0 +1,299 @@
+"""The MLS-MPM step as Taichi kernels, one per named stage.
+
+Stages, in order, each a kernel over Taichi ndarrays (so particle state is shared with torch and
+compiled kernels are reused by every scene with the same :class:`KernelConfig`):
+
+1. ``constitutive``: plastic return mapping and Kirchhoff stress per particle;
+2. ``particle_to_grid``: APIC (or FLIP/PIC) scatter of mass, momentum and stress impulse;
+3. ``grid_update``: momentum to velocity, gravity, walls, planes and mesh colliders;
+4. ``grid_to_particle``: gather velocity and its gradient, advect, update F, and check health.
+
+Grid node ``I`` sits at ``(I - PAD) * dx``: the domain starts at node ``PAD`` and the padding
+nodes outside the domain hold the walls.
+"""
+
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+from types import SimpleNamespace
+
+import taichi as ti
+
+from engine.materials import MATERIALS
+from engine.materials.base import MAX_CONSTANTS, MAX_STATE
+from engine.solver.runtime import on_restart
+
+#: Grid nodes beyond each face of the domain.
+PAD = 3
+#: Contact conditions, as stored in collider rows.
+STICKY, SLIP, SEPARATE = 0, 1, 2
+#: Columns of a plane row: point (3), normal (3), condition, friction.
+PLANE_COLUMNS = 8
+#: Columns of a mesh collider's float row: origin (3), spacing, condition, friction,
+#: centre now (3), rotation now (9, row-major), linear velocity (3), angular velocity (3),
+#: centre at t = 0 (3).
+MESH_COLUMNS = 27
+#: Slots of the health report: [max speed], and [non-finite count, escaped count, a bad index].
+HEALTH_INTS = 3
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """What changes the compiled code (everything else is a runtime argument)."""
+
+    dim: int
+    models: tuple[str, ...]  # material models present, in dispatch order
+    flip: bool
+
+
+def nd(dtype, ndim: int = 1):
+    """Shorthand for a Taichi ndarray kernel argument."""
+    return ti.types.ndarray(dtype=dtype, ndim=ndim)
+
+
+@ti.func
+def bspline_weights(fx):
+    """Quadratic B-spline weights of the 3 nodes around a particle, per axis: list of 3 vectors."""
+    return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
+
+
+@ti.func
+def contact_response(v, n, v_collider, condition, friction):
+    """Grid velocity after contact with a wall moving at ``v_collider`` (m/s), normal ``n``."""
+    relative = v - v_collider
+    normal_speed = relative.dot(n)
+    if condition == STICKY:
+        relative = ti.zero(relative)
+    elif condition == SLIP or normal_speed < 0.0:
+        tangential = relative - normal_speed * n
+        if normal_speed < 0.0:  # Coulomb: friction removes up to mu |v_n| of the sliding speed
+            norm = tangential.norm()
+            if norm > 1e-12:
+                tangential *= ti.max(0.0, norm + friction * normal_speed) / norm
+        relative = tangential
+    return relative + v_collider
+
+
+@lru_cache(maxsize=32)
+def build_kernels(config: KernelConfig):
+    """Compile-once kernels for ``config`` (returned as a simple namespace)."""
+    dim = config.dim
+    models = tuple(MATERIALS[name] for name in config.models)
+    flip = config.flip
+    vec = ti.types.vector(dim, float)
+    mat = ti.types.matrix(dim, dim, float)
+    kvec = ti.types.vector(MAX_CONSTANTS, float)
+    svec = ti.types.vector(MAX_STATE, float)
+    stencil = tuple(itertools.product(range(3), repeat=dim))
+
+    @ti.kernel
+    def constitutive(
+        F: nd(mat),
+        C: nd(mat),
+        state: nd(svec),
+        tau: nd(mat),
+        material_id: nd(ti.i32),
+        material_model: nd(ti.i32),
+        material_constants: nd(kvec),
+    ):
+        for p in F:
+            m = material_id[p]
+            model = material_model[m]
+            k = material_constants[m]
+            Fp = F[p]
+            st = state[p]
+            stress = ti.Matrix.zero(float, dim, dim)
+            for index, material in ti.static(enumerate(models)):
+                if model == index:
+                    U = ti.Matrix.identity(float, dim)
+                    V = ti.Matrix.identity(float, dim)
+                    sig = ti.Vector.one(float, dim)
+                    if ti.static(material.needs_svd):
+                        U, S, V = ti.svd(Fp)
+                        for i in ti.static(range(dim)):
+                            sig[i] = S[i, i]
+                    Fp, sig, st = material.project(U, sig, V, Fp, st, k)
+                    stress = material.kirchhoff(U, sig, V, Fp, st, k, C[p])
+            F[p] = Fp
+            state[p] = st
+            tau[p] = stress
+
+    @ti.kernel
+    def particle_to_grid(
+        x: nd(vec),
+        v: nd(vec),
+        C: nd(mat),
+        tau: nd(mat),
+        mass: nd(float),
+        volume: nd(float),
+        grid_v: nd(vec, dim),
+        grid_m: nd(float, dim),
+        dt: float,
+        dx: float,
+    ):
+        for I in ti.grouped(grid_m):
+            grid_v[I] = ti.zero(grid_v[I])
+            grid_m[I] = 0.0
+        inv_dx = 1.0 / dx
+        upper = ti.Vector([grid_m.shape[i] - 3 for i in ti.static(range(dim))])
+        for p in x:
+            Xp = x[p] * inv_dx + PAD
+            base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
+            fx = Xp - base
+            w = bspline_weights(fx)
+            mp = mass[p]
+            affine = (-dt * volume[p] * 4.0 * inv_dx * inv_dx) * tau[p]
+            if ti.static(not flip):
+                affine += mp * C[p]
+            momentum = mp * v[p]
+            for offset in ti.static(stencil):
+                o = ti.Vector(offset)
+                dpos = (o - fx) * dx
+                weight = 1.0
+                for i in ti.static(range(dim)):
+                    weight *= w[offset[i]][i]
+                grid_v[base + o] += weight * (momentum + affine @ dpos)
+                grid_m[base + o] += weight * mp
+
+    @ti.kernel
+    def grid_update(
+        grid_v: nd(vec, dim),
+        grid_m: nd(float, dim),
+        grid_v_old: nd(vec, dim),
+        gravity: vec,
+        dt: float,
+        dx: float,
+        planes: nd(ti.types.vector(PLANE_COLUMNS, float)),
+        n_planes: ti.i32,
+        sdf: nd(float),
+        mesh_ints: nd(ti.types.vector(4, ti.i32)),
+        mesh_rows: nd(ti.types.vector(MESH_COLUMNS, float)),
+        n_meshes: ti.i32,
+    ):
+        for I in ti.grouped(grid_m):
+            m = grid_m[I]
+            if m > 0.0:
+                v = grid_v[I] / m
+                if ti.static(flip):
+                    grid_v_old[I] = v
+                v += dt * gravity
+                position = (I - PAD).cast(float) * dx
+                for k in range(n_planes):
+                    row = planes[k]
+                    point = ti.Vector([row[i] for i in ti.static(range(dim))])
+                    normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
+                    if (position - point).dot(normal) <= 0.0:
+                        v = contact_response(v, normal, ti.zero(v), int(row[6]), row[7])
+                if ti.static(dim == 3):
+                    for k in range(n_meshes):
+                        v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
+                grid_v[I] = v
+
+    @ti.func
+    def mesh_contact(v, position, sdf, ints, row):
+        """Contact with one rigid mesh collider (3D), through its signed distance field."""
+        origin = ti.Vector([row[0], row[1], row[2]])
+        spacing = row[3]
+        centre = ti.Vector([row[6], row[7], row[8]])
+        R = ti.Matrix([[row[9 + 3 * i + j] for j in range(3)] for i in range(3)])
+        linear = ti.Vector([row[18], row[19], row[20]])
+        angular = ti.Vector([row[21], row[22], row[23]])
+        centre0 = ti.Vector([row[24], row[25], row[26]])
+        q = R.transpose() @ (position - centre) + centre0  # where this point was at t = 0
+        n = ti.Vector([ints[1], ints[2], ints[3]])
+        g = (q - origin) / spacing
+        inside_box = True
+        for i in ti.static(range(3)):
+            if g[i] < 0.0 or g[i] > n[i] - 1.0:
+                inside_box = False
+        result = v
+        if inside_box:
+            cell = ti.min(ti.floor(g, int), n - 2)
+            f = g - cell
+            phi = 0.0
+            grad = ti.Vector.zero(float, 3)
+            for corner in ti.static(ti.grouped(ti.ndrange(2, 2, 2))):
+                c = cell + corner
+                value = sdf[ints[0] + (c[0] * n[1] + c[1]) * n[2] + c[2]]
+                wx = f[0] if corner[0] else 1.0 - f[0]
+                wy = f[1] if corner[1] else 1.0 - f[1]
+                wz = f[2] if corner[2] else 1.0 - f[2]
+                sx = 1.0 if corner[0] else -1.0
+                sy = 1.0 if corner[1] else -1.0
+                sz = 1.0 if corner[2] else -1.0
+                phi += wx * wy * wz * value
+                grad += ti.Vector([sx * wy * wz, wx * sy * wz, wx * wy * sz]) * value
+            if phi <= 0.0 and grad.norm() > 1e-12:
+                normal = (R @ grad).normalized()
+                v_collider = linear + angular.cross(position - centre)
+                result = contact_response(v, normal, v_collider, int(row[4]), row[5])
+        return result
+
+    @ti.kernel
+    def grid_to_particle(
+        x: nd(vec),
+        v: nd(vec),
+        C: nd(mat),
+        F: nd(mat),
+        grid_v: nd(vec, dim),
+        grid_v_old: nd(vec, dim),
+        dt: float,
+        dx: float,
+        flip_blend: float,
+        domain: vec,
+        health_speed: nd(float),
+        health: nd(ti.i32),
+    ):
+        inv_dx = 1.0 / dx
+        upper = ti.Vector([grid_v.shape[i] - 3 for i in ti.static(range(dim))])
+        for p in x:
+            Xp = x[p] * inv_dx + PAD
+            base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
+            fx = Xp - base
+            w = bspline_weights(fx)
+            new_v = ti.Vector.zero(float, dim)
+            change = ti.Vector.zero(float, dim)
+            new_C = ti.Matrix.zero(float, dim, dim)
+            for offset in ti.static(stencil):
+                o = ti.Vector(offset)
+                dpos = (o - fx) * dx
+                weight = 1.0
+                for i in ti.static(range(dim)):
+                    weight *= w[offset[i]][i]
+                g_v = grid_v[base + o]
+                new_v += weight * g_v
+                if ti.static(flip):
+                    change += weight * (g_v - grid_v_old[base + o])
+                new_C += (4.0 * inv_dx * inv_dx * weight) * g_v.outer_product(dpos)
+            velocity = new_v
+            if ti.static(flip):
+                velocity = flip_blend * (v[p] + change) + (1.0 - flip_blend) * new_v
+            position = x[p] + dt * new_v
+            v[p] = velocity
+            x[p] = position
+            C[p] = new_C
+            F[p] = (ti.Matrix.identity(float, dim) + dt * new_C) @ F[p]
+            speed = velocity.norm()
+            if not (speed < 1e30):  # NaN or inf
+                ti.atomic_add(health[0], 1)
+                ti.atomic_max(health[2], p)
+            else:
+                ti.atomic_max(health_speed[0], speed)
+            outside = False
+            for i in ti.static(range(dim)):
+                if position[i] < -dx or position[i] > domain[i] + dx:
+                    outside = True
+            if outside:
+                ti.atomic_add(health[1], 1)
+                ti.atomic_max(health[2], p)
+
+    return SimpleNamespace(
+        constitutive=constitutive,
+        particle_to_grid=particle_to_grid,
+        grid_update=grid_update,
+        grid_to_particle=grid_to_particle,
+    )
+
+
+on_restart(build_kernels.cache_clear)

@@ -1,0 +1,30 @@
+"""The process's one Taichi runtime: started once, restarted only when arch or precision change."""
+
+from __future__ import annotations
+
+import taichi as ti
+
+_current: tuple[str, str] | None = None
+_on_restart: list = []
+
+
+def on_restart(callback) -> None:
+    """Register a function called after the runtime restarts (to drop compiled kernels)."""
+    _on_restart.append(callback)
+
+
+def ensure_runtime(arch: str = "cpu", precision: str = "f32") -> None:
+    """Start Taichi for ``arch`` ("cpu" or "gpu") and ``precision`` ("f32" or "f64") if needed."""
+    global _current
+    wanted = (arch, precision)
+    if _current == wanted:
+        return
+    ti.init(
+        arch=ti.cpu if arch == "cpu" else ti.gpu,
+        default_fp=ti.f32 if precision == "f32" else ti.f64,
+        log_level=ti.WARN,
+        random_seed=0,
+    )
+    _current = wanted
+    for callback in _on_restart:
+        callback()
