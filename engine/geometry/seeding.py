@@ -194,7 +194,9 @@ def ray_crossings(
     return ray_s[first], t_s[first]
 
 
-def _ray_hit_counts(mesh: trimesh.Trimesh, origins: np.ndarray, direction: np.ndarray) -> np.ndarray:
+def _ray_hit_counts(
+    mesh: trimesh.Trimesh, origins: np.ndarray, direction: np.ndarray
+) -> np.ndarray:
     """Number of distinct crossings (see :func:`ray_crossings`) per ray; (N,) int."""
     index_ray, _ = ray_crossings(mesh, origins, direction)
     return np.bincount(index_ray, minlength=len(origins))

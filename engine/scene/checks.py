@@ -121,7 +121,7 @@ def check_bodies(scene, base_dir: Path) -> list[SceneIssue]:
         issues += _length((*path, "velocity"), body.velocity, dim, "velocity")
         spin_dim = 1 if dim == 2 else 3
         spin = body.angular_velocity
-        if (dim == 2) != isinstance(spin, float):
+        if spin is not None and (dim == 2) != isinstance(spin, float):
             issues.append(
                 SceneIssue(
                     (*path, "angular_velocity"),

@@ -83,8 +83,8 @@ class BodyBase(Strict):
 
     material: str = Field(description="Name of a [materials.<name>] table.")
     velocity: Vector | None = Field(default=None, description="Initial velocity, m/s.")
-    angular_velocity: float | Vector = Field(
-        default=0.0, description="Initial angular velocity about the body's centroid, rad/s "
+    angular_velocity: float | Vector | None = Field(
+        default=None, description="Initial angular velocity about the body's centroid, rad/s "
         "(a number in 2D, a vector in 3D)."
     )
     particles_per_cell: float = Field(

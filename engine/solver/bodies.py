@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.geometry.seeding import load_mesh, seed_box, seed_cylinder, seed_mesh, seed_sphere
 from engine.scene.schema import BoxBody, CylinderBody, SphereBody
+from engine.solver.ordering import cpu_threads, locality_order
 
 
 @dataclass
@@ -54,6 +55,8 @@ def initial_velocity(body, x: np.ndarray) -> np.ndarray:
     v = np.zeros_like(x)
     if body.velocity is not None:
         v += np.asarray(body.velocity)
+    if body.angular_velocity is None:
+        return v
     arm = x - x.mean(axis=0)
     if dim == 2:
         omega = float(body.angular_velocity)
@@ -64,7 +67,7 @@ def initial_velocity(body, x: np.ndarray) -> np.ndarray:
 
 
 def seed_bodies(scene, dx: float, base_dir: Path) -> SeededParticles:
-    """Seed every body of a validated scene, sorted by grid cell for memory locality."""
+    """Seed every body of a validated scene, ordered for fast scatter (see :mod:`ordering`)."""
     dim = scene.simulation.dim
     rng = np.random.default_rng(scene.simulation.seed)
     names = list(scene.materials)
@@ -90,6 +93,5 @@ def seed_bodies(scene, dx: float, base_dir: Path) -> SeededParticles:
     joined = SeededParticles(
         *(np.concatenate([getattr(p, f) for p in parts]) for f in SeededParticles.__annotations__)
     )
-    cell = np.floor(joined.x / dx).astype(np.int64)
-    order = np.lexsort(cell.T[::-1])
+    order = locality_order(joined.x, dx, cpu_threads())
     return SeededParticles(*(getattr(joined, f)[order] for f in SeededParticles.__annotations__))

@@ -22,6 +22,7 @@ import taichi as ti
 
 from engine.materials import MATERIALS
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
+from engine.solver.ordering import CHUNK
 from engine.solver.runtime import on_restart
 
 #: Grid nodes beyond each face of the domain.
@@ -85,6 +86,8 @@ def build_kernels(config: KernelConfig):
     mat = ti.types.matrix(dim, dim, float)
     kvec = ti.types.vector(MAX_CONSTANTS, float)
     svec = ti.types.vector(MAX_STATE, float)
+    # CPU threads take whole chunks of particles (see engine.solver.ordering); GPUs keep defaults.
+    block = CHUNK if ti.lang.impl.current_cfg().arch == ti.cpu else 0
     stencil = tuple(itertools.product(range(3), repeat=dim))
 
     @ti.kernel
@@ -97,6 +100,7 @@ def build_kernels(config: KernelConfig):
         material_model: nd(ti.i32),
         material_constants: nd(kvec),
     ):
+        ti.loop_config(block_dim=block)
         for p in F:
             m = material_id[p]
             model = material_model[m]
@@ -137,6 +141,7 @@ def build_kernels(config: KernelConfig):
             grid_m[I] = 0.0
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid_m.shape[i] - 3 for i in ti.static(range(dim))])
+        ti.loop_config(block_dim=block)
         for p in x:
             Xp = x[p] * inv_dx + PAD
             base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
@@ -191,7 +196,7 @@ def build_kernels(config: KernelConfig):
                 grid_v[I] = v
 
     @ti.func
-    def mesh_contact(v, position, sdf, ints, row):
+    def mesh_contact(v, position, sdf: ti.template(), ints, row):
         """Contact with one rigid mesh collider (3D), through its signed distance field."""
         origin = ti.Vector([row[0], row[1], row[2]])
         spacing = row[3]
@@ -247,6 +252,7 @@ def build_kernels(config: KernelConfig):
     ):
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid_v.shape[i] - 3 for i in ti.static(range(dim))])
+        ti.loop_config(block_dim=block)
         for p in x:
             Xp = x[p] * inv_dx + PAD
             base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)

@@ -1,0 +1,150 @@
+"""``engine bench``: particle-steps per second of the engine against taichi's own MLS-MPM example.
+
+Each case runs in its own process (one Taichi runtime each) on the same grid and particle count:
+
+- ``reference``: ``taichi/examples/simulation/mpm3d.py`` from the installed taichi package, made
+  headless (GUI removed, ``arch=cpu``), its ``substep()`` timed;
+- ``fluid``: the engine's weakly compressible fluid (same wave speed, dt and gravity);
+- ``elastic``: the engine's fixed-corotated solid, same layout.
+
+The figures that matter are ratios taken in one run, since these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+DT = 2e-4  # s, the reference example's step at 64^3
+WAVE_SPEED_MODULUS = 4.0e5  # Pa at 1000 kg/m^3: 20 m/s, the reference's sqrt(E / rho)
+
+
+def reference_source(grid: int) -> str:
+    """The taichi mpm3d example's code, headless, on the CPU, with ``grid`` cells per side."""
+    import taichi
+
+    path = Path(taichi.__file__).parent / "examples" / "simulation" / "mpm3d.py"
+    source = path.read_text()
+    source = source.replace("ti.init(arch=ti.gpu)", "ti.init(arch=ti.cpu, log_level=ti.WARN)")
+    source = re.sub(
+        r"^dim, n_grid, steps, dt = .*$",
+        f"dim, n_grid, steps, dt = 3, {grid}, 25, {DT}",
+        source, count=1, flags=re.MULTILINE,
+    )
+    return source[: source.index("def T(a)")]
+
+
+def bench_scene(material: str, grid: int) -> str:
+    """A 3D scene with a column of 2^16 particles (for grid 64) at about 3.9 particles per cell."""
+    dx = 1.0 / grid
+    spacing = dx / 1.575  # the reference's particle density: 2^16 particles in (0.4 / dx)^3 cells
+    nx = grid // 2
+    size = [nx * spacing, 2 * nx * spacing, nx * spacing]
+    lo = [0.15, 0.15, 0.15]
+    hi = [a + b for a, b in zip(lo, size, strict=True)]
+    params = (
+        f'model = "fluid"\ndensity = 1000.0\nbulk_modulus = {WAVE_SPEED_MODULUS}\n'
+        if material == "fluid"
+        else f'model = "fixed_corotated"\ndensity = 1000.0\n'
+        f"youngs_modulus = {WAVE_SPEED_MODULUS}\npoisson_ratio = 0.0\n"
+    )
+    return f"""
+[simulation]
+dim = 3
+domain = [1.0, 1.0, 1.0]
+resolution = {grid}
+end_time = 1.0
+frame_dt = 0.1
+dt = {DT}
+gravity = [0.0, -9.8, 0.0]
+boundary = "sticky"
+
+[materials.block]
+{params}
+[[bodies]]
+material = "block"
+shape = "box"
+min = {lo}
+max = {hi}
+particles_per_cell = {1.575**3}
+jitter = 0.0
+"""
+
+
+def _time_steps(step, steps: int, sync) -> float:
+    for _ in range(5):  # compile and warm up
+        step()
+    sync()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return time.perf_counter() - started
+
+
+def measure(case: str, steps: int, grid: int) -> dict:
+    """Time one case in this process; return particles, seconds and memory per particle."""
+    import taichi as ti
+
+    rss_before = psutil.Process().memory_info().rss
+    with tempfile.TemporaryDirectory() as folder:  # taichi compiles from source files on disk
+        if case == "reference":
+            script = Path(folder) / "mpm3d_headless.py"
+            script.write_text(reference_source(grid))
+            namespace = runpy.run_path(str(script))
+            namespace["init"]()
+            particles = namespace["n_particles"]
+            seconds = _time_steps(namespace["substep"], steps, ti.sync)
+        else:
+            from engine.scene.loader import load_scene
+            from engine.solver.simulation import Simulation
+
+            scene_path = Path(folder) / f"bench_{case}.toml"
+            scene_path.write_text(bench_scene(case, grid))
+            sim = Simulation(load_scene(scene_path))
+            particles = sim.n_particles
+            seconds = _time_steps(lambda: sim.step(DT), steps, ti.sync)
+    rss_after = psutil.Process().memory_info().rss
+    return {
+        "case": case,
+        "particles": particles,
+        "steps": steps,
+        "seconds": seconds,
+        "particle_steps_per_second": particles * steps / seconds,
+        "bytes_per_particle": (rss_after - rss_before) / particles,
+    }
+
+
+def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = None) -> list[dict]:
+    """Run each case in a fresh process and print a table with ratios to the reference."""
+    cases = which or ["reference", "fluid", "elastic"]
+    results = []
+    for case in cases:
+        output = subprocess.run(
+            [sys.executable, "-m", "engine.bench", case, str(steps), str(grid)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    reference = next((r for r in results if r["case"] == "reference"), None)
+    print(f"grid {grid}^3, {steps} timed steps per case, one process per case")
+    print(f"{'case':<10} {'particles':>9} {'M p-steps/s':>12} {'vs reference':>13} {'bytes/particle':>15}")
+    for r in results:
+        ratio = r["particle_steps_per_second"] / reference["particle_steps_per_second"] if reference else float("nan")
+        print(
+            f"{r['case']:<10} {r['particles']:>9} {r['particle_steps_per_second'] / 1e6:>12.3f} "
+            f"{ratio:>13.2f} {r['bytes_per_particle']:>15.0f}"
+        )
+    return results
+
+
+if __name__ == "__main__":
+    case, steps, grid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(measure(case, steps, grid)))
