@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,8 @@ def _schema_issues(error: ValidationError, data: dict, model: type[BaseModel]) -
     merged: dict[KeyPath, SceneIssue] = {}
     for item in error.errors():
         path = _data_path(data, item["loc"])
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            path = (*path, item["ctx"]["discriminator"].strip("'"))  # point at `model =`
         message = item["msg"]
         if path in merged:  # alternatives of a union: one issue per key
             previous = merged[path]
@@ -173,8 +176,11 @@ def load_scene(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        issue = SceneIssue((), f"not valid TOML: {error}", "fix the TOML syntax at that line",
-                           getattr(error, "lineno", None))
+        line = re.search(r"at line (\d+)", str(error))
+        issue = SceneIssue(
+            (), f"not valid TOML: {error}", "fix the TOML syntax at that line",
+            int(line.group(1)) if line else None,
+        )
         raise SceneError(path, [issue]) from None
     overridden: set[KeyPath] = set()
     for assignment in overrides:
