@@ -67,10 +67,11 @@ class Result:
             steps = f["VTKHDF/Steps"]
             self.n_frames = int(steps.attrs["NSteps"])
             t = self.n_frames
-            self.times = steps["Values"][:t]
-            parts = steps["PartOffsets"][:t]
-            self._counts = f["VTKHDF/NumberOfPoints"][:][parts]
-            self._point_offsets = steps["PointOffsets"][:t]
+            empty = np.zeros(0, np.int64)
+            self.times = steps["Values"][:t] if t else np.zeros(0)
+            parts = steps["PartOffsets"][:t] if t else empty
+            self._counts = f["VTKHDF/NumberOfPoints"][:][parts] if t else empty
+            self._point_offsets = steps["PointOffsets"][:t] if t else empty
             self._data_offsets = {
                 name: offsets[:t] for name, offsets in steps["PointDataOffsets"].items()
             }

@@ -29,8 +29,6 @@ TOPOLOGIES = ("Vertices", "Lines", "Polygons", "Strips")
 SCALAR, VECTOR, TENSOR = "scalar", "vector", "tensor"
 RESERVED_METADATA = ("dim",)
 
-_POINT_CHUNK_ROWS = 16384
-_STEP_CHUNK_ROWS = 256
 _INT32 = np.iinfo(np.int32)
 
 
@@ -235,24 +233,15 @@ def _as_int32(array: np.ndarray) -> np.ndarray:
 
 
 def _write_vtkhdf_skeleton(f: h5py.File) -> None:
-    """Create /VTKHDF with its attributes and the empty per-step datasets."""
+    """Create /VTKHDF with its attributes and groups; datasets appear with the first frame."""
     root = f.create_group("VTKHDF")
     root.attrs["Version"] = np.array(VTKHDF_VERSION, dtype=np.int64)
     root.attrs["Type"] = np.bytes_("PolyData")  # fixed-length ASCII: VTK 9.3/9.4 need it
     root.create_group("PointData", track_order=True)
-    _create(root, "NumberOfPoints", (), np.int64)
     for topology in TOPOLOGIES:
-        group = root.create_group(topology)
-        for name in ("NumberOfCells", "NumberOfConnectivityIds", "Offsets"):
-            _create(group, name, (), np.int64)
-        _create(group, "Connectivity", (), np.int64, bulk=True)
+        root.create_group(topology)
     steps = root.create_group("Steps")
     steps.attrs["NSteps"] = np.int64(0)
-    _create(steps, "Values", (), np.float64)
-    for name in ("PartOffsets", "NumberOfParts", "PointOffsets"):
-        _create(steps, name, (), np.int64)
-    for name in ("CellOffsets", "ConnectivityIdOffsets"):
-        _create(steps, name, (len(TOPOLOGIES),), np.int64)
     steps.create_group("PointDataOffsets", track_order=True)
 
 
@@ -310,21 +299,23 @@ def _write_steps(
 
 
 def _create(
-    group: h5py.Group, name: str, trailing: tuple[int, ...], dtype: np.dtype, bulk: bool = False
+    group: h5py.Group,
+    name: str,
+    rows: int,
+    trailing: tuple[int, ...],
+    dtype: np.dtype,
+    bulk: bool = False,
 ) -> h5py.Dataset:
     """Create an empty resizable dataset (0, *trailing), chunked along the first axis.
 
-    ``bulk`` datasets (one row per point) get large gzip+shuffle chunks; the small per-step
-    ones stay uncompressed. Only filters built into HDF5 are used, so VTK can read them.
+    One chunk holds the ``rows`` a frame appends, so appending a frame only ever writes new
+    chunks: a process killed mid-write cannot damage the chunks of finished frames.
+    ``bulk`` datasets (one row per point) are gzip+shuffle compressed; the small per-step ones
+    are not. Only filters built into HDF5 are used, so VTK can read them.
     """
-    options = {
-        "chunks": (_POINT_CHUNK_ROWS, *trailing),
-        "compression": "gzip",
-        "compression_opts": 1,
-        "shuffle": True,
-    }
-    if not bulk:
-        options = {"chunks": (_STEP_CHUNK_ROWS, *trailing)}
+    options: dict = {"chunks": (max(1, rows), *trailing)}
+    if bulk:
+        options.update(compression="gzip", compression_opts=1, shuffle=True)
     return group.create_dataset(
         name, shape=(0, *trailing), maxshape=(None, *trailing), dtype=dtype, **options
     )
@@ -339,7 +330,7 @@ def _append(
     attempt are overwritten rather than kept.
     """
     if name not in group:
-        _create(group, name, values.shape[1:], values.dtype, bulk)
+        _create(group, name, len(values), values.shape[1:], values.dtype, bulk)
     dataset = group[name]
     dataset.resize(start + len(values), axis=0)
     dataset[start:] = values

@@ -22,7 +22,6 @@ import taichi as ti
 
 from engine.materials import MATERIALS
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
-from engine.solver.ordering import CHUNK
 from engine.solver.runtime import on_restart
 
 #: Grid nodes beyond each face of the domain.
@@ -83,11 +82,11 @@ def build_kernels(config: KernelConfig):
     models = tuple(MATERIALS[name] for name in config.models)
     flip = config.flip
     vec = ti.types.vector(dim, float)
+    node = ti.types.vector(dim + 1, float)  # grid node: momentum (then velocity), and mass
     mat = ti.types.matrix(dim, dim, float)
     kvec = ti.types.vector(MAX_CONSTANTS, float)
     svec = ti.types.vector(MAX_STATE, float)
-    # CPU threads take whole chunks of particles (see engine.solver.ordering); GPUs keep defaults.
-    block = CHUNK if ti.lang.impl.current_cfg().arch == ti.cpu else 0
+    serial_scatter = ti.lang.impl.current_cfg().arch == ti.cpu
     stencil = tuple(itertools.product(range(3), repeat=dim))
 
     @ti.kernel
@@ -100,7 +99,6 @@ def build_kernels(config: KernelConfig):
         material_model: nd(ti.i32),
         material_constants: nd(kvec),
     ):
-        ti.loop_config(block_dim=block)
         for p in F:
             m = material_id[p]
             model = material_model[m]
@@ -131,17 +129,17 @@ def build_kernels(config: KernelConfig):
         tau: nd(mat),
         mass: nd(float),
         volume: nd(float),
-        grid_v: nd(vec, dim),
-        grid_m: nd(float, dim),
+        grid: nd(node, dim),
         dt: float,
         dx: float,
     ):
-        for I in ti.grouped(grid_m):
-            grid_v[I] = ti.zero(grid_v[I])
-            grid_m[I] = 0.0
+        for I in ti.grouped(grid):
+            grid[I] = ti.zero(grid[I])
         inv_dx = 1.0 / dx
-        upper = ti.Vector([grid_m.shape[i] - 3 for i in ti.static(range(dim))])
-        ti.loop_config(block_dim=block)
+        upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
+        # On the CPU one ordered pass without atomics beats contended atomic adds (and is
+        # bitwise reproducible); GPUs scatter in parallel with atomics.
+        ti.loop_config(serialize=serial_scatter)
         for p in x:
             Xp = x[p] * inv_dx + PAD
             base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
@@ -158,13 +156,14 @@ def build_kernels(config: KernelConfig):
                 weight = 1.0
                 for i in ti.static(range(dim)):
                     weight *= w[offset[i]][i]
-                grid_v[base + o] += weight * (momentum + affine @ dpos)
-                grid_m[base + o] += weight * mp
+                contribution = momentum + affine @ dpos
+                grid[base + o] += weight * ti.Vector(
+                    [contribution[i] for i in ti.static(range(dim))] + [mp]
+                )
 
     @ti.kernel
     def grid_update(
-        grid_v: nd(vec, dim),
-        grid_m: nd(float, dim),
+        grid: nd(node, dim),
         grid_v_old: nd(vec, dim),
         gravity: vec,
         dt: float,
@@ -176,10 +175,11 @@ def build_kernels(config: KernelConfig):
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, float)),
         n_meshes: ti.i32,
     ):
-        for I in ti.grouped(grid_m):
-            m = grid_m[I]
+        for I in ti.grouped(grid):
+            g = grid[I]
+            m = g[dim]
             if m > 0.0:
-                v = grid_v[I] / m
+                v = ti.Vector([g[i] for i in ti.static(range(dim))]) / m
                 if ti.static(flip):
                     grid_v_old[I] = v
                 v += dt * gravity
@@ -193,7 +193,7 @@ def build_kernels(config: KernelConfig):
                 if ti.static(dim == 3):
                     for k in range(n_meshes):
                         v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
-                grid_v[I] = v
+                grid[I] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
 
     @ti.func
     def mesh_contact(v, position, sdf: ti.template(), ints, row):
@@ -241,7 +241,7 @@ def build_kernels(config: KernelConfig):
         v: nd(vec),
         C: nd(mat),
         F: nd(mat),
-        grid_v: nd(vec, dim),
+        grid: nd(node, dim),
         grid_v_old: nd(vec, dim),
         dt: float,
         dx: float,
@@ -251,8 +251,7 @@ def build_kernels(config: KernelConfig):
         health: nd(ti.i32),
     ):
         inv_dx = 1.0 / dx
-        upper = ti.Vector([grid_v.shape[i] - 3 for i in ti.static(range(dim))])
-        ti.loop_config(block_dim=block)
+        upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         for p in x:
             Xp = x[p] * inv_dx + PAD
             base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
@@ -267,7 +266,8 @@ def build_kernels(config: KernelConfig):
                 weight = 1.0
                 for i in ti.static(range(dim)):
                     weight *= w[offset[i]][i]
-                g_v = grid_v[base + o]
+                g = grid[base + o]
+                g_v = ti.Vector([g[i] for i in ti.static(range(dim))])
                 new_v += weight * g_v
                 if ti.static(flip):
                     change += weight * (g_v - grid_v_old[base + o])
@@ -284,7 +284,7 @@ def build_kernels(config: KernelConfig):
             if not (speed < 1e30):  # NaN or inf
                 ti.atomic_add(health[0], 1)
                 ti.atomic_max(health[2], p)
-            else:
+            elif speed > health_speed[0]:  # read first: a shared write per particle is slow
                 ti.atomic_max(health_speed[0], speed)
             outside = False
             for i in ti.static(range(dim)):

@@ -118,8 +118,7 @@ class Simulation:
         self.material_constants = ti.ndarray(ti.types.vector(MAX_CONSTANTS, float), len(constants))
         self.material_constants.from_numpy(constants.astype(self._np_float))
         shape = self.grid.shape
-        self.grid_v = ti.ndarray(vec, shape)
-        self.grid_m = ti.ndarray(float, shape)
+        self.grid_nodes = ti.ndarray(ti.types.vector(dim + 1, float), shape)
         flip = self.scene.simulation.transfer == "flip"
         self.grid_v_old = ti.ndarray(vec, shape if flip else (1,) * dim)
         self.health_speed = ti.ndarray(float, 1)
@@ -170,7 +169,7 @@ class Simulation:
         k, dx = self.kernels, self.grid.dx
         self.refresh_stress()
         k.particle_to_grid(
-            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_v, self.grid_m,
+            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
             dt, dx,
         )
         if self.meshes:
@@ -178,14 +177,14 @@ class Simulation:
                 np.stack([m.row(self.time + dt) for m in self.meshes]).astype(self._np_float)
             )
         k.grid_update(
-            self.grid_v, self.grid_m, self.grid_v_old, ti.Vector(self.gravity), dt, dx,
+            self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx,
             self.planes, len(self.planes_np), self.sdf, self.mesh_ints, self.mesh_rows,
             len(self.meshes),
         )
         self.health_speed.fill(0)
         self.health.fill(0)
         k.grid_to_particle(
-            self.x, self.v, self.C, self.F, self.grid_v, self.grid_v_old, dt, dx,
+            self.x, self.v, self.C, self.F, self.grid_nodes, self.grid_v_old, dt, dx,
             self.scene.simulation.flip_blend, ti.Vector(self.scene.simulation.domain),
             self.health_speed, self.health,
         )
