@@ -140,7 +140,7 @@ def build_kernels(config: KernelConfig):
         # On the CPU one ordered pass without atomics beats contended atomic adds (and is
         # bitwise reproducible); GPUs scatter in parallel with atomics.
         ti.loop_config(serialize=serial_scatter)
-        for p in x:
+        for p in range(x.shape[0]):
             Xp = x[p] * inv_dx + PAD
             base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
             fx = Xp - base
