@@ -37,7 +37,9 @@ def reference_source(grid: int) -> str:
     source = re.sub(
         r"^dim, n_grid, steps, dt = .*$",
         f"dim, n_grid, steps, dt = 3, {grid}, 25, {DT}",
-        source, count=1, flags=re.MULTILINE,
+        source,
+        count=1,
+        flags=re.MULTILINE,
     )
     return source[: source.index("def T(a)")]
 
@@ -130,14 +132,23 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
     for case in cases:
         output = subprocess.run(
             [sys.executable, "-m", "engine.bench", case, str(steps), str(grid)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
     reference = next((r for r in results if r["case"] == "reference"), None)
     print(f"grid {grid}^3, {steps} timed steps per case, one process per case")
-    print(f"{'case':<10} {'particles':>9} {'M p-steps/s':>12} {'vs reference':>13} {'bytes/particle':>15}")
+    print(
+        f"{'case':<10} {'particles':>9} {'M p-steps/s':>12} {'vs reference':>13}"
+        f" {'bytes/particle':>15}"
+    )
     for r in results:
-        ratio = r["particle_steps_per_second"] / reference["particle_steps_per_second"] if reference else float("nan")
+        ratio = (
+            r["particle_steps_per_second"] / reference["particle_steps_per_second"]
+            if reference
+            else float("nan")
+        )
         print(
             f"{r['case']:<10} {r['particles']:>9} {r['particle_steps_per_second'] / 1e6:>12.3f} "
             f"{ratio:>13.2f} {r['bytes_per_particle']:>15.0f}"

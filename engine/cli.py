@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a scene and write its result file")
     run.add_argument("scene", help="scene file (.toml)")
     run.add_argument(
-        "--set", action="append", metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
         help="override a scene key, value read as TOML (repeatable), e.g. simulation.end_time=0.5",
     )
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")

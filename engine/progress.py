@@ -19,7 +19,10 @@ class Progress:
         self.bar = None
         if not quiet and stream.isatty():
             self.bar = tqdm(
-                total=end_time, unit="sim s", file=stream, dynamic_ncols=True,
+                total=end_time,
+                unit="sim s",
+                file=stream,
+                dynamic_ncols=True,
                 bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} s [{elapsed}<{remaining}{postfix}]",
             )
 
@@ -36,7 +39,8 @@ class Progress:
         print(
             f"frame {frame}/{frames}  t = {sim_time:.4g} s  steps {steps}  "
             f"{rate:.0f} steps/s  about {left:.0f} s left",
-            file=self.stream, flush=True,
+            file=self.stream,
+            flush=True,
         )
 
     def close(self) -> None:

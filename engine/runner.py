@@ -36,7 +36,8 @@ class RunSummary:
     def __str__(self) -> str:
         return (
             f"{self.frames} frames, {self.steps} steps, {self.particles} particles in "
-            f"{self.wall_time:.1f} s ({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s)"
+            f"{self.wall_time:.1f} s "
+            f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s)"
             f" -> {self.output}"
         )
 
@@ -53,9 +54,7 @@ def output_path(loaded: LoadedScene) -> Path:
 
 def write_frame(writer: ParticleWriter, sim: Simulation, fields: list[str]) -> None:
     """Append the simulation's current state as one output frame."""
-    writer.write_frame(
-        sim.time, sim.x.to_numpy(), particle_fields(sim, fields), diagnostics(sim)
-    )
+    writer.write_frame(sim.time, sim.x.to_numpy(), particle_fields(sim, fields), diagnostics(sim))
 
 
 def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
@@ -71,7 +70,8 @@ def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
         sim = Simulation(loaded)
     except EmptyBodyError as error:
         raise loaded.error(
-            ("bodies", error.index), "this body's shape holds no particles at this resolution",
+            ("bodies", error.index),
+            "this body's shape holds no particles at this resolution",
             "enlarge the body, or raise particles_per_cell or simulation.resolution",
         ) from None
     path = output_path(loaded)

@@ -30,9 +30,13 @@ def test_example_runs_two_frames(scene, tmp_path):
     output = tmp_path / f"{scene.stem}.vtkhdf"
     code = main(
         [
-            "run", str(scene), "--quiet",
-            "--set", f"simulation.end_time={2 * frame_dt}",
-            "--set", f'output.path="{output}"',
+            "run",
+            str(scene),
+            "--quiet",
+            "--set",
+            f"simulation.end_time={2 * frame_dt}",
+            "--set",
+            f'output.path="{output}"',
         ]
     )
     assert code == 0
@@ -50,8 +54,20 @@ def test_same_scene_and_seed_give_the_same_result(tmp_path):
     results = []
     for run in range(2):
         output = tmp_path / f"run{run}.vtkhdf"
-        assert main(["run", str(scene), "-q", "--set", "simulation.end_time=0.03",
-                     "--set", f'output.path="{output}"']) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    str(scene),
+                    "-q",
+                    "--set",
+                    "simulation.end_time=0.03",
+                    "--set",
+                    f'output.path="{output}"',
+                ]
+            )
+            == 0
+        )
         results.append(engine.io.open(output))
     for frame in range(results[0].n_frames):
         np.testing.assert_array_equal(results[0].points(frame), results[1].points(frame))

@@ -1,7 +1,8 @@
 """The material contract: one small class per constitutive model.
 
 The solver owns the per-particle loop, the SVD and the dispatch; a material only supplies two Taichi
-functions (a plastic return mapping and a Kirchhoff stress), its scene parameters as a pydantic model,
+functions (a plastic return mapping and a Kirchhoff stress), its scene parameters as a pydantic
+model,
 and how those parameters turn into the flat constant vector the kernels read. A new material never
 edits the solver: it is registered in :data:`MATERIALS` (built-ins do so exactly like plugins do).
 """
@@ -81,7 +82,7 @@ class Material:
     @staticmethod
     @ti.func
     def project(U, sig, V, F, state, k):
-        """Plastic return mapping: return ``(F_elastic, sig_elastic, state)``; elastic by default."""
+        """Plastic return mapping: return ``(F_elastic, sig_elastic, state)``; none by default."""
         return F, sig, state
 
     @staticmethod
@@ -107,4 +108,3 @@ def register_material(cls: type[Material]) -> type[Material]:
         raise ValueError(f"material {cls.name!r} declares more than {MAX_STATE} state variables")
     MATERIALS[cls.name] = cls
     return cls
-

@@ -61,4 +61,3 @@ class Snow(ElasticSolid):
     def kirchhoff(U, sig, V, F, state, k, C):
         h = ti.exp(k[4] * (1.0 - state[0]))
         return corotated_kirchhoff(U, sig, V, F, k[0] * h, k[1] * h)
-

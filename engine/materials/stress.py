@@ -13,7 +13,9 @@ def corotated_kirchhoff(U, sig, V, F, mu, lam):
     for i in ti.static(range(sig.n)):
         J *= sig[i]
     R = U @ V.transpose()
-    return 2.0 * mu * (F - R) @ F.transpose() + ti.Matrix.identity(float, sig.n) * lam * J * (J - 1.0)
+    return 2.0 * mu * (F - R) @ F.transpose() + ti.Matrix.identity(float, sig.n) * lam * J * (
+        J - 1.0
+    )
 
 
 @ti.func
@@ -24,7 +26,7 @@ def hencky_strain(sig):
 
 @ti.func
 def hencky_kirchhoff(U, eps, mu, lam):
-    """St Venant–Kirchhoff stress in Hencky strain: ``tau = U diag(2 mu eps + lam tr(eps)) U^T``, Pa."""
+    """St Venant–Kirchhoff stress in Hencky strain, Pa: ``U diag(2 mu eps + lam tr(eps)) U^T``."""
     tr = eps.sum()
     principal = 2.0 * mu * eps + lam * tr
     return U @ diag(principal) @ U.transpose()

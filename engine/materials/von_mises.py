@@ -21,7 +21,8 @@ class VonMises(ElasticSolid):
     """Von Mises plasticity: the deviatoric Hencky strain is returned radially to the yield surface.
 
     Yield when ``|tau_dev| = 2 mu |eps_dev| > sqrt(2/3) sigma_y``.
-    Constants: ``k = (mu, lambda, sqrt(2/3) sigma_y / (2 mu))`` (the largest deviatoric strain norm).
+    Constants: ``k = (mu, lambda, sqrt(2/3) sigma_y / (2 mu))``, the last being the largest
+    deviatoric strain norm.
     """
 
     name = "von_mises"

@@ -114,7 +114,9 @@ def check_bodies(scene, base_dir: Path) -> list[SceneIssue]:
                 SceneIssue(
                     (*path, "material"),
                     f"material {body.material!r} is not defined",
-                    "define [materials." + body.material + "] or use one of: "
+                    "define [materials."
+                    + body.material
+                    + "] or use one of: "
                     + ", ".join(scene.materials),
                 )
             )
@@ -194,7 +196,9 @@ def check_colliders(scene, base_dir: Path) -> list[SceneIssue]:
         for key in ("velocity", "angular_velocity", "position", "rotation"):
             issues += _length((*path, key), getattr(collider, key), 3, key)
         try:
-            load_mesh(base_dir / collider.mesh, collider.scale, collider.position, collider.rotation)
+            load_mesh(
+                base_dir / collider.mesh, collider.scale, collider.position, collider.rotation
+            )
         except MeshError as error:
             issues.append(SceneIssue((*path, "mesh"), str(error), MESH_FIX))
     return issues

@@ -160,7 +160,9 @@ def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -
         if issue.path in overridden:
             out.append(SceneIssue(issue.path, issue.message + " (set with --set)", issue.fix))
         else:
-            out.append(SceneIssue(issue.path, issue.message, issue.fix, find_line(lines, issue.path)))
+            out.append(
+                SceneIssue(issue.path, issue.message, issue.fix, find_line(lines, issue.path))
+            )
     return out
 
 
@@ -178,7 +180,9 @@ def load_scene(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     except tomllib.TOMLDecodeError as error:
         line = re.search(r"at line (\d+)", str(error))
         issue = SceneIssue(
-            (), f"not valid TOML: {error}", "fix the TOML syntax at that line",
+            (),
+            f"not valid TOML: {error}",
+            "fix the TOML syntax at that line",
             int(line.group(1)) if line else None,
         )
         raise SceneError(path, [issue]) from None
@@ -188,13 +192,16 @@ def load_scene(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
             key, value = parse_override(assignment)
             apply_override(data, key, value)
         except (ValueError, TypeError, AttributeError) as error:
-            raise SceneError(path, [SceneIssue((), str(error), "check the --set key path")]) from None
+            raise SceneError(
+                path, [SceneIssue((), str(error), "check the --set key path")]
+            ) from None
         overridden.add(key)
     model = scene_model()
     try:
         scene = model.model_validate(data)
     except ValidationError as error:
-        raise SceneError(path, _with_lines(_schema_issues(error, data, model), text, overridden))
+        issues = _with_lines(_schema_issues(error, data, model), text, overridden)
+        raise SceneError(path, issues) from None
     issues = check_scene(scene, path.parent)
     if issues:
         raise SceneError(path, _with_lines(issues, text, overridden))

@@ -8,8 +8,10 @@ bodies inside the domain, files that exist) live in :mod:`engine.scene.checks`.
 
 from __future__ import annotations
 
+import functools
+import operator
 from functools import lru_cache
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,7 +75,8 @@ class Output(Strict):
     path: str = Field(default="out/result.vtkhdf", description="Result file (.vtkhdf or .hdf).")
     fields: list[str] = Field(
         default_factory=lambda: ["velocity", "material_id", "J"],
-        description="Per-particle fields written each frame: " + ", ".join(BASE_FIELDS)
+        description="Per-particle fields written each frame: "
+        + ", ".join(BASE_FIELDS)
         + ", or a material state variable.",
     )
 
@@ -84,8 +87,9 @@ class BodyBase(Strict):
     material: str = Field(description="Name of a [materials.<name>] table.")
     velocity: Vector | None = Field(default=None, description="Initial velocity, m/s.")
     angular_velocity: float | Vector | None = Field(
-        default=None, description="Initial angular velocity about the body's centroid, rad/s "
-        "(a number in 2D, a vector in 3D)."
+        default=None,
+        description="Initial angular velocity about the body's centroid, rad/s "
+        "(a number in 2D, a vector in 3D).",
     )
     particles_per_cell: float = Field(
         default=4.0, gt=0, le=125, description="Particles per grid cell."
@@ -130,9 +134,7 @@ class MeshBody(BodyBase, MeshTransform):
     shape: Literal["mesh"]
 
 
-Body = Annotated[
-    Union[BoxBody, SphereBody, CylinderBody, MeshBody], Field(discriminator="shape")
-]
+Body = Annotated[BoxBody | SphereBody | CylinderBody | MeshBody, Field(discriminator="shape")]
 
 
 class ColliderBase(Strict):
@@ -164,13 +166,14 @@ class MeshCollider(ColliderBase, MeshTransform):
     )
 
 
-Collider = Annotated[Union[PlaneCollider, MeshCollider], Field(discriminator="type")]
+Collider = Annotated[PlaneCollider | MeshCollider, Field(discriminator="type")]
 
 
 @lru_cache(maxsize=8)
 def _scene_model(material_models: tuple[str, ...]) -> type[BaseModel]:
     params = tuple(MATERIALS[name].Params for name in material_models)
-    material = Annotated[Union[params], Field(discriminator="model")]  # type: ignore[valid-type]
+    union = functools.reduce(operator.or_, params)  # Params1 | Params2 | ...
+    material = Annotated[union, Field(discriminator="model")]
 
     class Scene(Strict):
         """A whole scene file."""

@@ -1,4 +1,4 @@
-"""Turn a scene's bodies into particles: positions, velocities, masses and ids (NumPy, vectorised)."""
+"""Turn a scene's bodies into particles: positions, velocities, masses, ids (NumPy, vectorised)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,9 @@ def plane_rows(scene) -> np.ndarray:
             rows.append(plane_row(point, normal, sim.boundary, sim.boundary_friction))
     for collider in scene.colliders:
         if collider.type == "plane":
-            rows.append(plane_row(collider.point, collider.normal, collider.boundary, collider.friction))
+            rows.append(
+                plane_row(collider.point, collider.normal, collider.boundary, collider.friction)
+            )
     return np.stack(rows)
 
 
@@ -84,7 +86,9 @@ def mesh_colliders(scene, base_dir: Path, dx: float) -> list[MeshCollider]:
     for collider in scene.colliders:
         if collider.type != "mesh":
             continue
-        mesh = load_mesh(base_dir / collider.mesh, collider.scale, collider.position, collider.rotation)
+        mesh = load_mesh(
+            base_dir / collider.mesh, collider.scale, collider.position, collider.rotation
+        )
         spacing = collider.sdf_spacing or dx / 2
         out.append(
             MeshCollider(

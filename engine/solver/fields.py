@@ -48,7 +48,7 @@ def particle_fields(sim: Simulation, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def diagnostics(sim: Simulation) -> dict[str, float | np.ndarray]:
-    """Time (s), step count, last dt (s), total mass (kg), momentum (kg m/s, ``(d,)``), kinetic energy (J)."""
+    """Time (s), steps, last dt (s), mass (kg), momentum (kg m/s, ``(d,)``), kinetic energy (J)."""
     mass = sim.mass.to_numpy().astype(np.float64)
     v = sim.v.to_numpy().astype(np.float64)
     return {

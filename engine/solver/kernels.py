@@ -12,7 +12,6 @@ Grid node ``I`` sits at ``(I - PAD) * dx``: the domain starts at node ``PAD`` an
 nodes outside the domain hold the walls.
 """
 
-
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
@@ -133,8 +132,8 @@ def build_kernels(config: KernelConfig):
         dt: float,
         dx: float,
     ):
-        for I in ti.grouped(grid):
-            grid[I] = ti.zero(grid[I])
+        for node in ti.grouped(grid):
+            grid[node] = ti.zero(grid[node])
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         # On the CPU one ordered pass without atomics beats contended atomic adds (and is
@@ -175,15 +174,15 @@ def build_kernels(config: KernelConfig):
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, float)),
         n_meshes: ti.i32,
     ):
-        for I in ti.grouped(grid):
-            g = grid[I]
+        for node in ti.grouped(grid):
+            g = grid[node]
             m = g[dim]
             if m > 0.0:
                 v = ti.Vector([g[i] for i in ti.static(range(dim))]) / m
                 if ti.static(flip):
-                    grid_v_old[I] = v
+                    grid_v_old[node] = v
                 v += dt * gravity
-                position = (I - PAD).cast(float) * dx
+                position = (node - PAD).cast(float) * dx
                 for k in range(n_planes):
                     row = planes[k]
                     point = ti.Vector([row[i] for i in ti.static(range(dim))])
@@ -193,7 +192,7 @@ def build_kernels(config: KernelConfig):
                 if ti.static(dim == 3):
                     for k in range(n_meshes):
                         v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
-                grid[I] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
+                grid[node] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
 
     @ti.func
     def mesh_contact(v, position, sdf: ti.template(), ints, row):

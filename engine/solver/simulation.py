@@ -160,7 +160,12 @@ class Simulation:
     def refresh_stress(self) -> None:
         """Recompute ``tau`` (and the plastic projection, which is idempotent) for the current F."""
         self.kernels.constitutive(
-            self.F, self.C, self.state, self.tau, self.material_id, self.material_model,
+            self.F,
+            self.C,
+            self.state,
+            self.tau,
+            self.material_id,
+            self.material_model,
             self.material_constants,
         )
 
@@ -169,24 +174,48 @@ class Simulation:
         k, dx = self.kernels, self.grid.dx
         self.refresh_stress()
         k.particle_to_grid(
-            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
-            dt, dx,
+            self.x,
+            self.v,
+            self.C,
+            self.tau,
+            self.mass,
+            self.volume,
+            self.grid_nodes,
+            dt,
+            dx,
         )
         if self.meshes:
             self.mesh_rows.from_numpy(
                 np.stack([m.row(self.time + dt) for m in self.meshes]).astype(self._np_float)
             )
         k.grid_update(
-            self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx,
-            self.planes, len(self.planes_np), self.sdf, self.mesh_ints, self.mesh_rows,
+            self.grid_nodes,
+            self.grid_v_old,
+            ti.Vector(self.gravity),
+            dt,
+            dx,
+            self.planes,
+            len(self.planes_np),
+            self.sdf,
+            self.mesh_ints,
+            self.mesh_rows,
             len(self.meshes),
         )
         self.health_speed.fill(0)
         self.health.fill(0)
         k.grid_to_particle(
-            self.x, self.v, self.C, self.F, self.grid_nodes, self.grid_v_old, dt, dx,
-            self.scene.simulation.flip_blend, ti.Vector(self.scene.simulation.domain),
-            self.health_speed, self.health,
+            self.x,
+            self.v,
+            self.C,
+            self.F,
+            self.grid_nodes,
+            self.grid_v_old,
+            dt,
+            dx,
+            self.scene.simulation.flip_blend,
+            ti.Vector(self.scene.simulation.domain),
+            self.health_speed,
+            self.health,
         )
         self.time += dt
         self.step_count += 1
@@ -200,13 +229,17 @@ class Simulation:
         if bad_count:
             raise SimulationError(
                 f"{bad_count} particles got NaN or infinite velocities",
-                self.time, "use a smaller dt (or dt = \"auto\" with a lower cfl) or a higher "
-                "resolution; check material parameters for extreme stiffness", body,
+                self.time,
+                'use a smaller dt (or dt = "auto" with a lower cfl) or a higher '
+                "resolution; check material parameters for extreme stiffness",
+                body,
             )
         if escaped:
             raise SimulationError(
-                f"{escaped} particles left the domain", self.time,
-                "enlarge simulation.domain, lower the body's speed, or use a smaller dt", body,
+                f"{escaped} particles left the domain",
+                self.time,
+                "enlarge simulation.domain, lower the body's speed, or use a smaller dt",
+                body,
             )
         courant = dt * (self.max_speed + self.wave_speed) / self.grid.dx
         if self.scene.simulation.dt != "auto" and courant > 1.0:
@@ -215,7 +248,8 @@ class Simulation:
             raise SimulationError(
                 f"CFL condition violated (dt (v_max + c) / dx = {courant:.3g} > 1, "
                 f"v_max = {self.max_speed:.3g} m/s, wave speed c = {self.wave_speed:.3g} m/s)",
-                self.time, f"use dt <= {safe:.3g} s, or dt = \"auto\"",
+                self.time,
+                f'use dt <= {safe:.3g} s, or dt = "auto"',
                 int(self.body_id.to_numpy()[fastest]),
             )
 

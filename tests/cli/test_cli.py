@@ -1,4 +1,4 @@
-"""The `engine` command: run, validate, schema; errors without tracebacks; readable partial output."""
+"""The `engine` command: run, validate, schema; clean errors; readable partial output."""
 
 import json
 import os
@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -67,8 +66,20 @@ def test_quiet_prints_nothing(scene_file, capsys):
 def test_set_overrides_and_string_values(scene_file, tmp_path):
     path = scene_file(SMALL)
     target = tmp_path / "elsewhere.vtkhdf"
-    assert main(["run", str(path), "-q", "--set", "simulation.end_time=0.02",
-                 "--set", f'output.path="{target}"']) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "-q",
+                "--set",
+                "simulation.end_time=0.02",
+                "--set",
+                f'output.path="{target}"',
+            ]
+        )
+        == 0
+    )
     assert engine.io.open(target).n_frames == 3
 
 
@@ -117,7 +128,8 @@ def test_killed_run_leaves_every_finished_frame_readable(scene_file):
     output = path.parent / "out" / "small.vtkhdf"
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "run", str(path), "-q"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.time() + 120

@@ -40,9 +40,13 @@ def polar_rotation(F):
 def test_fixed_corotated_matches_formula(dim):
     F = random_F(np.random.default_rng(1), 64, dim)
     F = F[np.linalg.det(F) > 0.2]
-    tau = evaluate_material(FixedCorotatedParams(density=1e3, youngs_modulus=E, poisson_ratio=NU), F).kirchhoff
+    tau = evaluate_material(
+        FixedCorotatedParams(density=1e3, youngs_modulus=E, poisson_ratio=NU), F
+    ).kirchhoff
     J = np.linalg.det(F)[:, None, None]
-    expected = 2 * MU * (F - polar_rotation(F)) @ F.transpose(0, 2, 1) + LAM * J * (J - 1) * np.eye(dim)
+    expected = 2 * MU * (F - polar_rotation(F)) @ F.transpose(0, 2, 1) + LAM * J * (J - 1) * np.eye(
+        dim
+    )
     np.testing.assert_allclose(tau, expected, rtol=2e-3, atol=2e-3 * E)
 
 
@@ -50,7 +54,9 @@ def test_fixed_corotated_matches_formula(dim):
 def test_neo_hookean_matches_formula(dim):
     F = random_F(np.random.default_rng(2), 64, dim)
     F = F[np.linalg.det(F) > 0.2]
-    tau = evaluate_material(NeoHookeanParams(density=1e3, youngs_modulus=E, poisson_ratio=NU), F).kirchhoff
+    tau = evaluate_material(
+        NeoHookeanParams(density=1e3, youngs_modulus=E, poisson_ratio=NU), F
+    ).kirchhoff
     J = np.linalg.det(F)[:, None, None]
     expected = MU * (F @ F.transpose(0, 2, 1) - np.eye(dim)) + LAM * np.log(J) * np.eye(dim)
     np.testing.assert_allclose(tau, expected, rtol=1e-3, atol=1e-3 * E)
@@ -78,7 +84,9 @@ def test_fluid_pressure_follows_tait_and_viscosity_newton():
     response = evaluate_material(params, F, C)
     pressure = 2e5 * (J**-7 - 1) / 7
     sigma = response.cauchy
-    np.testing.assert_allclose(-(sigma[:, 0, 0] + sigma[:, 1, 1]) / 2, pressure, rtol=1e-3, atol=1.0)
+    np.testing.assert_allclose(
+        -(sigma[:, 0, 0] + sigma[:, 1, 1]) / 2, pressure, rtol=1e-3, atol=1.0
+    )
     np.testing.assert_allclose(sigma[:, 0, 1], 0.5 * 4.0, rtol=1e-4)
     np.testing.assert_allclose(np.linalg.det(response.F), J, rtol=1e-5)  # shear forgotten
     np.testing.assert_allclose(response.F[:, 0, 1], 0.0, atol=1e-7)
@@ -86,7 +94,9 @@ def test_fluid_pressure_follows_tait_and_viscosity_newton():
 
 def test_von_mises_returns_to_the_yield_surface_and_keeps_volume():
     yield_stress = 2e3
-    params = VonMisesParams(density=1.5e3, youngs_modulus=E, poisson_ratio=NU, yield_stress=yield_stress)
+    params = VonMisesParams(
+        density=1.5e3, youngs_modulus=E, poisson_ratio=NU, yield_stress=yield_stress
+    )
     stretch = np.array([1.0005, 1.01, 1.05, 1.2])  # isochoric uniaxial stretches
     F = np.stack([np.diag([s, s**-0.5, s**-0.5]) for s in stretch])
     response = evaluate_material(params, F)
