@@ -105,6 +105,10 @@ def measure(case: str, steps: int, grid: int) -> dict:
             namespace["init"]()
             particles = namespace["n_particles"]
             seconds = _time_steps(namespace["substep"], steps, ti.sync)
+            array_bytes = sum(
+                namespace[name].to_numpy().nbytes
+                for name in ("F_x", "F_v", "F_C", "F_J", "F_grid_v", "F_grid_m")
+            )
         else:
             from engine.scene.loader import load_scene
             from engine.solver.simulation import Simulation
@@ -114,6 +118,7 @@ def measure(case: str, steps: int, grid: int) -> dict:
             sim = Simulation(load_scene(scene_path))
             particles = sim.n_particles
             seconds = _time_steps(lambda: sim.step(DT), steps, ti.sync)
+            array_bytes = sim.storage_bytes
     rss_after = psutil.Process().memory_info().rss
     return {
         "case": case,
@@ -121,7 +126,8 @@ def measure(case: str, steps: int, grid: int) -> dict:
         "steps": steps,
         "seconds": seconds,
         "particle_steps_per_second": particles * steps / seconds,
-        "bytes_per_particle": (rss_after - rss_before) / particles,
+        "rss_bytes_per_particle": (rss_after - rss_before) / particles,
+        "array_bytes_per_particle": array_bytes / particles,
     }
 
 
@@ -141,7 +147,7 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
     print(f"grid {grid}^3, {steps} timed steps per case, one process per case")
     print(
         f"{'case':<10} {'particles':>9} {'M p-steps/s':>12} {'vs reference':>13}"
-        f" {'bytes/particle':>15}"
+        f" {'RSS B/particle':>15} {'array B/particle':>17}"
     )
     for r in results:
         ratio = (
@@ -151,7 +157,8 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
         )
         print(
             f"{r['case']:<10} {r['particles']:>9} {r['particle_steps_per_second'] / 1e6:>12.3f} "
-            f"{ratio:>13.2f} {r['bytes_per_particle']:>15.0f}"
+            f"{ratio:>13.2f} {r['rss_bytes_per_particle']:>15.0f}"
+            f" {r['array_bytes_per_particle']:>17.0f}"
         )
     return results
 

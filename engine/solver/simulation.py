@@ -125,6 +125,12 @@ class Simulation:
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
 
     @property
+    def storage_bytes(self) -> int:
+        """Bytes held in particle and grid arrays (runtime excluded); copies them once to count."""
+        arrays = [value for value in vars(self).values() if isinstance(value, ti.Ndarray)]
+        return sum(a.to_numpy().nbytes for a in arrays)
+
+    @property
     def _np_float(self):
         return np.float32 if self.scene.simulation.precision == "f32" else np.float64
 
