@@ -1,4 +1,4 @@
-"""The ``engine`` command: run, validate, schema, bench."""
+"""The ``engine`` command: run, validate, schema, plugins, bench."""
 
 from __future__ import annotations
 
@@ -7,18 +7,22 @@ import json
 import sys
 
 from engine import __version__
+from engine.hooks.manager import PluginError
 from engine.scene.errors import SceneError
 
 
 def _run(args: argparse.Namespace) -> int:
+    from engine.hooks.manager import enable_tracing
     from engine.runner import output_path, run_scene
     from engine.scene.loader import load_scene
     from engine.solver.simulation import SimulationError
 
-    loaded = load_scene(args.scene, args.set or ())
+    if args.trace_hooks:
+        enable_tracing()
+    loaded = load_scene(args.scene, args.set or (), args.plugin or ())
     try:
         summary = run_scene(loaded, quiet=args.quiet)
-    except SimulationError as error:
+    except (SimulationError, PluginError) as error:
         print(f"error: {error}", file=sys.stderr)
         print(f"frames written so far stay readable in {output_path(loaded)}", file=sys.stderr)
         return 1
@@ -30,8 +34,7 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from engine.scene.loader import load_scene
 
-    loaded = load_scene(args.scene, args.set or ())
-    scene = loaded.scene
+    scene = load_scene(args.scene, args.set or (), args.plugin or ()).scene
     print(
         f"{args.scene}: valid ({scene.simulation.dim}D, {len(scene.materials)} materials, "
         f"{len(scene.bodies)} bodies, {len(scene.colliders)} colliders)"
@@ -39,10 +42,34 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(args: argparse.Namespace):
+    from engine.hooks.manager import make_plugin_manager
+    from engine.registry import Registry
+
+    return Registry.collect(make_plugin_manager(args.plugin or ()))
+
+
 def _schema(args: argparse.Namespace) -> int:
     from engine.scene.schema import scene_model
 
-    print(json.dumps(scene_model().model_json_schema(), indent=2))
+    print(json.dumps(scene_model(_registry(args)).model_json_schema(), indent=2))
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from engine.hooks.manager import plugin_version
+
+    registry = _registry(args)
+    manager = registry.manager
+    for name, _ in sorted(manager.list_name_plugin()):
+        provided = registry.provided_by(name)
+        print(f"{name} {plugin_version(manager, name)}")
+        hooks = sorted(caller.name for caller in manager.get_hookcallers(manager.get_plugin(name)))
+        for kind, names in provided.items():
+            print(f"    {kind.replace('_', ' ')}: {', '.join(names)}")
+        other = [h for h in hooks if not h.startswith("engine_register_")]
+        if other:
+            print(f"    hooks: {', '.join(other)}")
     return 0
 
 
@@ -53,6 +80,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin", action="append", metavar="MODULE_OR_FILE",
+        help="load a plugin (module name or .py file; loading runs its code); repeatable",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engine", description="MLS-MPM simulation engine.")
     parser.add_argument("--version", action="version", version=f"engine {__version__}")
@@ -61,26 +95,33 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a scene and write its result file")
     run.add_argument("scene", help="scene file (.toml)")
     run.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
+        "--set", action="append", metavar="KEY=VALUE",
         help="override a scene key, value read as TOML (repeatable), e.g. simulation.end_time=0.5",
     )
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    run.add_argument("--trace-hooks", action="store_true", help="print every plugin hook call")
+    _plugin_option(run)
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a scene without running it")
     validate.add_argument("scene")
     validate.add_argument("--set", action="append", metavar="KEY=VALUE")
+    _plugin_option(validate)
     validate.set_defaults(handler=_validate)
 
     schema = commands.add_parser("schema", help="print the scene JSON Schema (for editors)")
+    _plugin_option(schema)
     schema.set_defaults(handler=_schema)
+
+    plugins = commands.add_parser("plugins", help="list plugins, versions and what they provide")
+    _plugin_option(plugins)
+    plugins.set_defaults(handler=_plugins)
 
     bench = commands.add_parser("bench", help="measure particle-steps per second vs a reference")
     bench.add_argument("--steps", type=int, default=100, help="timed steps per case")
     bench.add_argument("--grid", type=int, default=64, help="grid cells per side")
-    bench.add_argument("--only", choices=["fluid", "elastic", "reference"], action="append")
+    bench.add_argument("--only", choices=["fluid", "elastic", "reference", "torch"],
+                       action="append")
     bench.set_defaults(handler=_bench)
     return parser
 
@@ -92,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     except SceneError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except PluginError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted; frames written so far stay readable", file=sys.stderr)
         return 130

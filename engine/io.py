@@ -1,4 +1,4 @@
-"""Read particle results written by :class:`engine.output.vtkhdf.ParticleWriter`.
+"""Read results written by :mod:`engine.output.vtkhdf` (particles or a moving surface).
 
 Usage::
 
@@ -9,6 +9,11 @@ Usage::
     with engine.io.open("out/run.vtkhdf") as r:  # keeps the file open while iterating
         for frame in r:
             print(frame.time, frame.arrays["velocity"].shape)
+
+    surface = engine.io.open("out/wall.vtkhdf")  # written by SurfaceWriter
+    surface.kind                             # "surface" ("particles" for particle files)
+    surface.faces(0)                         # (F, 3) int64 vertex ids into surface.points(0)
+    surface.frame(0)                         # pyvista.PolyData with the triangles as faces
 
 The ``Steps`` group (``NSteps`` and the per-step offsets) is the truth: rows appended by a
 frame that was torn before ``NSteps`` was bumped are ignored. A :class:`Result` is a snapshot
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from engine.output.vtkhdf import RESERVED_METADATA, unpad_components
+from engine.output.vtkhdf import PARTICLES, RESERVED_METADATA, SURFACE, unpad_components
 
 if TYPE_CHECKING:
     import pyvista
@@ -34,24 +39,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Frame:
-    """One output frame: time (s), points (N, dim) m, and unpadded per-point arrays."""
+    """One output frame: time (s), points (N, dim) m, and unpadded per-point arrays.
+
+    ``faces`` is the (F, 3) int64 triangles of a surface file, None for a particle file.
+    """
 
     index: int
     time: float
     points: np.ndarray
     arrays: dict[str, np.ndarray]
+    faces: np.ndarray | None = None
 
 
 def open(path: str | Path) -> Result:  # noqa: A001 (engine.io.open on purpose)
-    """Open a particle .vtkhdf file; use as is or as ``with engine.io.open(path) as r:``."""
+    """Open a .vtkhdf result file; use as is or as ``with engine.io.open(path) as r:``."""
     return Result(path)
 
 
 class Result:
-    """Frames, fields, scene and diagnostics of one particle .vtkhdf file.
+    """Frames, fields, scene and diagnostics of one particle or surface .vtkhdf file.
 
     Attributes:
         path: the file.
+        kind: ``"particles"`` (vertex cells) or ``"surface"`` (triangles, see :meth:`faces`);
+            files written before ``kind`` was recorded are particle files.
         times: (T,) frame times, s.
         n_frames: T, the number of finished frames.
         fields: point-data names in written order.
@@ -70,13 +81,19 @@ class Result:
             empty = np.zeros(0, np.int64)
             self.times = steps["Values"][:t] if t else np.zeros(0)
             parts = steps["PartOffsets"][:t] if t else empty
+            self._parts = parts
             self._counts = f["VTKHDF/NumberOfPoints"][:][parts] if t else empty
+            polygons = f["VTKHDF/Polygons"]
+            self._face_counts = polygons["NumberOfCells"][:][parts] if t else empty
+            self._face_offsets = steps["CellOffsets"][:t, 2] if t else empty
+            self._face_id_offsets = steps["ConnectivityIdOffsets"][:t, 2] if t else empty
             self._point_offsets = steps["PointOffsets"][:t] if t else empty
             self._data_offsets = {
                 name: offsets[:t] for name, offsets in steps["PointDataOffsets"].items()
             }
             engine = f["engine"]
             self.dim = int(engine.attrs["dim"])
+            self.kind = _as_str(engine.attrs.get("kind", PARTICLES))
             self.scene_text = engine["scene"].asstr()[()]
             self.metadata = {
                 key: str(value)
@@ -109,10 +126,14 @@ class Result:
     def __getitem__(self, i: int) -> Frame:
         """Frame ``i`` (negative counts from the end) as a :class:`Frame`."""
         i = self._index(i)
-        return Frame(i, float(self.times[i]), self.points(i), self.arrays(i))
+        faces = self.faces(i) if self.kind == SURFACE else None
+        return Frame(i, float(self.times[i]), self.points(i), self.arrays(i), faces)
 
     def __repr__(self) -> str:
-        return f"Result({str(self.path)!r}, dim={self.dim}, n_frames={self.n_frames})"
+        return (
+            f"Result({str(self.path)!r}, kind={self.kind!r}, dim={self.dim}, "
+            f"n_frames={self.n_frames})"
+        )
 
     def points(self, i: int) -> np.ndarray:
         """(N_i, dim) particle positions of frame ``i``, m."""
@@ -126,12 +147,41 @@ class Result:
             for name, values in padded.items()
         }
 
+    def faces(self, i: int) -> np.ndarray:
+        """(F_i, 3) int64 triangle vertex ids of frame ``i`` of a surface file.
+
+        Raises:
+            ValueError: for a particle file, or polygons that are not all triangles.
+        """
+        if self.kind != SURFACE:
+            raise ValueError(
+                f"{self.path} holds {self.kind!r}, not a surface: it has no faces "
+                f"(write it with SurfaceWriter)"
+            )
+        i = self._index(i)
+        n = int(self._face_counts[i])
+        first = int(self._face_offsets[i] + self._parts[i])  # each part adds one offset
+        start = int(self._face_id_offsets[i])
+        with self._open() as f:
+            polygons = f["VTKHDF/Polygons"]
+            offsets = polygons["Offsets"][first : first + n + 1]
+            ids = polygons["Connectivity"][start : start + int(offsets[-1])]
+        if np.any(np.diff(offsets) != 3):
+            raise ValueError(f"frame {i} of {self.path} has polygons that are not triangles")
+        return ids.astype(np.int64).reshape(n, 3)
+
     def frame(self, i: int) -> pyvista.PolyData:
-        """Frame ``i`` as a ``pyvista.PolyData`` (vertex cells, arrays padded as stored)."""
+        """Frame ``i`` as a ``pyvista.PolyData``, arrays padded as stored.
+
+        Particle files give plain points (vertex cells), surface files the triangles as faces.
+        """
         import pyvista
 
         i = self._index(i)
-        mesh = pyvista.PolyData(self._points_padded(i))
+        if self.kind == SURFACE:
+            mesh = pyvista.PolyData.from_regular_faces(self._points_padded(i), self.faces(i))
+        else:
+            mesh = pyvista.PolyData(self._points_padded(i))
         for name, values in self._arrays_padded(i).items():
             mesh.point_data[name] = values
         return mesh
@@ -170,3 +220,8 @@ class Result:
             return
         with h5py.File(self.path, "r") as f:
             yield f
+
+
+def _as_str(value: object) -> str:
+    """An HDF5 string attribute (str or bytes) as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)

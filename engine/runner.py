@@ -1,4 +1,4 @@
-"""Run a loaded scene: step frame by frame, write each frame, report progress and a summary."""
+"""Run a loaded scene: step frame by frame, write each frame, call lifecycle hooks, report."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import time as clock
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import taichi as ti
 
 from engine import __version__
-from engine.output.vtkhdf import ParticleWriter
+from engine.hooks.manager import PluginError, call_each
+from engine.output.vtkhdf import SurfaceWriter
 from engine.progress import Progress
 from engine.scene.loader import LoadedScene
 from engine.solver.bodies import EmptyBodyError
@@ -52,45 +54,103 @@ def output_path(loaded: LoadedScene) -> Path:
     return loaded.resolve(loaded.scene.output.path)
 
 
-def write_frame(writer: ParticleWriter, sim: Simulation, fields: list[str]) -> None:
-    """Append the simulation's current state as one output frame."""
-    writer.write_frame(sim.time, sim.x.to_numpy(), particle_fields(sim, fields), diagnostics(sim))
+def surface_path(path: Path) -> Path:
+    """Where mesh movers' surfaces go: ``out/name.vtkhdf`` -> ``out/name_surface.vtkhdf``."""
+    return path.with_name(f"{path.stem}_surface{path.suffix}")
+
+
+class FrameWriter:
+    """Writes the particles (with the writer the output suffix selects) and any moved surfaces."""
+
+    def __init__(self, loaded: LoadedScene, sim: Simulation) -> None:
+        self.sim = sim
+        self.fields = list(loaded.scene.output.fields)
+        self.path = output_path(loaded)
+        metadata = {
+            "engine_version": __version__,
+            "taichi_version": ".".join(str(p) for p in ti.__version__),
+            "scene_file": str(loaded.path),
+        }
+        writer = next(
+            w for w in loaded.registry.writers.values() if self.path.suffix in w.suffixes
+        )
+        self.particles = writer.create(self.path, sim.dim, loaded.text, metadata)
+        self.surfaces = (
+            SurfaceWriter(surface_path(self.path), 3, loaded.text, metadata) if sim.movers else None
+        )
+
+    def write(self, extra: dict) -> None:
+        """Append the current state as one frame; ``extra`` diagnostics come from plugins."""
+        sim = self.sim
+        values = {**diagnostics(sim), **extra}
+        self.particles.write_frame(sim.time, sim.numpy("x"), particle_fields(sim, self.fields), values)
+        if self.surfaces is not None:
+            faces = np.concatenate([m.faces + o for m, o in zip(sim.movers, self._offsets(),
+                                                                strict=True)])
+            self.surfaces.write_frame(
+                sim.time,
+                np.concatenate([m.vertices() for m in sim.movers]),
+                faces,
+                {"body_id": np.concatenate([m.body_id for m in sim.movers])},
+            )
+
+    def _offsets(self) -> list[int]:
+        counts = [len(m.body_id) for m in self.sim.movers]
+        return list(np.cumsum([0, *counts[:-1]]))
+
+    @property
+    def n_frames(self) -> int:
+        return self.particles.n_frames
+
+
+def plugin_diagnostics(sim: Simulation, frame: int) -> dict:
+    """Diagnostics returned by ``engine_frame`` hooks, checked to be numbers or 1-D arrays."""
+    out = {}
+    for plugin, values in call_each(sim.registry.manager, "engine_frame", simulation=sim,
+                                    frame=frame):
+        if not isinstance(values, dict):
+            raise PluginError(plugin, "engine_frame", f"returned {type(values).__name__}",
+                              "return a dict {name: number or 1-D array} or None")
+        for name, value in values.items():
+            array = np.asarray(value, dtype=np.float64)
+            if array.ndim > 1 or not np.all(np.isfinite(array)):
+                raise PluginError(plugin, "engine_frame", f"diagnostic {name!r} is not a finite "
+                                  "number or 1-D array")
+            out[name] = array if array.ndim else float(array)
+    return out
 
 
 def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
     """Simulate a scene to its end time, appending one output frame per ``frame_dt``.
 
-    Raises :class:`engine.solver.simulation.SimulationError` when the run cannot go on; frames
-    written before stay readable.
+    Raises :class:`engine.solver.simulation.SimulationError` when the run cannot go on and
+    :class:`engine.hooks.manager.PluginError` when a plugin fails; frames written before stay
+    readable.
     """
-    scene = loaded.scene
-    sim_cfg = scene.simulation
+    config = loaded.scene.simulation
     started = clock.perf_counter()
     try:
         sim = Simulation(loaded)
     except EmptyBodyError as error:
         raise loaded.error(
-            ("bodies", error.index),
-            "this body's shape holds no particles at this resolution",
+            ("bodies", error.index), "this body's shape holds no particles at this resolution",
             "enlarge the body, or raise particles_per_cell or simulation.resolution",
         ) from None
-    path = output_path(loaded)
-    metadata = {
-        "engine_version": __version__,
-        "taichi_version": ".".join(str(p) for p in ti.__version__),
-        "scene_file": str(loaded.path),
-    }
-    writer = ParticleWriter(path, sim.dim, loaded.text, metadata)
-    fields = list(scene.output.fields)
-    write_frame(writer, sim, fields)
-    frames = frame_count(sim_cfg.end_time, sim_cfg.frame_dt)
-    progress = Progress(sim_cfg.end_time, sim.n_particles, quiet=quiet, stream=sys.stderr)
-    steps = 0
+    manager = loaded.registry.manager
+    call_each(manager, "engine_run_start", simulation=sim)
+    output = FrameWriter(loaded, sim)
+    output.write(plugin_diagnostics(sim, 0))
+    frames = frame_count(config.end_time, config.frame_dt)
+    progress = Progress(config.end_time, sim.n_particles, quiet=quiet, stream=sys.stderr)
+    summary = None
     try:
         for frame in range(1, frames + 1):
-            steps += sim.advance_to(min(frame * sim_cfg.frame_dt, sim_cfg.end_time))
-            write_frame(writer, sim, fields)
+            sim.advance_to(min(frame * config.frame_dt, config.end_time))
+            output.write(plugin_diagnostics(sim, frame))
             progress.update(frame, frames, sim.time, sim.step_count)
+        wall = clock.perf_counter() - started
+        summary = RunSummary(output.path, output.n_frames, sim.step_count, sim.n_particles, wall)
     finally:
         progress.close()
-    return RunSummary(path, writer.n_frames, steps, sim.n_particles, clock.perf_counter() - started)
+        call_each(manager, "engine_run_end", simulation=sim, summary=summary)
+    return summary

@@ -99,6 +99,26 @@ def test_frame_as_pyvista(tmp_path: Path) -> None:
     assert mesh.point_data["velocity"].shape == (COUNTS[1], 3)
 
 
+def test_particle_file_kind_and_no_faces(tmp_path: Path) -> None:
+    path = tmp_path / "run.vtkhdf"
+    write_run(path, 2)
+    result = engine.io.open(path)
+    assert result.kind == "particles"
+    assert result[0].faces is None
+    with pytest.raises(ValueError, match="not a surface"):
+        result.faces(0)
+
+
+def test_file_without_kind_reads_as_particles(tmp_path: Path) -> None:
+    path = tmp_path / "run.vtkhdf"
+    frames = write_run(path, 2)
+    with h5py.File(path, "a") as f:
+        del f["engine"].attrs["kind"]  # written before kind was recorded
+    result = engine.io.open(path)
+    assert result.kind == "particles"
+    assert_frame_equal(result, 1, frames[1])
+
+
 def test_index_out_of_range_names_file(tmp_path: Path) -> None:
     path = tmp_path / "run.vtkhdf"
     write_run(path, 2)

@@ -5,7 +5,7 @@ import shlex
 from pathlib import Path
 
 from engine.cli import main
-from engine.materials import MATERIALS
+from engine.materials import BUILTIN_MATERIALS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -60,5 +60,5 @@ def test_documented_scene_is_valid_and_the_python_example_reads_its_result(tmp_p
 
 
 def test_every_material_is_documented():
-    for name in MATERIALS:
-        assert f"| `{name}` |" in README
+    for cls in BUILTIN_MATERIALS:
+        assert f"| `{cls.name}` |" in README

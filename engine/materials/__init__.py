@@ -1,6 +1,12 @@
-"""Constitutive models. Importing this package registers the built-in ones."""
+"""Constitutive models: the material contract and the built-in models."""
 
-from engine.materials import elastic, fluid, sand, snow, von_mises  # noqa: F401  (registration)
-from engine.materials.base import MATERIALS, Material, MaterialParams, register_material
+from engine.materials.base import Material, MaterialParams
+from engine.materials.elastic import FixedCorotated, NeoHookean
+from engine.materials.fluid import Fluid
+from engine.materials.sand import Sand
+from engine.materials.snow import Snow
+from engine.materials.von_mises import VonMises
 
-__all__ = ["MATERIALS", "Material", "MaterialParams", "register_material"]
+BUILTIN_MATERIALS = [FixedCorotated, NeoHookean, Snow, Sand, VonMises, Fluid]
+
+__all__ = ["BUILTIN_MATERIALS", "Material", "MaterialParams"]

@@ -4,7 +4,8 @@ The solver owns the per-particle loop, the SVD and the dispatch; a material only
 functions (a plastic return mapping and a Kirchhoff stress), its scene parameters as a pydantic
 model,
 and how those parameters turn into the flat constant vector the kernels read. A new material never
-edits the solver: it is registered in :data:`MATERIALS` (built-ins do so exactly like plugins do).
+edits the solver: it is registered through the ``engine_register_materials`` hook (built-ins do
+so exactly like plugins do).
 """
 
 from __future__ import annotations
@@ -90,21 +91,3 @@ class Material:
     def kirchhoff(U, sig, V, F, state, k, C):
         """Return the Kirchhoff stress ``tau = J sigma`` (Pa, ``(d, d)``) of the elastic ``F``."""
         raise NotImplementedError
-
-
-class UnknownMaterialError(KeyError):
-    """A scene asks for a material model nobody registered."""
-
-
-#: Registry of material models by scene name (``model = "..."``).
-MATERIALS: dict[str, type[Material]] = {}
-
-
-def register_material(cls: type[Material]) -> type[Material]:
-    """Add a material class to :data:`MATERIALS`; a duplicate name is an error."""
-    if cls.name in MATERIALS and MATERIALS[cls.name] is not cls:
-        raise ValueError(f"material model {cls.name!r} is registered twice")
-    if len(cls.state_vars) > MAX_STATE:
-        raise ValueError(f"material {cls.name!r} declares more than {MAX_STATE} state variables")
-    MATERIALS[cls.name] = cls
-    return cls

@@ -4,7 +4,7 @@ from typing import Literal
 
 import taichi as ti
 
-from engine.materials.base import ElasticParams, Material, register_material
+from engine.materials.base import ElasticParams, Material
 from engine.materials.stress import corotated_kirchhoff
 
 
@@ -26,7 +26,6 @@ class FixedCorotatedParams(ElasticParams):
     model: Literal["fixed_corotated"] = "fixed_corotated"
 
 
-@register_material
 class FixedCorotated(ElasticSolid):
     """Fixed-corotated elasticity (Stomakhin et al. 2012), robust under inversion."""
 
@@ -43,7 +42,6 @@ class NeoHookeanParams(ElasticParams):
     model: Literal["neo_hookean"] = "neo_hookean"
 
 
-@register_material
 class NeoHookean(ElasticSolid):
     """Compressible neo-Hookean: ``tau = mu (F F^T - I) + lambda ln(J) I``; no SVD needed."""
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
-from engine.materials.base import MATERIALS, MAX_CONSTANTS, MAX_STATE, MaterialParams
+from engine.materials import BUILTIN_MATERIALS
+from engine.materials.base import MAX_CONSTANTS, MAX_STATE, Material, MaterialParams
+from engine.solver.contact import COULOMB
 from engine.solver.kernels import KernelConfig, build_kernels
 
 
@@ -34,13 +36,15 @@ def evaluate_material(
     F: np.ndarray,
     C: np.ndarray | None = None,
     state: np.ndarray | None = None,
+    material: type[Material] | None = None,
 ) -> MaterialResponse:
     """Project ``F`` (N, d, d) and compute the stress with the material ``params.model``.
 
     ``C`` (N, d, d) is the velocity gradient (1/s, default zero); ``state`` (N, MAX_STATE)
-    defaults to the material's initial state. Runs on whatever Taichi runtime is active.
+    defaults to the material's initial state. ``material`` is the class (default: the built-in
+    of that model name). Runs on whatever Taichi runtime is active.
     """
-    cls = MATERIALS[params.model]
+    cls = material or next(c for c in BUILTIN_MATERIALS if c.name == params.model)
     n, dim = F.shape[0], F.shape[1]
     dtype = np.float64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else np.float32
     mat = ti.types.matrix(dim, dim, float)
@@ -62,7 +66,7 @@ def evaluate_material(
     constants[0, : len(packed)] = packed
     constants_nd = ti.ndarray(ti.types.vector(MAX_CONSTANTS, float), 1)
     constants_nd.from_numpy(constants.astype(dtype))
-    kernels = build_kernels(KernelConfig(dim, (cls.name,), flip=False))
+    kernels = build_kernels(KernelConfig(dim, (cls,), flip=False, contact=COULOMB.respond))
     kernels.constitutive(
         arrays["F"], arrays["C"], state_nd, arrays["tau"], material_id, model, constants_nd
     )

@@ -6,7 +6,7 @@ from typing import Literal
 import taichi as ti
 from pydantic import Field
 
-from engine.materials.base import Material, MaterialParams, register_material
+from engine.materials.base import Material, MaterialParams
 
 
 class FluidParams(MaterialParams):
@@ -18,7 +18,6 @@ class FluidParams(MaterialParams):
     )
 
 
-@register_material
 class Fluid(Material):
     """Weakly compressible fluid: only the volume ratio ``J = det F`` is kept.
 

@@ -6,7 +6,7 @@ from typing import Literal
 import taichi as ti
 from pydantic import Field
 
-from engine.materials.base import ElasticParams, register_material
+from engine.materials.base import ElasticParams
 from engine.materials.elastic import ElasticSolid
 from engine.materials.stress import diag, hencky_kirchhoff, hencky_strain
 
@@ -18,7 +18,6 @@ class SandParams(ElasticParams):
     )
 
 
-@register_material
 class Sand(ElasticSolid):
     """Cohesionless Drucker–Prager sand with volume correction (Klar et al. 2016, sec. 7.3).
 

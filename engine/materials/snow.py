@@ -5,7 +5,7 @@ from typing import Literal
 import taichi as ti
 from pydantic import Field
 
-from engine.materials.base import ElasticParams, register_material
+from engine.materials.base import ElasticParams
 from engine.materials.elastic import ElasticSolid
 from engine.materials.stress import corotated_kirchhoff, diag
 
@@ -23,7 +23,6 @@ class SnowParams(ElasticParams):
     )
 
 
-@register_material
 class Snow(ElasticSolid):
     """Stomakhin 2013 snow. State ``J_p`` (plastic volume ratio, starts at 1).
 

@@ -6,7 +6,7 @@ from typing import Literal
 import taichi as ti
 from pydantic import Field
 
-from engine.materials.base import ElasticParams, register_material
+from engine.materials.base import ElasticParams
 from engine.materials.elastic import ElasticSolid
 from engine.materials.stress import diag, hencky_kirchhoff, hencky_strain
 
@@ -16,7 +16,6 @@ class VonMisesParams(ElasticParams):
     yield_stress: float = Field(gt=0, description="Uniaxial yield stress sigma_y, Pa.")
 
 
-@register_material
 class VonMises(ElasticSolid):
     """Von Mises plasticity: the deviatoric Hencky strain is returned radially to the yield surface.
 

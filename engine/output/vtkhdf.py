@@ -1,14 +1,18 @@
-"""Transient VTKHDF (PolyData) writer for particle frames.
+"""Transient VTKHDF (PolyData) writers: particle frames and moving triangle surfaces.
 
-One file holds every frame of a run. Layout (VTKHDF 2.2, readable by VTK >= 9.3 and ParaView):
+One file holds every frame of a run, one part per frame. Layout (VTKHDF 2.2, readable by
+VTK >= 9.3 and ParaView):
 
 - ``/VTKHDF``: attributes ``Version = [2, 2]`` and ``Type = "PolyData"`` (fixed-length ASCII).
 - ``/VTKHDF/Points`` (sum N_t, 3) m, ``/VTKHDF/NumberOfPoints`` (T,).
-- ``/VTKHDF/{Vertices,Lines,Polygons,Strips}``: one vertex cell per particle, written per frame.
+- ``/VTKHDF/{Vertices,Lines,Polygons,Strips}``: cells on part-local point ids, written per frame
+  (VTK < 9.4 needs per-step topology). :class:`ParticleWriter` writes one vertex cell per
+  particle, :class:`SurfaceWriter` one polygon per triangle; the other topologies stay empty.
 - ``/VTKHDF/PointData/<name>``: (sum N_t,) scalars, (sum N_t, 3) vectors, (sum N_t, 9) tensors.
 - ``/VTKHDF/Steps``: ``NSteps`` attribute plus per-step ``Values`` (s) and offsets.
-- ``/engine``: ``dim`` and metadata attributes, ``scene`` (TOML text), ``point_data`` (the kind
-  of each field as attributes) and ``diagnostics/<name>`` (T,) or (T, k).
+- ``/engine``: ``dim``, ``kind`` (``"particles"`` or ``"surface"``) and metadata attributes,
+  ``scene`` (TOML text), ``point_data`` (the kind of each field as attributes) and
+  ``diagnostics/<name>`` (T,) or (T, k).
 
 Every frame opens the file, appends, and closes it. The ``Steps`` entries (``NSteps`` last) are
 written after all bulk data, so a process killed mid-frame leaves a file whose finished frames
@@ -17,9 +21,10 @@ all read back and whose torn frame is invisible.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 import h5py
 import numpy as np
@@ -27,7 +32,8 @@ import numpy as np
 VTKHDF_VERSION = (2, 2)
 TOPOLOGIES = ("Vertices", "Lines", "Polygons", "Strips")
 SCALAR, VECTOR, TENSOR = "scalar", "vector", "tensor"
-RESERVED_METADATA = ("dim",)
+PARTICLES, SURFACE = "particles", "surface"
+RESERVED_METADATA = ("dim", "kind")
 
 _INT32 = np.iinfo(np.int32)
 
@@ -88,8 +94,24 @@ class _FieldSpec:
     is_integer: bool
 
 
-class ParticleWriter:
-    """Append particle frames to one .vtkhdf file.
+class _Cells(NamedTuple):
+    """One topology's cells of one frame, on part-local point ids.
+
+    ``offsets`` (n_cells + 1,) int64 starts at 0; ``connectivity`` (offsets[-1],) int64.
+    """
+
+    offsets: np.ndarray
+    connectivity: np.ndarray
+
+
+_NO_CELLS = _Cells(np.zeros(1, np.int64), np.zeros(0, np.int64))
+
+
+class _PolyDataWriter:
+    """Shared machinery of the transient PolyData writers: one part per frame.
+
+    Subclasses set :attr:`kind` (stored as ``/engine`` attribute ``kind``) and turn their frame
+    into padded points plus cells per topology for :meth:`_append_frame`.
 
     Args:
         path: output file; parent folders are created and an existing file is overwritten.
@@ -97,6 +119,8 @@ class ParticleWriter:
         scene_text: the scene TOML, stored as ``/engine/scene``.
         metadata: string attributes for ``/engine`` (e.g. ``engine_version``).
     """
+
+    kind: ClassVar[str]
 
     def __init__(
         self, path: str | Path, dim: int, scene_text: str, metadata: dict[str, str]
@@ -109,44 +133,44 @@ class ParticleWriter:
         self.dim = dim
         self._n_frames = 0
         self._n_points_total = 0
+        self._n_cells_total = dict.fromkeys(TOPOLOGIES, 0)
+        self._n_ids_total = dict.fromkeys(TOPOLOGIES, 0)
         self._fields: dict[str, _FieldSpec] | None = None
         self._diagnostics: dict[str, tuple[int, ...]] | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(self.path, "w") as f:
             _write_vtkhdf_skeleton(f)
-            _write_engine_group(f, dim, scene_text, metadata)
+            _write_engine_group(f, dim, scene_text, metadata, self.kind)
 
     @property
     def n_frames(self) -> int:
         """Number of frames completely written."""
         return self._n_frames
 
-    def write_frame(
+    def _append_frame(
         self,
         time: float,
-        positions: np.ndarray,
+        points: np.ndarray,
         point_data: Mapping[str, np.ndarray],
         diagnostics: Mapping[str, float | np.ndarray],
+        cells: Mapping[str, _Cells],
     ) -> None:
-        """Append one frame and close the file.
+        """Validate the rest of a frame, append it and close the file.
 
         Args:
             time: simulation time, s.
-            positions: (N, dim) particle positions, m; stored as (N, 3), zero z in 2-D.
-            point_data: name -> (N,), (N, dim) or (N, dim, dim) per-particle array. Integer and
-                boolean arrays are stored as int32, floating ones keep their precision.
-            diagnostics: name -> scalar or 1-D array (k,), appended to
-                ``/engine/diagnostics/<name>`` as (T,) or (T, k) float64.
-
-        Raises:
-            ValueError: on a bad shape, or field / diagnostic names or shapes that differ from
-                the first frame.
+            points: (N, 3) points already checked and padded by :meth:`_check_points`.
+            point_data: raw per-point arrays, checked here.
+            diagnostics: raw diagnostics, checked here.
+            cells: topology name -> this frame's cells; missing topologies are empty.
         """
-        points = self._check_positions(positions)
         arrays, fields = self._check_point_data(point_data, len(points))
         diags, diag_shapes = self._check_diagnostics(diagnostics)
+        cells = {topology: cells.get(topology, _NO_CELLS) for topology in TOPOLOGIES}
         self._fields, self._diagnostics = fields, diag_shapes
         start, step = self._n_points_total, self._n_frames
+        cells_before = [self._n_cells_total[topology] for topology in TOPOLOGIES]
+        ids_before = [self._n_ids_total[topology] for topology in TOPOLOGIES]
         with h5py.File(self.path, "a") as f:
             root = f["VTKHDF"]
             if step == 0:
@@ -154,20 +178,25 @@ class ParticleWriter:
             _append(root, "Points", start, points, bulk=True)
             for name, values in arrays.items():
                 _append(root["PointData"], name, start, values, bulk=True)
-            _write_vertex_topology(root, step, start, len(points))
+            _append(root, "NumberOfPoints", step, np.array([len(points)], dtype=np.int64))
+            for topology, n_cells, n_ids in zip(TOPOLOGIES, cells_before, ids_before, strict=True):
+                _write_cells(root[topology], step, n_cells, n_ids, cells[topology])
             for name, values in diags.items():
                 _append(f["engine/diagnostics"], name, step, values[None])
-            _write_steps(root, step, time, start, arrays)
+            _write_steps(root, step, time, start, cells_before, ids_before, arrays)
             f.flush()
         self._n_frames += 1
         self._n_points_total += len(points)
+        for topology, frame_cells in cells.items():
+            self._n_cells_total[topology] += len(frame_cells.offsets) - 1
+            self._n_ids_total[topology] += len(frame_cells.connectivity)
 
-    def _check_positions(self, positions: np.ndarray) -> np.ndarray:
-        """Validate (N, dim) positions and return them padded to (N, 3) float."""
-        positions = np.asarray(positions)
-        if positions.ndim != 2 or positions.shape[1] != self.dim:
-            raise ValueError(f"positions must be (N, {self.dim}), got {positions.shape}")
-        return pad_components(_as_float(positions), self.dim)
+    def _check_points(self, points: np.ndarray, what: str) -> np.ndarray:
+        """Validate (N, dim) ``what`` and return them padded to (N, 3) float."""
+        points = np.asarray(points)
+        if points.ndim != 2 or points.shape[1] != self.dim:
+            raise ValueError(f"{what} must be (N, {self.dim}), got {points.shape}")
+        return pad_components(_as_float(points), self.dim)
 
     def _check_point_data(
         self, point_data: Mapping[str, np.ndarray], n: int
@@ -200,6 +229,106 @@ class ParticleWriter:
         shapes = {name: value.shape for name, value in values.items()}
         _check_unchanged("diagnostics", self._diagnostics, shapes)
         return values, shapes
+
+
+class ParticleWriter(_PolyDataWriter):
+    """Append particle frames to one .vtkhdf file: one vertex cell per particle.
+
+    Args:
+        path: output file; parent folders are created and an existing file is overwritten.
+        dim: spatial dimension, 2 or 3.
+        scene_text: the scene TOML, stored as ``/engine/scene``.
+        metadata: string attributes for ``/engine`` (e.g. ``engine_version``).
+    """
+
+    kind = PARTICLES
+
+    def write_frame(
+        self,
+        time: float,
+        positions: np.ndarray,
+        point_data: Mapping[str, np.ndarray],
+        diagnostics: Mapping[str, float | np.ndarray],
+    ) -> None:
+        """Append one frame and close the file.
+
+        Args:
+            time: simulation time, s.
+            positions: (N, dim) particle positions, m; stored as (N, 3), zero z in 2-D.
+            point_data: name -> (N,), (N, dim) or (N, dim, dim) per-particle array. Integer and
+                boolean arrays are stored as int32, floating ones keep their precision.
+            diagnostics: name -> scalar or 1-D array (k,), appended to
+                ``/engine/diagnostics/<name>`` as (T,) or (T, k) float64.
+
+        Raises:
+            ValueError: on a bad shape, or field / diagnostic names or shapes that differ from
+                the first frame.
+        """
+        points = self._check_points(positions, "positions")
+        self._append_frame(time, points, point_data, diagnostics, self._topology(len(points)))
+
+    @staticmethod
+    def _topology(n: int) -> dict[str, _Cells]:
+        """n vertex cells on part-local point ids 0..n-1."""
+        ids = np.arange(n + 1, dtype=np.int64)
+        return {"Vertices": _Cells(ids, ids[:-1])}
+
+
+class SurfaceWriter(_PolyDataWriter):
+    """Append frames of a moving triangle surface to one .vtkhdf file.
+
+    The triangles go in the ``Polygons`` topology, rewritten every frame (VTK < 9.4 reads
+    per-step topology only), so vertex and face counts may change between frames.
+
+    Args:
+        path: output file; parent folders are created and an existing file is overwritten.
+        dim: spatial dimension, 2 or 3.
+        scene_text: the scene TOML, stored as ``/engine/scene``.
+        metadata: string attributes for ``/engine`` (e.g. ``engine_version``).
+    """
+
+    kind = SURFACE
+
+    def write_frame(
+        self,
+        time: float,
+        vertices: np.ndarray,
+        faces: np.ndarray,
+        point_data: Mapping[str, np.ndarray],
+        diagnostics: Mapping[str, float | np.ndarray] | None = None,
+    ) -> None:
+        """Append one frame and close the file.
+
+        Args:
+            time: simulation time, s.
+            vertices: (V, dim) vertex positions, m; stored as (V, 3), zero z in 2-D.
+            faces: (F, 3) integer vertex ids of each triangle, 0 <= id < V.
+            point_data: name -> (V,), (V, dim) or (V, dim, dim) per-vertex array, stored as in
+                :meth:`ParticleWriter.write_frame`.
+            diagnostics: as in :meth:`ParticleWriter.write_frame`; None means none.
+
+        Raises:
+            ValueError: on a bad shape or vertex id, or field / diagnostic names or shapes
+                that differ from the first frame.
+        """
+        points = self._check_points(vertices, "vertices")
+        cells = self._topology(faces, len(points))
+        self._append_frame(time, points, point_data, diagnostics or {}, cells)
+
+    @staticmethod
+    def _topology(faces: np.ndarray, n: int) -> dict[str, _Cells]:
+        """Triangles (F, 3) on vertex ids 0..n-1 as polygon cells."""
+        faces = np.asarray(faces)
+        if faces.ndim != 2 or faces.shape[1] != 3:
+            raise ValueError(f"faces must be (F, 3), got {faces.shape}")
+        if faces.size and faces.dtype.kind not in "iu":
+            raise ValueError(f"faces must be integer vertex ids, got dtype {faces.dtype}")
+        if faces.size and (faces.min() < 0 or faces.max() >= n):
+            raise ValueError(
+                f"face vertex ids must lie in [0, {n}), got {faces.min()}..{faces.max()}"
+            )
+        offsets = np.arange(0, 3 * len(faces) + 1, 3, dtype=np.int64)
+        return {"Polygons": _Cells(offsets, faces.astype(np.int64).ravel())}
 
 
 def _check_dim(dim: int) -> None:
@@ -246,11 +375,13 @@ def _write_vtkhdf_skeleton(f: h5py.File) -> None:
 
 
 def _write_engine_group(
-    f: h5py.File, dim: int, scene_text: str, metadata: Mapping[str, str]
+    f: h5py.File, dim: int, scene_text: str, metadata: Mapping[str, str], kind: str
 ) -> None:
-    """Create /engine: dim and metadata attributes, scene text, empty kinds and diagnostics."""
+    """Create /engine: dim, kind and metadata attributes, scene text, empty field kinds and
+    diagnostics."""
     engine = f.create_group("engine")
     engine.attrs["dim"] = np.int64(dim)
+    engine.attrs["kind"] = kind
     for key, value in metadata.items():
         engine.attrs[key] = str(value)
     engine.create_dataset("scene", data=scene_text, dtype=h5py.string_dtype())
@@ -258,41 +389,40 @@ def _write_engine_group(
     engine.create_group("diagnostics", track_order=True)
 
 
-def _write_vertex_topology(root: h5py.Group, step: int, start: int, n: int) -> None:
-    """Append this frame's topology: n vertex cells on part-local point ids 0..n-1, no others.
+def _write_cells(group: h5py.Group, step: int, n_cells: int, n_ids: int, cells: _Cells) -> None:
+    """Append frame ``step``'s cells to one topology group.
 
-    Each frame is its own part, so ``Offsets`` gains n + 1 entries for Vertices and one entry
-    (0) for each empty topology; ``start`` points (= vertex cells) precede this frame.
+    Each frame is its own part, so ``Offsets`` gains n + 1 entries for n cells (one entry, 0,
+    for an empty topology); ``n_cells`` cells and ``n_ids`` connectivity ids precede this frame.
     """
-    _append(root, "NumberOfPoints", step, np.array([n], dtype=np.int64))
-    for topology in TOPOLOGIES:
-        group = root[topology]
-        is_vertices = topology == "Vertices"
-        n_cells, before = (n, start) if is_vertices else (0, 0)
-        counts = np.array([n_cells], dtype=np.int64)
-        offsets = np.arange(n_cells + 1, dtype=np.int64)
-        _append(group, "NumberOfCells", step, counts)
-        _append(group, "NumberOfConnectivityIds", step, counts)
-        _append(group, "Offsets", before + step, offsets)
-        _append(group, "Connectivity", before, offsets[:-1], bulk=True)
+    counts = (len(cells.offsets) - 1, len(cells.connectivity))
+    _append(group, "NumberOfCells", step, np.array(counts[:1], dtype=np.int64))
+    _append(group, "NumberOfConnectivityIds", step, np.array(counts[1:], dtype=np.int64))
+    _append(group, "Offsets", n_cells + step, cells.offsets)
+    _append(group, "Connectivity", n_ids, cells.connectivity, bulk=True)
 
 
 def _write_steps(
-    root: h5py.Group, step: int, time: float, start: int, fields: Iterable[str]
+    root: h5py.Group,
+    step: int,
+    time: float,
+    start: int,
+    cells_before: Sequence[int],
+    ids_before: Sequence[int],
+    fields: Iterable[str],
 ) -> None:
     """Append the Steps entries of frame ``step``; bumping ``NSteps`` last commits the frame.
 
-    Vertex cells and connectivity ids both number ``start`` before this frame; the other
-    topologies are empty.
+    ``start`` points, and per topology (in :data:`TOPOLOGIES` order) ``cells_before`` cells and
+    ``ids_before`` connectivity ids, precede this frame.
     """
     steps = root["Steps"]
-    topology_offsets = np.array([[start, 0, 0, 0]], dtype=np.int64)
     _append(steps, "Values", step, np.array([time], dtype=np.float64))
     _append(steps, "PartOffsets", step, np.array([step], dtype=np.int64))
     _append(steps, "NumberOfParts", step, np.array([1], dtype=np.int64))
     _append(steps, "PointOffsets", step, np.array([start], dtype=np.int64))
-    _append(steps, "CellOffsets", step, topology_offsets)
-    _append(steps, "ConnectivityIdOffsets", step, topology_offsets)
+    _append(steps, "CellOffsets", step, np.array([cells_before], dtype=np.int64))
+    _append(steps, "ConnectivityIdOffsets", step, np.array([ids_before], dtype=np.int64))
     for name in fields:
         _append(steps["PointDataOffsets"], name, step, np.array([start], dtype=np.int64))
     steps.attrs["NSteps"] = np.int64(step + 1)

@@ -1,6 +1,6 @@
 """Checks across tables that a per-key schema cannot express.
 
-Each check returns :class:`SceneIssue` records (file line filled in later by the loader).
+Each check returns :class:`SceneIssue` records (file lines are filled in by the loader).
 """
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.geometry.seeding import MeshError, load_mesh
-from engine.materials import MATERIALS
+from engine.geometry.seeding import MeshError
+from engine.geometry.shapes import MESH_FIX
+from engine.registry import Registry
 from engine.scene.errors import SceneIssue
-from engine.scene.schema import BASE_FIELDS, BoxBody, CylinderBody, MeshBody, SphereBody
+from engine.scene.schema import BASE_FIELDS
 
 _TOLERANCE = 1e-9
-MESH_FIX = "give a closed (watertight) triangle mesh file that trimesh reads (obj, stl, ply, ...)"
 
 
-def allowed_fields() -> tuple[str, ...]:
-    """Field names ``output.fields`` accepts: the base ones plus material state variables."""
-    state = {name for cls in MATERIALS.values() for name, _ in cls.state_vars}
-    return BASE_FIELDS + tuple(sorted(state))
+def allowed_fields(registry: Registry) -> tuple[str, ...]:
+    """Names ``output.fields`` accepts: base ones, material state and plugin particle fields."""
+    extra = registry.state_variables() | set(registry.particle_fields)
+    return BASE_FIELDS + tuple(sorted(extra))
 
 
 def _length(path, value, dim: int, what: str) -> list[SceneIssue]:
@@ -36,23 +36,7 @@ def _length(path, value, dim: int, what: str) -> list[SceneIssue]:
     return []
 
 
-def body_bounds(body, base_dir: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned bounds (lower, upper), m, ``(dim,)`` each, of a body's shape."""
-    if isinstance(body, BoxBody):
-        return np.asarray(body.min, float), np.asarray(body.max, float)
-    if isinstance(body, SphereBody):
-        c = np.asarray(body.center, float)
-        return c - body.radius, c + body.radius
-    if isinstance(body, CylinderBody):
-        c = np.asarray(body.center, float)
-        half = np.full(dim, body.radius)
-        half["xyz".index(body.axis)] = body.height / 2
-        return c - half, c + half
-    mesh = load_mesh(base_dir / body.mesh, body.scale, body.position, body.rotation)
-    return mesh.bounds[0], mesh.bounds[1]
-
-
-def check_simulation(scene) -> list[SceneIssue]:
+def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
     sim = scene.simulation
     issues = _length(("simulation", "domain"), sim.domain, sim.dim, "domain")
     issues += _length(("simulation", "gravity"), sim.gravity, sim.dim, "gravity")
@@ -76,12 +60,20 @@ def check_simulation(scene) -> list[SceneIssue]:
                 'use a smaller dt, or dt = "auto"',
             )
         )
+    if sim.contact not in registry.contact_models:
+        issues.append(
+            SceneIssue(
+                ("simulation", "contact"),
+                f"unknown contact model {sim.contact!r}",
+                "use one of: " + ", ".join(registry.contact_models),
+            )
+        )
     return issues
 
 
-def check_output(scene) -> list[SceneIssue]:
+def check_output(scene, registry: Registry) -> list[SceneIssue]:
     issues = []
-    allowed = allowed_fields()
+    allowed = allowed_fields(registry)
     for index, name in enumerate(scene.output.fields):
         if name not in allowed:
             issues.append(
@@ -91,18 +83,20 @@ def check_output(scene) -> list[SceneIssue]:
                     "use some of: " + ", ".join(allowed),
                 )
             )
-    if Path(scene.output.path).suffix not in (".vtkhdf", ".hdf"):
+    suffixes = [s for writer in registry.writers.values() for s in writer.suffixes]
+    if Path(scene.output.path).suffix not in suffixes:
         issues.append(
             SceneIssue(
                 ("output", "path"),
-                f"result file {scene.output.path!r} must end in .vtkhdf or .hdf",
-                "rename it, e.g. out/result.vtkhdf (pyvista reads .h5 as a Fluent file)",
+                f"no writer for result file {scene.output.path!r}",
+                "end the path in one of " + ", ".join(suffixes)
+                + " (pyvista reads .h5 as a Fluent file)",
             )
         )
     return issues
 
 
-def check_bodies(scene, base_dir: Path) -> list[SceneIssue]:
+def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
     sim = scene.simulation
     dim = sim.dim
     domain = np.asarray(sim.domain, float)
@@ -114,33 +108,38 @@ def check_bodies(scene, base_dir: Path) -> list[SceneIssue]:
                 SceneIssue(
                     (*path, "material"),
                     f"material {body.material!r} is not defined",
-                    "define [materials."
-                    + body.material
-                    + "] or use one of: "
+                    "define [materials." + body.material + "] or use one of: "
                     + ", ".join(scene.materials),
                 )
             )
         issues += _length((*path, "velocity"), body.velocity, dim, "velocity")
-        spin_dim = 1 if dim == 2 else 3
         spin = body.angular_velocity
         if spin is not None and (dim == 2) != isinstance(spin, float):
             issues.append(
                 SceneIssue(
                     (*path, "angular_velocity"),
                     "angular velocity must be a number in 2D and a 3-vector in 3D",
-                    f"give {spin_dim} value(s) in rad/s",
+                    f"give {1 if dim == 2 else 3} value(s) in rad/s",
                 )
             )
-        shape_issues = _shape_issues(body, path, dim)
-        if isinstance(body, MeshBody) and dim != 3:
-            shape_issues.append(
-                SceneIssue((*path, "shape"), "mesh bodies need dim = 3", "use dim = 3")
+        shape = registry.shapes[body.shape]
+        if body.mover not in (None, "none") and body.mover not in registry.mesh_movers:
+            issues.append(
+                SceneIssue(
+                    (*path, "mover"),
+                    f"unknown mesh mover {body.mover!r}",
+                    "use none or one of: " + ", ".join(registry.mesh_movers),
+                )
             )
+        shape_issues = [
+            SceneIssue((*path, issue.key), issue.message, issue.fix)
+            for issue in shape.check(body, dim)
+        ]
         issues += shape_issues
         if shape_issues or len(domain) != dim:
             continue
         try:
-            lower, upper = body_bounds(body, base_dir, dim)
+            lower, upper = shape.bounds(body, base_dir, dim)
         except MeshError as error:
             issues.append(SceneIssue((*path, "mesh"), str(error), MESH_FIX))
             continue
@@ -156,59 +155,20 @@ def check_bodies(scene, base_dir: Path) -> list[SceneIssue]:
     return issues
 
 
-def _shape_issues(body, path, dim: int) -> list[SceneIssue]:
-    if isinstance(body, BoxBody):
-        issues = _length((*path, "min"), body.min, dim, "min")
-        issues += _length((*path, "max"), body.max, dim, "max")
-        if not issues and any(lo >= hi for lo, hi in zip(body.min, body.max, strict=True)):
-            issues.append(
-                SceneIssue((*path, "max"), "max must exceed min on every axis", "swap them")
-            )
-        return issues
-    if isinstance(body, SphereBody):
-        return _length((*path, "center"), body.center, dim, "center")
-    if isinstance(body, CylinderBody):
-        issues = _length((*path, "center"), body.center, dim, "center")
-        if dim == 2 and body.axis == "z":
-            issues.append(SceneIssue((*path, "axis"), "a 2D cylinder has no z axis", "use x or y"))
-        return issues
-    return []
-
-
-def check_colliders(scene, base_dir: Path) -> list[SceneIssue]:
+def check_colliders(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
     dim = scene.simulation.dim
-    issues: list[SceneIssue] = []
-    for index, collider in enumerate(scene.colliders):
-        path = ("colliders", index)
-        if collider.type == "plane":
-            issues += _length((*path, "point"), collider.point, dim, "point")
-            issues += _length((*path, "normal"), collider.normal, dim, "normal")
-            if not any(collider.normal):
-                issues.append(
-                    SceneIssue((*path, "normal"), "normal is zero", "give a non-zero direction")
-                )
-            continue
-        if dim != 3:
-            issues.append(
-                SceneIssue((*path, "type"), "mesh colliders need dim = 3", "use planes in 2D")
-            )
-            continue
-        for key in ("velocity", "angular_velocity", "position", "rotation"):
-            issues += _length((*path, key), getattr(collider, key), 3, key)
-        try:
-            load_mesh(
-                base_dir / collider.mesh, collider.scale, collider.position, collider.rotation
-            )
-        except MeshError as error:
-            issues.append(SceneIssue((*path, "mesh"), str(error), MESH_FIX))
-    return issues
+    return [
+        SceneIssue(("colliders", index, issue.key), issue.message, issue.fix)
+        for index, collider in enumerate(scene.colliders)
+        for issue in registry.colliders[collider.type].check(collider, dim, base_dir)
+    ]
 
 
-def check_scene(scene, base_dir: Path) -> list[SceneIssue]:
+def check_scene(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
     """All cross-table problems of a schema-valid scene."""
     return (
-        check_simulation(scene)
-        + check_output(scene)
-        + check_bodies(scene, base_dir)
-        + check_colliders(scene, base_dir)
+        check_simulation(scene, registry)
+        + check_output(scene, registry)
+        + check_bodies(scene, base_dir, registry)
+        + check_colliders(scene, base_dir, registry)
     )

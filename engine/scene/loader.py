@@ -12,6 +12,8 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
+from engine.hooks.manager import make_plugin_manager
+from engine.registry import Registry
 from engine.scene.checks import check_scene
 from engine.scene.errors import SceneError, SceneIssue
 from engine.scene.locate import KeyPath, find_line, key_lines
@@ -22,10 +24,11 @@ from engine.scene.schema import scene_model
 class LoadedScene:
     """A validated scene and where it came from."""
 
-    scene: Any  # an instance of scene_model()
+    scene: Any  # an instance of scene_model(registry)
     path: Path  # the scene file
     text: str  # the effective scene (overrides applied) as TOML
     source: str  # the scene file as written
+    registry: Registry  # what the built-ins and the scene's plugins registered
 
     def error(self, path: KeyPath, message: str, fix: str) -> SceneError:
         """A :class:`SceneError` about one key of this scene, found while preparing the run."""
@@ -166,8 +169,25 @@ def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -
     return out
 
 
-def load_scene(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
-    """Read, override, validate and check a scene; raise :class:`SceneError` on any problem."""
+def _plugin_specs(data: dict, path: Path, extra: tuple[str, ...]) -> list[str]:
+    listed = data.get("plugins", {}).get("load", []) if isinstance(data.get("plugins"), dict) else []
+    if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+        issue = SceneIssue(("plugins", "load"), "must be a list of module names or .py files",
+                           'write load = ["my_package.plugin", "local_plugin.py"]')
+        raise SceneError(path, [issue])
+    return [*listed, *extra]
+
+
+def load_scene(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    plugins: list[str] | tuple[str, ...] = (),
+) -> LoadedScene:
+    """Read, override, validate and check a scene; raise :class:`SceneError` on any problem.
+
+    ``plugins`` (modules or .py files) are loaded besides the scene's ``[plugins] load`` and
+    the installed ones; a plugin that fails raises :class:`engine.hooks.manager.PluginError`.
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -196,13 +216,17 @@ def load_scene(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
                 path, [SceneIssue((), str(error), "check the --set key path")]
             ) from None
         overridden.add(key)
-    model = scene_model()
+    manager = make_plugin_manager(_plugin_specs(data, path, tuple(plugins)), path.parent)
+    registry = Registry.collect(manager)
+    model = scene_model(registry)
     try:
         scene = model.model_validate(data)
     except ValidationError as error:
         issues = _with_lines(_schema_issues(error, data, model), text, overridden)
         raise SceneError(path, issues) from None
-    issues = check_scene(scene, path.parent)
+    issues = check_scene(scene, path.parent, registry)
     if issues:
         raise SceneError(path, _with_lines(issues, text, overridden))
-    return LoadedScene(scene=scene, path=path.resolve(), text=tomli_w.dumps(data), source=text)
+    return LoadedScene(
+        scene=scene, path=path.resolve(), text=tomli_w.dumps(data), source=text, registry=registry
+    )

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import operator
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.materials import MATERIALS
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
 
 Vector = list[float]
 BoundaryType = Literal["sticky", "slip", "separate"]
@@ -64,6 +66,9 @@ class Simulation(Strict):
     flip_blend: float = Field(
         default=0.95, ge=0, le=1, description="FLIP fraction of the FLIP/PIC blend (transfer=flip)."
     )
+    contact: str = Field(
+        default="coulomb", description="Contact model at colliders and walls (a plugin may add)."
+    )
     arch: Literal["cpu", "gpu"] = Field(default="cpu", description="Taichi backend.")
     precision: Literal["f32", "f64"] = Field(default="f32", description="Floating-point precision.")
     seed: int = Field(default=0, ge=0, description="Seed of the particle jitter.")
@@ -97,26 +102,10 @@ class BodyBase(Strict):
     jitter: float = Field(
         default=0.3, ge=0, le=1, description="Random offset of the seeding lattice, in spacings."
     )
-
-
-class BoxBody(BodyBase):
-    shape: Literal["box"]
-    min: Vector = Field(description="Lower corner, m.")
-    max: Vector = Field(description="Upper corner, m.")
-
-
-class SphereBody(BodyBase):
-    shape: Literal["sphere"]
-    center: Vector = Field(description="Centre, m.")
-    radius: float = Field(gt=0, description="Radius, m.")
-
-
-class CylinderBody(BodyBase):
-    shape: Literal["cylinder"]
-    center: Vector = Field(description="Centre of the cylinder's middle, m.")
-    radius: float = Field(gt=0, description="Radius, m.")
-    height: float = Field(gt=0, description="Length along the axis, m.")
-    axis: Literal["x", "y", "z"] = Field(default="y", description="Axis direction.")
+    mover: str | None = Field(
+        default=None,
+        description='Surface mover for shapes with a surface (mesh): default "advect", "none" off.',
+    )
 
 
 class MeshTransform(Strict):
@@ -130,63 +119,51 @@ class MeshTransform(Strict):
     )
 
 
-class MeshBody(BodyBase, MeshTransform):
-    shape: Literal["mesh"]
-
-
-Body = Annotated[BoxBody | SphereBody | CylinderBody | MeshBody, Field(discriminator="shape")]
-
-
 class ColliderBase(Strict):
     boundary: BoundaryType = Field(default="slip", description="Contact condition.")
     friction: float = Field(default=0.0, ge=0, description="Coulomb friction coefficient.")
 
 
-class PlaneCollider(ColliderBase):
-    """A static half-space: everything behind ``point`` along ``-normal`` is solid."""
+class Plugins(Strict):
+    """``[plugins]``: extra plugins this scene needs (loading a plugin runs its code)."""
 
-    type: Literal["plane"]
-    point: Vector = Field(description="A point on the plane, m.")
-    normal: Vector = Field(description="Outward normal (towards the free side).")
-
-
-class MeshCollider(ColliderBase, MeshTransform):
-    """A rigid triangle mesh moving with a prescribed velocity (3D scenes)."""
-
-    type: Literal["mesh"]
-    velocity: Vector = Field(
-        default_factory=lambda: [0.0, 0.0, 0.0], description="Linear velocity, m/s."
-    )
-    angular_velocity: Vector = Field(
-        default_factory=lambda: [0.0, 0.0, 0.0],
-        description="Angular velocity about `position`, rad/s.",
-    )
-    sdf_spacing: float | None = Field(
-        default=None, gt=0, description="Spacing of its signed distance field, m (default dx/2)."
+    load: list[str] = Field(
+        default_factory=list,
+        description="Importable module names, or .py files relative to the scene.",
     )
 
 
-Collider = Annotated[PlaneCollider | MeshCollider, Field(discriminator="type")]
+def _union(classes: list[type[BaseModel]], tag: str):
+    """``Annotated[A | B | ..., Field(discriminator=tag)]`` (a lone class needs no union)."""
+    union = functools.reduce(operator.or_, classes)
+    return Annotated[union, Field(discriminator=tag)] if len(classes) > 1 else union
 
 
-@lru_cache(maxsize=8)
-def _scene_model(material_models: tuple[str, ...]) -> type[BaseModel]:
-    params = tuple(MATERIALS[name].Params for name in material_models)
-    union = functools.reduce(operator.or_, params)  # Params1 | Params2 | ...
-    material = Annotated[union, Field(discriminator="model")]
+@lru_cache(maxsize=16)
+def _scene_model(materials: tuple, shapes: tuple, colliders: tuple) -> type[BaseModel]:
+    material = _union([cls.Params for cls in materials], "model")
+    body = _union([shape.Params for shape in shapes], "shape")
+    collider = _union([kind.Params for kind in colliders], "type")
 
     class Scene(Strict):
         """A whole scene file."""
 
         simulation: Simulation
         output: Output = Field(default_factory=Output)
+        plugins: Plugins = Field(default_factory=Plugins)
         materials: dict[str, material] = Field(description="Materials by name.")  # type: ignore
-        bodies: list[Body] = Field(min_length=1, description="Bodies to seed with particles.")
-        colliders: list[Collider] = Field(default_factory=list, description="Obstacles.")
+        bodies: list[body] = Field(min_length=1, description="Bodies to seed.")  # type: ignore
+        colliders: list[collider] = Field(  # type: ignore
+            default_factory=list, description="Obstacles."
+        )
 
     return Scene
 
 
-def scene_model() -> type[BaseModel]:
-    """The pydantic model of a scene for the materials registered now."""
-    return _scene_model(tuple(MATERIALS))
+def scene_model(registry: Registry) -> type[BaseModel]:
+    """The pydantic model of a scene for what ``registry`` holds."""
+    return _scene_model(
+        tuple(registry.materials.values()),
+        tuple(registry.shapes.values()),
+        tuple(registry.colliders.values()),
+    )

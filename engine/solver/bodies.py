@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.registry import Registry
+
 import numpy as np
 
-from engine.geometry.seeding import load_mesh, seed_box, seed_cylinder, seed_mesh, seed_sphere
-from engine.scene.schema import BoxBody, CylinderBody, SphereBody
 
 
 @dataclass
@@ -34,20 +34,6 @@ class EmptyBodyError(ValueError):
         super().__init__(f"body {index} received no particles")
 
 
-def seed_shape(body, spacing: float, rng: np.random.Generator, base_dir: Path) -> np.ndarray:
-    """Particle positions ``(N, d)`` (m) filling one body's shape."""
-    if isinstance(body, BoxBody):
-        return seed_box(np.asarray(body.min), np.asarray(body.max), spacing, rng, body.jitter)
-    if isinstance(body, SphereBody):
-        return seed_sphere(np.asarray(body.center), body.radius, spacing, rng, body.jitter)
-    if isinstance(body, CylinderBody):
-        axis = "xyz".index(body.axis)
-        center = np.asarray(body.center)
-        return seed_cylinder(center, body.radius, body.height, axis, spacing, rng, body.jitter)
-    mesh = load_mesh(base_dir / body.mesh, body.scale, body.position, body.rotation)
-    return seed_mesh(mesh, spacing, rng, body.jitter)
-
-
 def initial_velocity(body, x: np.ndarray) -> np.ndarray:
     """Velocity ``(N, d)`` m/s of a rigid motion: linear plus spin about the body's centroid."""
     dim = x.shape[1]
@@ -65,7 +51,7 @@ def initial_velocity(body, x: np.ndarray) -> np.ndarray:
     return v
 
 
-def seed_bodies(scene, dx: float, base_dir: Path) -> SeededParticles:
+def seed_bodies(scene, dx: float, base_dir: Path, registry: Registry) -> SeededParticles:
     """Seed every body of a validated scene, sorted by grid cell (neighbours share grid nodes)."""
     dim = scene.simulation.dim
     rng = np.random.default_rng(scene.simulation.seed)
@@ -73,7 +59,7 @@ def seed_bodies(scene, dx: float, base_dir: Path) -> SeededParticles:
     parts: list[SeededParticles] = []
     for index, body in enumerate(scene.bodies):
         spacing = dx / body.particles_per_cell ** (1.0 / dim)
-        x = seed_shape(body, spacing, rng, base_dir)
+        x = registry.shapes[body.shape].seed(body, spacing, rng, base_dir)
         if len(x) == 0:
             raise EmptyBodyError(index)
         count = len(x)

@@ -1,21 +1,33 @@
-"""Collider rows for the grid-update kernel: domain walls and planes, and rigid mesh colliders."""
+"""Colliders for the grid update: domain walls and planes as rows, rigid meshes as SDFs.
+
+The built-in collider types (``plane`` and ``mesh``) are :class:`ColliderType` records whose
+``build`` returns plane rows and :class:`MeshCollider` objects, the two things the grid-update
+kernel understands; a plugin's collider type builds the same (any closed shape can become an SDF).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import taichi as ti
+from pydantic import Field
 
 from engine.geometry.sdf import SDFGrid, mesh_sdf
-from engine.geometry.seeding import load_mesh
-from engine.solver.kernels import MESH_COLUMNS, PLANE_COLUMNS, SEPARATE, SLIP, STICKY
+from engine.geometry.seeding import MeshError, load_mesh
+from engine.geometry.shapes import MESH_FIX, vector_length
+from engine.hooks.records import ColliderType, ShapeIssue
+from engine.scene.schema import ColliderBase, MeshTransform, Vector
+from engine.solver.contact import SEPARATE, SLIP, STICKY
+from engine.solver.kernels import MESH_COLUMNS, PLANE_COLUMNS
 
 CONDITIONS = {"sticky": STICKY, "slip": SLIP, "separate": SEPARATE}
 
 
 def plane_row(point, normal, condition: str, friction: float) -> np.ndarray:
-    """One plane as a kernel row: point (3), unit normal (3), condition, friction."""
+    """One half-space as a kernel row ``(8,)``: point (3), unit normal (3), condition, friction."""
     row = np.zeros(PLANE_COLUMNS)
     normal = np.asarray(normal, float)
     row[: len(point)] = point
@@ -25,23 +37,16 @@ def plane_row(point, normal, condition: str, friction: float) -> np.ndarray:
     return row
 
 
-def plane_rows(scene) -> np.ndarray:
-    """Rows ``(P, 8)`` for the domain's 2 d walls followed by the scene's plane colliders."""
-    sim = scene.simulation
+def wall_rows(domain: list[float], condition: str, friction: float) -> list[np.ndarray]:
+    """The domain's ``2 d`` walls, standing at its faces, normals pointing inwards."""
+    dim = len(domain)
     rows = []
-    for axis, size in enumerate(sim.domain):
-        for point_value, sign in ((0.0, 1.0), (size, -1.0)):
-            point = np.zeros(sim.dim)
-            point[axis] = point_value
-            normal = np.zeros(sim.dim)
-            normal[axis] = sign
-            rows.append(plane_row(point, normal, sim.boundary, sim.boundary_friction))
-    for collider in scene.colliders:
-        if collider.type == "plane":
-            rows.append(
-                plane_row(collider.point, collider.normal, collider.boundary, collider.friction)
-            )
-    return np.stack(rows)
+    for axis, size in enumerate(domain):
+        for position, sign in ((0.0, 1.0), (size, -1.0)):
+            point, normal = np.zeros(dim), np.zeros(dim)
+            point[axis], normal[axis] = position, sign
+            rows.append(plane_row(point, normal, condition, friction))
+    return rows
 
 
 def rotation_matrix(rotation_vector: np.ndarray) -> np.ndarray:
@@ -56,14 +61,14 @@ def rotation_matrix(rotation_vector: np.ndarray) -> np.ndarray:
 
 @dataclass
 class MeshCollider:
-    """A rigid mesh moving at constant linear and angular velocity about its ``position``."""
+    """A rigid body given by its SDF, moving at constant linear and angular velocity."""
 
     sdf: SDFGrid
     condition: int
     friction: float
     centre0: np.ndarray  # (3,) m, the pivot at t = 0
     velocity: np.ndarray  # (3,) m/s
-    angular_velocity: np.ndarray  # (3,) rad/s
+    angular_velocity: np.ndarray  # (3,) rad/s, about the pivot
 
     def row(self, time: float) -> np.ndarray:
         """The kernel row ``(27,)`` describing this collider's pose at ``time`` (s)."""
@@ -80,24 +85,111 @@ class MeshCollider:
         return row
 
 
-def mesh_colliders(scene, base_dir: Path, dx: float) -> list[MeshCollider]:
-    """Build the signed distance fields of a scene's mesh colliders (spacing dx/2 by default)."""
-    out = []
-    for collider in scene.colliders:
-        if collider.type != "mesh":
-            continue
-        mesh = load_mesh(
-            base_dir / collider.mesh, collider.scale, collider.position, collider.rotation
+class PlaneCollider(ColliderBase):
+    """A static half-space: everything behind ``point`` along ``-normal`` is solid."""
+
+    type: Literal["plane"]
+    point: Vector = Field(description="A point on the plane, m.")
+    normal: Vector = Field(description="Normal pointing to the free side.")
+
+
+def _check_plane(plane: PlaneCollider, dim: int, base: Path) -> list[ShapeIssue]:
+    issues = vector_length("point", plane.point, dim) + vector_length("normal", plane.normal, dim)
+    if not any(plane.normal):
+        issues.append(ShapeIssue("normal", "normal is zero", "give a non-zero direction"))
+    return issues
+
+
+PLANE = ColliderType(
+    name="plane",
+    Params=PlaneCollider,
+    build=lambda p, base, dim, dx: [plane_row(p.point, p.normal, p.boundary, p.friction)],
+    check=_check_plane,
+)
+
+
+class MeshColliderParams(ColliderBase, MeshTransform):
+    """A rigid triangle mesh moving with a prescribed velocity (3D scenes)."""
+
+    type: Literal["mesh"]
+    velocity: Vector = Field(
+        default_factory=lambda: [0.0, 0.0, 0.0], description="Linear velocity, m/s."
+    )
+    angular_velocity: Vector = Field(
+        default_factory=lambda: [0.0, 0.0, 0.0],
+        description="Angular velocity about `position`, rad/s.",
+    )
+    sdf_spacing: float | None = Field(
+        default=None, gt=0, description="Spacing of its signed distance field, m (default dx/2)."
+    )
+
+
+def _check_mesh_collider(params: MeshColliderParams, dim: int, base: Path) -> list[ShapeIssue]:
+    if dim != 3:
+        return [ShapeIssue("type", "mesh colliders need dim = 3", "use planes in 2D")]
+    keys = ("velocity", "angular_velocity", "position", "rotation")
+    issues = [issue for key in keys for issue in vector_length(key, getattr(params, key), 3)]
+    try:
+        load_mesh(base / params.mesh, params.scale, params.position, params.rotation)
+    except MeshError as error:
+        issues.append(ShapeIssue("mesh", str(error), MESH_FIX))
+    return issues
+
+
+def _build_mesh_collider(params: MeshColliderParams, base: Path, dim: int, dx: float):
+    mesh = load_mesh(base / params.mesh, params.scale, params.position, params.rotation)
+    return [
+        MeshCollider(
+            sdf=mesh_sdf(mesh, params.sdf_spacing or dx / 2, margin=3 * dx),
+            condition=CONDITIONS[params.boundary],
+            friction=params.friction,
+            centre0=np.asarray(params.position, float),
+            velocity=np.asarray(params.velocity, float),
+            angular_velocity=np.asarray(params.angular_velocity, float),
         )
-        spacing = collider.sdf_spacing or dx / 2
-        out.append(
-            MeshCollider(
-                sdf=mesh_sdf(mesh, spacing, margin=3 * dx),
-                condition=CONDITIONS[collider.boundary],
-                friction=collider.friction,
-                centre0=np.asarray(collider.position, float),
-                velocity=np.asarray(collider.velocity, float),
-                angular_velocity=np.asarray(collider.angular_velocity, float),
-            )
+    ]
+
+
+MESH = ColliderType(
+    name="mesh", Params=MeshColliderParams, build=_build_mesh_collider, check=_check_mesh_collider
+)
+
+BUILTIN_COLLIDERS = [PLANE, MESH]
+
+
+class ColliderArrays:
+    """The walls, planes and SDF colliders of a scene, as the grid-update kernel's arguments."""
+
+    def __init__(self, scene, base_dir: Path, registry, dx: float) -> None:
+        sim = scene.simulation
+        rows = wall_rows(sim.domain, sim.boundary, sim.boundary_friction)
+        self.meshes: list[MeshCollider] = []
+        for collider in scene.colliders:
+            for item in registry.colliders[collider.type].build(collider, base_dir, sim.dim, dx):
+                (self.meshes if isinstance(item, MeshCollider) else rows).append(item)
+        float_np = np.float32 if sim.precision == "f32" else np.float64
+        self.float_np = float_np
+        self.planes = ti.ndarray(ti.types.vector(PLANE_COLUMNS, float), len(rows))
+        self.planes.from_numpy(np.stack(rows).astype(float_np))
+        count = max(1, len(self.meshes))
+        values = [mesh.sdf.values.ravel() for mesh in self.meshes] or [np.zeros(1)]
+        offsets = np.cumsum([0] + [len(v) for v in values[:-1]])
+        ints = np.zeros((count, 4), np.int32)
+        for row, (mesh, offset) in enumerate(zip(self.meshes, offsets, strict=False)):
+            ints[row] = (offset, *mesh.sdf.values.shape)
+        self.sdf = ti.ndarray(float, int(sum(len(v) for v in values)))
+        self.sdf.from_numpy(np.concatenate(values).astype(float_np))
+        self.mesh_ints = ti.ndarray(ti.types.vector(4, ti.i32), count)
+        self.mesh_ints.from_numpy(ints)
+        self.mesh_rows = ti.ndarray(ti.types.vector(MESH_COLUMNS, float), count)
+
+    def at(self, time: float) -> tuple:
+        """Kernel arguments ``(planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes)`` at
+        ``time`` (s): moving meshes are posed where they are then."""
+        if self.meshes:
+            poses = np.stack([mesh.row(time) for mesh in self.meshes])
+            self.mesh_rows.from_numpy(poses.astype(self.float_np))
+        return (
+            self.planes, self.planes.shape[0], self.sdf, self.mesh_ints, self.mesh_rows,
+            len(self.meshes),
         )
-    return out

@@ -11,8 +11,8 @@ from engine.solver.simulation import Simulation
 
 def _state_variable(sim: Simulation, name: str) -> np.ndarray:
     """``(N,)`` values of a material state variable; 0 for particles whose material lacks it."""
-    state = sim.state.to_numpy()
-    material_id = sim.material_id.to_numpy()
+    state = sim.numpy("state")
+    material_id = sim.numpy("material_id")
     out = np.zeros(sim.n_particles, state.dtype)
     for row, cls in enumerate(sim.material_classes):
         names = [var for var, _ in cls.state_vars]
@@ -25,32 +25,39 @@ def _state_variable(sim: Simulation, name: str) -> np.ndarray:
 def _cauchy_stress(sim: Simulation) -> np.ndarray:
     """Cauchy stress ``sigma = tau / J`` (Pa, ``(N, d, d)``) of the current deformation."""
     sim.refresh_stress()
-    J = np.linalg.det(sim.F.to_numpy())
-    return sim.tau.to_numpy() / J[:, None, None]
+    return sim.numpy("tau") / np.linalg.det(sim.numpy("F"))[:, None, None]
 
 
 FIELDS: dict[str, Callable[[Simulation], np.ndarray]] = {
-    "velocity": lambda s: s.v.to_numpy(),
-    "material_id": lambda s: s.material_id.to_numpy(),
-    "body_id": lambda s: s.body_id.to_numpy(),
-    "J": lambda s: np.linalg.det(s.F.to_numpy()),
-    "F": lambda s: s.F.to_numpy(),
+    "velocity": lambda s: s.numpy("v"),
+    "material_id": lambda s: s.numpy("material_id"),
+    "body_id": lambda s: s.numpy("body_id"),
+    "J": lambda s: np.linalg.det(s.numpy("F")),
+    "F": lambda s: s.numpy("F"),
     "stress": _cauchy_stress,
-    "C": lambda s: s.C.to_numpy(),
-    "mass": lambda s: s.mass.to_numpy(),
-    "volume": lambda s: s.volume.to_numpy() * np.linalg.det(s.F.to_numpy()),
+    "C": lambda s: s.numpy("C"),
+    "mass": lambda s: s.numpy("mass"),
+    "volume": lambda s: s.numpy("volume") * np.linalg.det(s.numpy("F")),
 }
 
 
 def particle_fields(sim: Simulation, names: list[str]) -> dict[str, np.ndarray]:
-    """The requested output fields by name (see :data:`engine.scene.schema.BASE_FIELDS`)."""
-    return {name: FIELDS.get(name, lambda s, n=name: _state_variable(s, n))(sim) for name in names}
+    """The requested output fields by name: base fields, plugin particle fields, material state."""
+    out = {}
+    for name in names:
+        if name in FIELDS:
+            out[name] = FIELDS[name](sim)
+        elif name in sim.fields:
+            out[name] = sim.numpy(name)
+        else:
+            out[name] = _state_variable(sim, name)
+    return out
 
 
 def diagnostics(sim: Simulation) -> dict[str, float | np.ndarray]:
     """Time (s), steps, last dt (s), mass (kg), momentum (kg m/s, ``(d,)``), kinetic energy (J)."""
-    mass = sim.mass.to_numpy().astype(np.float64)
-    v = sim.v.to_numpy().astype(np.float64)
+    mass = sim.numpy("mass").astype(np.float64)
+    v = sim.numpy("v").astype(np.float64)
     return {
         "time": sim.time,
         "step": float(sim.step_count),

@@ -13,20 +13,18 @@ nodes outside the domain hold the walls.
 """
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
 
 import taichi as ti
 
-from engine.materials import MATERIALS
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
 from engine.solver.runtime import on_restart
 
 #: Grid nodes beyond each face of the domain.
 PAD = 3
-#: Contact conditions, as stored in collider rows.
-STICKY, SLIP, SEPARATE = 0, 1, 2
 #: Columns of a plane row: point (3), normal (3), condition, friction.
 PLANE_COLUMNS = 8
 #: Columns of a mesh collider's float row: origin (3), spacing, condition, friction,
@@ -42,8 +40,9 @@ class KernelConfig:
     """What changes the compiled code (everything else is a runtime argument)."""
 
     dim: int
-    models: tuple[str, ...]  # material models present, in dispatch order
+    models: tuple[type, ...]  # Taichi material classes present, in dispatch order
     flip: bool
+    contact: Callable  # the contact model's Taichi function (see engine.solver.contact)
 
 
 def nd(dtype, ndim: int = 1):
@@ -57,28 +56,12 @@ def bspline_weights(fx):
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
 
 
-@ti.func
-def contact_response(v, n, v_collider, condition, friction):
-    """Grid velocity after contact with a wall moving at ``v_collider`` (m/s), normal ``n``."""
-    relative = v - v_collider
-    normal_speed = relative.dot(n)
-    if condition == STICKY:
-        relative = ti.zero(relative)
-    elif condition == SLIP or normal_speed < 0.0:
-        tangential = relative - normal_speed * n
-        if normal_speed < 0.0:  # Coulomb: friction removes up to mu |v_n| of the sliding speed
-            norm = tangential.norm()
-            if norm > 1e-12:
-                tangential *= ti.max(0.0, norm + friction * normal_speed) / norm
-        relative = tangential
-    return relative + v_collider
-
-
 @lru_cache(maxsize=32)
 def build_kernels(config: KernelConfig):
     """Compile-once kernels for ``config`` (returned as a simple namespace)."""
     dim = config.dim
-    models = tuple(MATERIALS[name] for name in config.models)
+    models = config.models
+    contact_response = config.contact
     flip = config.flip
     vec = ti.types.vector(dim, float)
     node = ti.types.vector(dim + 1, float)  # grid node: momentum (then velocity), and mass

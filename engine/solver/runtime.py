@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import taichi as ti
 
 _current: tuple[str, str] | None = None
@@ -19,12 +22,13 @@ def ensure_runtime(arch: str = "cpu", precision: str = "f32") -> None:
     wanted = (arch, precision)
     if _current == wanted:
         return
-    ti.init(
-        arch=ti.cpu if arch == "cpu" else ti.gpu,
-        default_fp=ti.f32 if precision == "f32" else ti.f64,
-        log_level=ti.WARN,
-        random_seed=0,
-    )
+    with contextlib.redirect_stdout(io.StringIO()):  # ti.init prints "Starting on arch=..."
+        ti.init(
+            arch=ti.cpu if arch == "cpu" else ti.gpu,
+            default_fp=ti.f32 if precision == "f32" else ti.f64,
+            log_level=ti.WARN,
+            random_seed=0,
+        )
     _current = wanted
     for callback in _on_restart:
         callback()

@@ -1,4 +1,4 @@
-"""A running simulation: particle and grid storage, time stepping, health checks."""
+"""A running simulation: particle and grid storage, time stepping, plugin stages, health checks."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
-from engine.materials import MATERIALS
+from engine.hooks.manager import PluginError, call_each
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
 from engine.scene.loader import LoadedScene
 from engine.solver.bodies import seed_bodies
-from engine.solver.colliders import mesh_colliders, plane_rows
-from engine.solver.kernels import HEALTH_INTS, MESH_COLUMNS, PAD, KernelConfig, build_kernels
+from engine.solver.colliders import ColliderArrays
+from engine.solver.kernels import HEALTH_INTS, PAD, KernelConfig, build_kernels
+from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
+from engine.solver.storage import Storage
+
+STAGES = ("before_particle_to_grid", "after_grid_update", "after_grid_to_particle")
 
 
 class SimulationError(RuntimeError):
@@ -47,114 +51,120 @@ class Grid:
 class Simulation:
     """MLS-MPM state and stepping for one loaded scene.
 
-    Particle arrays are Taichi ndarrays (reachable from torch without copies): ``x``, ``v``
-    ``(N, d)``; ``C``, ``F``, ``tau`` ``(N, d, d)``; ``state`` ``(N, MAX_STATE)``;
-    ``material_id``, ``body_id``, ``mass``, ``volume`` ``(N,)``.
+    Particle arrays (Taichi ndarrays, or torch tensors when the scene uses a torch material;
+    the kernels take either without copies): ``x``, ``v`` ``(N, d)``; ``C``, ``F``, ``tau``
+    ``(N, d, d)``; ``state`` ``(N, MAX_STATE)``; ``material_id``, ``body_id``, ``mass``,
+    ``volume`` ``(N,)``; plugin particle fields in :attr:`fields`. Read any as NumPy with
+    :meth:`numpy`.
     """
 
     def __init__(self, loaded: LoadedScene) -> None:
-        scene = loaded.scene
+        scene, registry = loaded.scene, loaded.registry
         sim = scene.simulation
         ensure_runtime(sim.arch, sim.precision)
-        self.loaded = loaded
-        self.scene = scene
+        self.loaded, self.scene, self.registry = loaded, scene, registry
         self.dim = dim = sim.dim
         self.grid = Grid.for_domain(sim.domain, sim.resolution)
         self.gravity = sim.gravity if sim.gravity is not None else [0.0, -9.81, 0.0][:dim]
-        self.material_names = list(scene.materials)
-        self.material_classes = [MATERIALS[m.model] for m in scene.materials.values()]
-        models = tuple(sorted({cls.name for cls in self.material_classes}))
-        self.kernels = build_kernels(KernelConfig(dim, models, sim.transfer == "flip"))
-        self._allocate(seed_bodies(scene, self.grid.dx, loaded.base_dir), models)
-        self.planes_np = plane_rows(scene)
-        self.meshes = mesh_colliders(scene, loaded.base_dir, self.grid.dx)
-        self._allocate_colliders()
-        self.time = 0.0
-        self.step_count = 0
-        self.dt = 0.0
-        self.max_speed = float(np.linalg.norm(self.v.to_numpy(), axis=1).max(initial=0.0))
-        self.wave_speed = max(
-            cls.wave_speed(params)
-            for cls, params in zip(self.material_classes, scene.materials.values(), strict=True)
+        self.materials = MaterialTable(scene, registry, loaded.base_dir, self.grid.dx)
+        self.material_classes = self.materials.classes
+        self.store = Storage(
+            "torch" if self.materials.uses_torch else "taichi", sim.precision, sim.arch
         )
-        self.critical_dt = min(
-            cls.critical_dt(params, self.grid.dx, dim)
-            for cls, params in zip(self.material_classes, scene.materials.values(), strict=True)
+        if self.materials.uses_torch:
+            self.materials.build_torch_laws(self.store.device, self.store.float_torch)
+        contact = registry.contact_models[sim.contact].respond
+        self.kernels = build_kernels(
+            KernelConfig(dim, self.materials.taichi_models, sim.transfer == "flip", contact)
         )
+        seeded = seed_bodies(scene, self.grid.dx, loaded.base_dir, registry)
+        self._allocate(seeded)
+        self.colliders = ColliderArrays(scene, loaded.base_dir, registry, self.grid.dx)
+        self.time, self.step_count, self.dt = 0.0, 0, 0.0
+        self.max_speed = float(np.linalg.norm(seeded.v, axis=1).max(initial=0.0))
+        self.wave_speed = self.materials.wave_speed
+        self.critical_dt = self.materials.critical_dt
+        self.movers = self._create_movers()
+        self.stages = {stage: [] for stage in STAGES}
+        for plugin, hooks in call_each(registry.manager, "engine_register_stages", simulation=self):
+            for hook in hooks:
+                if hook.stage not in self.stages:
+                    raise PluginError(plugin, "engine_register_stages",
+                                      f"unknown stage {hook.stage!r}", f"use one of {STAGES}")
+                self.stages[hook.stage].append(hook)
 
     # -- storage -------------------------------------------------------------------------------
-    def _allocate(self, seeded, models: tuple[str, ...]) -> None:
-        dim, n = self.dim, len(seeded)
-        vec, mat = ti.types.vector(dim, float), ti.types.matrix(dim, dim, float)
+    def _allocate(self, seeded) -> None:
+        dim, n, store = self.dim, len(seeded), self.store
         self.n_particles = n
-        self.x = ti.ndarray(vec, n)
-        self.v = ti.ndarray(vec, n)
-        self.C = ti.ndarray(mat, n)
-        self.F = ti.ndarray(mat, n)
-        self.tau = ti.ndarray(mat, n)
-        self.state = ti.ndarray(ti.types.vector(MAX_STATE, float), n)
-        self.mass = ti.ndarray(float, n)
-        self.volume = ti.ndarray(float, n)
-        self.material_id = ti.ndarray(ti.i32, n)
-        self.body_id = ti.ndarray(ti.i32, n)
-        self.x.from_numpy(seeded.x.astype(self._np_float))
-        self.v.from_numpy(seeded.v.astype(self._np_float))
-        self.mass.from_numpy(seeded.mass.astype(self._np_float))
-        self.volume.from_numpy(seeded.volume.astype(self._np_float))
-        self.material_id.from_numpy(seeded.material_id)
-        self.body_id.from_numpy(seeded.body_id)
-        self.F.from_numpy(np.broadcast_to(np.eye(dim), (n, dim, dim)).astype(self._np_float))
-        self.state.from_numpy(self._initial_state(seeded.material_id))
+        for name in ("x", "v"):
+            setattr(self, name, store.array(n, (dim,)))
+        for name in ("C", "F", "tau"):
+            setattr(self, name, store.array(n, (dim, dim)))
+        self.state = store.array(n, (MAX_STATE,))
+        self.mass, self.volume = store.array(n), store.array(n)
+        self.material_id, self.body_id = store.array(n, integer=True), store.array(n, integer=True)
+        for name in ("x", "v", "mass", "volume", "material_id", "body_id"):
+            store.assign(getattr(self, name), getattr(seeded, name))
+        store.assign(self.F, np.broadcast_to(np.eye(dim), (n, dim, dim)))
+        store.assign(self.state, self.materials.initial_state(seeded.material_id))
+        self.fields = {}
+        for name, field in self.registry.particle_fields.items():
+            shape = tuple(dim for _ in field.components)
+            self.fields[name] = store.array(n, shape)
+            store.assign(self.fields[name], field.initial(seeded.x, seeded.body_id))
         self.material_model = ti.ndarray(ti.i32, len(self.material_classes))
-        self.material_model.from_numpy(
-            np.array([models.index(cls.name) for cls in self.material_classes], np.int32)
+        self.material_model.from_numpy(self.materials.model_index)
+        self.material_constants = ti.ndarray(
+            ti.types.vector(MAX_CONSTANTS, float), len(self.material_classes)
         )
-        constants = np.zeros((len(self.material_classes), MAX_CONSTANTS))
-        for row, (cls, params) in enumerate(
-            zip(self.material_classes, self.scene.materials.values(), strict=True)
-        ):
-            packed = cls.pack(params)
-            constants[row, : len(packed)] = packed
-        self.material_constants = ti.ndarray(ti.types.vector(MAX_CONSTANTS, float), len(constants))
-        self.material_constants.from_numpy(constants.astype(self._np_float))
+        self.material_constants.from_numpy(self.materials.constants.astype(store.float_np))
         shape = self.grid.shape
         self.grid_nodes = ti.ndarray(ti.types.vector(dim + 1, float), shape)
         flip = self.scene.simulation.transfer == "flip"
-        self.grid_v_old = ti.ndarray(vec, shape if flip else (1,) * dim)
+        self.grid_v_old = ti.ndarray(ti.types.vector(dim, float), shape if flip else (1,) * dim)
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
+        self._torch_rows = self._torch_particle_rows()
+
+    def numpy(self, name: str) -> np.ndarray:
+        """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
+        return self.store.to_numpy(self.fields[name] if name in self.fields else getattr(self, name))
 
     @property
     def storage_bytes(self) -> int:
         """Bytes held in particle and grid arrays (runtime excluded); copies them once to count."""
-        arrays = [value for value in vars(self).values() if isinstance(value, ti.Ndarray)]
-        return sum(a.to_numpy().nbytes for a in arrays)
+        names = ("x", "v", "C", "F", "tau", "state", "mass", "volume", "material_id", "body_id")
+        particles = sum(self.numpy(name).nbytes for name in (*names, *self.fields))
+        grid = self.grid_nodes.to_numpy().nbytes + self.grid_v_old.to_numpy().nbytes
+        return particles + grid
 
-    @property
-    def _np_float(self):
-        return np.float32 if self.scene.simulation.precision == "f32" else np.float64
+    def _torch_particle_rows(self) -> list:
+        """For each torch law: the indices of its particles (None when it has them all)."""
+        if not self.materials.torch_laws:
+            return []
+        material_id = self.numpy("material_id")
+        rows = []
+        for row, law in self.materials.torch_laws:
+            chosen = np.flatnonzero(material_id == row)
+            index = None if len(chosen) == self.n_particles else self.store.torch.as_tensor(
+                chosen, device=self.store.device)
+            rows.append((row, law, index))
+        return rows
 
-    def _initial_state(self, material_id: np.ndarray) -> np.ndarray:
-        table = np.zeros((len(self.material_classes), MAX_STATE))
-        for row, cls in enumerate(self.material_classes):
-            for column, (_, initial) in enumerate(cls.state_vars):
-                table[row, column] = initial
-        return table[material_id].astype(self._np_float)
-
-    def _allocate_colliders(self) -> None:
-        self.planes = ti.ndarray(ti.types.vector(8, float), len(self.planes_np))
-        self.planes.from_numpy(self.planes_np.astype(self._np_float))
-        count = max(1, len(self.meshes))
-        values = [m.sdf.values.ravel() for m in self.meshes] or [np.zeros(1)]
-        offsets = np.cumsum([0] + [len(v) for v in values[:-1]])
-        ints = np.zeros((count, 4), np.int32)
-        for row, (mesh, offset) in enumerate(zip(self.meshes, offsets, strict=False)):
-            ints[row] = (offset, *mesh.sdf.values.shape)
-        self.sdf = ti.ndarray(float, int(sum(len(v) for v in values)))
-        self.sdf.from_numpy(np.concatenate(values).astype(self._np_float))
-        self.mesh_ints = ti.ndarray(ti.types.vector(4, ti.i32), count)
-        self.mesh_ints.from_numpy(ints)
-        self.mesh_rows = ti.ndarray(ti.types.vector(MESH_COLUMNS, float), count)
+    def _create_movers(self) -> list:
+        """Mesh movers for bodies whose shape has a surface (``mover`` key; default advect)."""
+        wanted: dict[str, list] = {}
+        for index, body in enumerate(self.scene.bodies):
+            shape = self.registry.shapes[body.shape]
+            name = body.mover or ("advect" if "advect" in self.registry.mesh_movers else "none")
+            if shape.surface is not None and name != "none":
+                surface = shape.surface(body, self.loaded.base_dir)
+                wanted.setdefault(name, []).append((index, surface))
+        return [
+            self.registry.mesh_movers[name].create(self, surfaces)
+            for name, surfaces in wanted.items()
+        ]
 
     # -- stepping ------------------------------------------------------------------------------
     def stable_dt(self) -> float:
@@ -164,65 +174,69 @@ class Simulation:
         return min(dt, sim.cfl * self.critical_dt, sim.max_dt)
 
     def refresh_stress(self) -> None:
-        """Recompute ``tau`` (and the plastic projection, which is idempotent) for the current F."""
+        """Plastic projection and Kirchhoff stress for the current F (idempotent)."""
         self.kernels.constitutive(
-            self.F,
-            self.C,
-            self.state,
-            self.tau,
-            self.material_id,
-            self.material_model,
+            self.F, self.C, self.state, self.tau, self.material_id, self.material_model,
             self.material_constants,
         )
+        for row, law, index in self._torch_rows:
+            self._apply_torch_law(row, law, index)
+
+    def _apply_torch_law(self, row: int, law, index) -> None:
+        torch = self.store.torch
+        provider, name = self.materials.providers[row], type(law).__name__
+        with torch.no_grad():
+            F = self.F if index is None else self.F[index]
+            for method in ("project", "kirchhoff"):
+                try:
+                    out = getattr(law, method)(F)
+                except Exception as error:
+                    raise PluginError(provider, f"{name}.{method}", str(error)) from error
+                if not isinstance(out, torch.Tensor) or out.shape != F.shape:
+                    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                    raise PluginError(provider, f"{name}.{method}",
+                                      f"returned shape {got}, expected {tuple(F.shape)}")
+                if not bool(torch.isfinite(out).all()):
+                    raise PluginError(provider, f"{name}.{method}",
+                                      f"returned NaN or inf at t = {self.time:.6g} s")
+                if method == "project":
+                    F = out.to(F.dtype)
+                else:
+                    tau = out.to(F.dtype)
+            if index is None:
+                self.F.copy_(F)
+                self.tau.copy_(tau)
+            else:
+                self.F[index] = F
+                self.tau[index] = tau
+
+    def _run_stage(self, stage: str, dt: float) -> None:
+        for hook in self.stages[stage]:
+            hook.run(self, dt)
 
     def step(self, dt: float) -> None:
         """Advance one step of ``dt`` seconds through the four stages, then check health."""
         k, dx = self.kernels, self.grid.dx
         self.refresh_stress()
+        self._run_stage("before_particle_to_grid", dt)
         k.particle_to_grid(
-            self.x,
-            self.v,
-            self.C,
-            self.tau,
-            self.mass,
-            self.volume,
-            self.grid_nodes,
-            dt,
-            dx,
+            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes, dt, dx
         )
-        if self.meshes:
-            self.mesh_rows.from_numpy(
-                np.stack([m.row(self.time + dt) for m in self.meshes]).astype(self._np_float)
-            )
+        colliders = self.colliders.at(self.time + dt)
         k.grid_update(
-            self.grid_nodes,
-            self.grid_v_old,
-            ti.Vector(self.gravity),
-            dt,
-            dx,
-            self.planes,
-            len(self.planes_np),
-            self.sdf,
-            self.mesh_ints,
-            self.mesh_rows,
-            len(self.meshes),
+            self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx, *colliders
         )
+        self._run_stage("after_grid_update", dt)
         self.health_speed.fill(0)
         self.health.fill(0)
         k.grid_to_particle(
-            self.x,
-            self.v,
-            self.C,
-            self.F,
-            self.grid_nodes,
-            self.grid_v_old,
-            dt,
-            dx,
-            self.scene.simulation.flip_blend,
-            ti.Vector(self.scene.simulation.domain),
-            self.health_speed,
-            self.health,
+            self.x, self.v, self.C, self.F, self.grid_nodes, self.grid_v_old, dt, dx,
+            self.scene.simulation.flip_blend, ti.Vector(self.scene.simulation.domain),
+            self.health_speed, self.health,
         )
+        for mover in self.movers:
+            mover.step(self, dt)
+        self._run_stage("after_grid_to_particle", dt)
         self.time += dt
         self.step_count += 1
         self.dt = dt
@@ -231,32 +245,27 @@ class Simulation:
     def _check_health(self, dt: float) -> None:
         bad_count, escaped, bad_index = (int(i) for i in self.health.to_numpy())
         self.max_speed = float(self.health_speed.to_numpy()[0])
-        body = int(self.body_id.to_numpy()[bad_index]) if bad_count or escaped else None
+        body = int(self.numpy("body_id")[bad_index]) if bad_count or escaped else None
         if bad_count:
             raise SimulationError(
-                f"{bad_count} particles got NaN or infinite velocities",
-                self.time,
-                'use a smaller dt (or dt = "auto" with a lower cfl) or a higher '
-                "resolution; check material parameters for extreme stiffness",
-                body,
+                f"{bad_count} particles got NaN or infinite velocities", self.time,
+                'use a smaller dt (or dt = "auto" with a lower cfl) or a higher resolution; '
+                "check material parameters for extreme stiffness", body,
             )
         if escaped:
             raise SimulationError(
-                f"{escaped} particles left the domain",
-                self.time,
-                "enlarge simulation.domain, lower the body's speed, or use a smaller dt",
-                body,
+                f"{escaped} particles left the domain", self.time,
+                "enlarge simulation.domain, lower the body's speed, or use a smaller dt", body,
             )
         courant = dt * (self.max_speed + self.wave_speed) / self.grid.dx
         if self.scene.simulation.dt != "auto" and courant > 1.0:
-            fastest = int(np.argmax(np.linalg.norm(self.v.to_numpy(), axis=1)))
+            fastest = int(np.argmax(np.linalg.norm(self.numpy("v"), axis=1)))
             safe = self.scene.simulation.cfl * self.grid.dx / (self.max_speed + self.wave_speed)
             raise SimulationError(
                 f"CFL condition violated (dt (v_max + c) / dx = {courant:.3g} > 1, "
                 f"v_max = {self.max_speed:.3g} m/s, wave speed c = {self.wave_speed:.3g} m/s)",
-                self.time,
-                f'use dt <= {safe:.3g} s, or dt = "auto"',
-                int(self.body_id.to_numpy()[fastest]),
+                self.time, f'use dt <= {safe:.3g} s, or dt = "auto"',
+                int(self.numpy("body_id")[fastest]),
             )
 
     def advance_to(self, time: float) -> int:

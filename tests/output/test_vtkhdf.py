@@ -83,6 +83,7 @@ def test_layout_attributes_and_dtypes(tmp_path: Path) -> None:
         for topology in ("Vertices", "Lines", "Polygons", "Strips"):
             assert root[topology]["NumberOfCells"].shape == (3,)
         assert f["engine"].attrs["dim"] == 2
+        assert f["engine"].attrs["kind"] == "particles"
 
 
 @pytest.mark.parametrize("dim", [2, 3])

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from engine.hooks.manager import make_plugin_manager
+from engine.registry import Registry
 from engine.scene.errors import SceneError
 from engine.scene.loader import apply_override, load_scene, parse_override
 from engine.scene.locate import find_line, key_lines
@@ -157,7 +159,7 @@ def test_key_lines_count_array_tables():
 
 
 def test_json_schema_covers_every_table():
-    schema = scene_model().model_json_schema()
+    schema = scene_model(Registry.collect(make_plugin_manager())).model_json_schema()
     text = json.dumps(schema)
     for key in ("simulation", "materials", "bodies", "colliders", "output", "friction_angle"):
         assert key in text

@@ -1,0 +1,128 @@
+"""Typed records that registration hooks return (one small frozen dataclass per kind)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from engine.solver.simulation import Simulation
+
+
+@dataclass(frozen=True)
+class ShapeIssue:
+    """A problem with a body's shape keys: ``key`` below ``bodies[i]``, message, fix."""
+
+    key: str
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class ShapeType:
+    """A seeding shape: ``[[bodies]] shape = name``.
+
+    ``Params`` is a pydantic model deriving from :class:`engine.scene.schema.BodyBase` whose
+    ``shape`` field is ``Literal[name]``. ``seed(params, spacing, rng, base_dir)`` returns particle
+    positions ``(N, d)`` (m) on a lattice of ``spacing`` (m); ``bounds(params, base_dir, dim)``
+    the axis-aligned bounds ``(lower, upper)``, ``(d,)`` each; ``check(params, dim)`` problems
+    with its keys.
+    """
+
+    name: str
+    Params: type[BaseModel]
+    seed: Callable[[Any, float, np.random.Generator, Path], np.ndarray]
+    bounds: Callable[[Any, Path, int], tuple[np.ndarray, np.ndarray]]
+    check: Callable[[Any, int], list[ShapeIssue]] = lambda params, dim: []
+    surface: Callable[[Any, Path], Any] | None = None  # the trimesh surface, for mesh movers
+
+
+@dataclass(frozen=True)
+class ColliderType:
+    """An obstacle: ``[[colliders]] type = name``.
+
+    ``build(params, base_dir, dim, dx)`` returns what the grid update understands: plane rows
+    (``engine.solver.colliders.plane_row``) and/or rigid signed-distance colliders
+    (``engine.solver.colliders.MeshCollider``). ``check(params, dim, base_dir)`` returns
+    problems as :class:`ShapeIssue`.
+    """
+
+    name: str
+    Params: type[BaseModel]
+    build: Callable[[Any, Path, int, float], list[Any]]
+    check: Callable[[Any, int, Path], list[ShapeIssue]] = lambda params, dim, base_dir: []
+
+
+@dataclass(frozen=True)
+class ContactModel:
+    """Grid-node response at colliders: ``simulation.contact = name``.
+
+    ``respond`` is a Taichi function ``(v, n, v_collider, condition, friction) -> v_new`` for one
+    grid node with velocity ``v`` (m/s, ``(d,)``) inside a collider whose outward unit normal is
+    ``n`` and surface velocity ``v_collider`` there; ``condition`` is 0 sticky, 1 slip,
+    2 separate; ``friction`` the Coulomb coefficient. It is compiled into the grid update.
+    """
+
+    name: str
+    respond: Callable
+
+
+@dataclass(frozen=True)
+class MeshMoverType:
+    """Moves a body's surface mesh with the simulation: ``[[bodies]] mover = name``.
+
+    ``create(simulation, surfaces)`` gets ``[(body_index, trimesh.Trimesh), ...]`` (rest meshes)
+    and returns an object with ``step(simulation, dt)`` (per step, batched), ``vertices()`` →
+    ``(V, 3)`` m, ``faces`` ``(F, 3)`` and ``body_id`` ``(V,)``.
+    """
+
+    name: str
+    create: Callable[[Simulation, list], Any]
+
+
+@dataclass(frozen=True)
+class WriterType:
+    """A result-file format, chosen by the output path's suffix.
+
+    ``create(path, dim, scene_text, metadata)`` returns an object with
+    ``write_frame(time, positions, point_data, diagnostics)`` and ``n_frames``.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    create: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ParticleField:
+    """A per-particle array a plugin owns: the engine allocates, writes and restores it.
+
+    ``components`` is ``()`` for a scalar, ``("d",)`` for a vector of the scene's dimension and
+    ``("d", "d")`` for a tensor. ``initial(positions (N, d), body_id (N,))`` gives its values at
+    seeding. Listed in ``output.fields`` under ``name``.
+    """
+
+    name: str
+    components: tuple[str, ...]
+    unit: str
+    description: str
+    initial: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+Stage = Literal["before_particle_to_grid", "after_grid_update", "after_grid_to_particle"]
+
+
+@dataclass(frozen=True)
+class StageHook:
+    """Per-step work at a fixed point of the step: ``run(simulation, dt)``, batched (a Taichi
+    kernel launch or a torch call on whole arrays), never Python per particle."""
+
+    name: str
+    stage: Stage
+    run: Callable[[Simulation, float], None]
+    plugin: str = field(default="", compare=False)

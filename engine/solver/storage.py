@@ -1,0 +1,49 @@
+"""Particle arrays as Taichi ndarrays or torch tensors: the kernels take either, without copies.
+
+Scenes with a torch material (or plugins that want torch views) store particle state as torch
+tensors on the simulation's device; the Taichi kernels read and write that same memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import taichi as ti
+
+
+class Storage:
+    """Allocates ``(N, *components)`` arrays in one backend and converts them to NumPy."""
+
+    def __init__(self, backend: str, precision: str, arch: str) -> None:
+        self.backend = backend  # "taichi" or "torch"
+        self.float_np = np.float32 if precision == "f32" else np.float64
+        if backend == "torch":
+            import torch
+
+            self.torch = torch
+            self.float_torch = torch.float32 if precision == "f32" else torch.float64
+            self.device = "cuda" if arch == "gpu" and torch.cuda.is_available() else "cpu"
+
+    def array(self, n: int, components: tuple[int, ...] = (), integer: bool = False):
+        """A zeroed array of ``n`` elements, each of shape ``components``."""
+        if self.backend == "torch":
+            dtype = self.torch.int32 if integer else self.float_torch
+            return self.torch.zeros((n, *components), dtype=dtype, device=self.device)
+        scalar = ti.i32 if integer else float
+        if len(components) == 1:
+            return ti.ndarray(ti.types.vector(components[0], scalar), n)
+        if len(components) == 2:
+            return ti.ndarray(ti.types.matrix(*components, scalar), n)
+        return ti.ndarray(scalar, n)
+
+    def to_numpy(self, array) -> np.ndarray:
+        if self.backend == "torch":
+            return array.detach().cpu().numpy()
+        return array.to_numpy()
+
+    def assign(self, array, values: np.ndarray) -> None:
+        """Copy NumPy ``values`` into ``array`` (same shape), converting the dtype."""
+        if self.backend == "torch":
+            array.copy_(self.torch.as_tensor(values, dtype=array.dtype))
+        else:
+            kind = np.int32 if np.issubdtype(values.dtype, np.integer) else self.float_np
+            array.from_numpy(np.ascontiguousarray(values, dtype=kind))

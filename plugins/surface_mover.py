@@ -1,0 +1,65 @@
+"""The ``advect`` mesh mover: a mesh body's surface vertices ride the simulated deformation.
+
+Each step, after grid-to-particle, every vertex takes the grid velocity interpolated with the same
+quadratic B-spline weights the particles use and moves with it, so the surface follows the body
+it bounds. The surface is written each frame as a transient triangle mesh beside the particles.
+"""
+
+
+import numpy as np
+import taichi as ti
+
+from engine.hooks import hookimpl
+from engine.hooks.records import MeshMoverType
+from engine.solver.kernels import PAD, bspline_weights
+
+vec3 = ti.types.vector(3, float)
+node3 = ti.types.vector(4, float)
+
+
+@ti.kernel
+def advect_vertices(
+    vertices: ti.types.ndarray(dtype=vec3, ndim=1),
+    grid: ti.types.ndarray(dtype=node3, ndim=3),
+    dt: float,
+    dx: float,
+):
+    """Move each vertex (m) by ``dt`` (s) with the B-spline-interpolated grid velocity."""
+    upper = ti.Vector([grid.shape[0] - 3, grid.shape[1] - 3, grid.shape[2] - 3])
+    for p in vertices:
+        Xp = vertices[p] / dx + PAD
+        base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
+        w = bspline_weights(Xp - base)
+        velocity = ti.Vector.zero(float, 3)
+        for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
+            g = grid[base + ti.Vector([i, j, k])]
+            velocity += w[i][0] * w[j][1] * w[k][2] * ti.Vector([g[0], g[1], g[2]])
+        vertices[p] += dt * velocity
+
+
+class AdvectedSurfaces:
+    """The surfaces of some bodies, advected with the grid: vertices ``(V, 3)`` m."""
+
+    def __init__(self, simulation, surfaces: list) -> None:
+        offsets = np.cumsum([0] + [len(mesh.vertices) for _, mesh in surfaces])
+        self.faces = np.concatenate(
+            [np.asarray(mesh.faces) + offset for (_, mesh), offset in zip(surfaces, offsets,
+                                                                         strict=False)]
+        ).astype(np.int64)
+        self.body_id = np.concatenate(
+            [np.full(len(mesh.vertices), index, np.int32) for index, mesh in surfaces]
+        )
+        rest = np.concatenate([np.asarray(mesh.vertices) for _, mesh in surfaces])
+        self._vertices = ti.ndarray(vec3, len(rest))
+        self._vertices.from_numpy(rest.astype(simulation.store.float_np))
+
+    def step(self, simulation, dt: float) -> None:
+        advect_vertices(self._vertices, simulation.grid_nodes, dt, simulation.grid.dx)
+
+    def vertices(self) -> np.ndarray:
+        return self._vertices.to_numpy()
+
+
+@hookimpl
+def engine_register_mesh_movers():
+    return [MeshMoverType(name="advect", create=AdvectedSurfaces)]
