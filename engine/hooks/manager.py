@@ -19,6 +19,7 @@ from typing import Any
 
 import pluggy
 
+from engine import __version__
 from engine.hooks import PROJECT, specs
 
 
@@ -71,11 +72,13 @@ def make_plugin_manager(load: list[str] = (), base_dir: Path | None = None) -> p
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(specs)
     manager.register(builtins, name="engine.builtins")
+    manager.engine_versions = versions = {"engine.builtins": __version__}
     for entry in entry_points(group=PROJECT):
         if manager.has_plugin(entry.name):
             continue
         try:
             manager.register(entry.load(), name=entry.name)
+            versions[entry.name] = entry.dist.version if entry.dist else "-"
         except Exception as error:
             print(f"warning: plugin {entry.name!r} failed to load: {_describe(error)}", file=sys.stderr)
     for spec in load:
@@ -107,11 +110,8 @@ def call_each(manager: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[t
 
 
 def plugin_version(manager: pluggy.PluginManager, name: str) -> str:
-    """The distribution version of an entry-point plugin, else ``"-"``."""
-    for plugin, dist in manager.list_plugin_distinfo():
-        if manager.get_name(plugin) == name:
-            return dist.version
-    return "-"
+    """The version of the package that provides a plugin; ``"-"`` for local modules and files."""
+    return getattr(manager, "engine_versions", {}).get(name, "-")
 
 
 _trace: list = []  # the stream hook calls are traced to, when enabled

@@ -63,11 +63,13 @@ def build_kernels(config: KernelConfig):
     models = config.models
     contact_response = config.contact
     flip = config.flip
-    vec = ti.types.vector(dim, float)
-    node = ti.types.vector(dim + 1, float)  # grid node: momentum (then velocity), and mass
-    mat = ti.types.matrix(dim, dim, float)
-    kvec = ti.types.vector(MAX_CONSTANTS, float)
-    svec = ti.types.vector(MAX_STATE, float)
+    # the runtime's float type, spelled out: torch tensors passed as ndarrays are checked against it
+    real = ti.f64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else ti.f32
+    vec = ti.types.vector(dim, real)
+    node = ti.types.vector(dim + 1, real)  # grid node: momentum (then velocity), and mass
+    mat = ti.types.matrix(dim, dim, real)
+    kvec = ti.types.vector(MAX_CONSTANTS, real)
+    svec = ti.types.vector(MAX_STATE, real)
     serial_scatter = ti.lang.impl.current_cfg().arch == ti.cpu
     stencil = tuple(itertools.product(range(3), repeat=dim))
 
@@ -109,8 +111,8 @@ def build_kernels(config: KernelConfig):
         v: nd(vec),
         C: nd(mat),
         tau: nd(mat),
-        mass: nd(float),
-        volume: nd(float),
+        mass: nd(real),
+        volume: nd(real),
         grid: nd(node, dim),
         dt: float,
         dx: float,
@@ -150,11 +152,11 @@ def build_kernels(config: KernelConfig):
         gravity: vec,
         dt: float,
         dx: float,
-        planes: nd(ti.types.vector(PLANE_COLUMNS, float)),
+        planes: nd(ti.types.vector(PLANE_COLUMNS, real)),
         n_planes: ti.i32,
-        sdf: nd(float),
+        sdf: nd(real),
         mesh_ints: nd(ti.types.vector(4, ti.i32)),
-        mesh_rows: nd(ti.types.vector(MESH_COLUMNS, float)),
+        mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
     ):
         for node in ti.grouped(grid):
@@ -229,7 +231,7 @@ def build_kernels(config: KernelConfig):
         dx: float,
         flip_blend: float,
         domain: vec,
-        health_speed: nd(float),
+        health_speed: nd(real),
         health: nd(ti.i32),
     ):
         inv_dx = 1.0 / dx

@@ -43,7 +43,7 @@ class Storage:
     def assign(self, array, values: np.ndarray) -> None:
         """Copy NumPy ``values`` into ``array`` (same shape), converting the dtype."""
         if self.backend == "torch":
-            array.copy_(self.torch.as_tensor(values, dtype=array.dtype))
+            array.copy_(self.torch.as_tensor(np.array(values), dtype=array.dtype))
         else:
             kind = np.int32 if np.issubdtype(values.dtype, np.integer) else self.float_np
             array.from_numpy(np.ascontiguousarray(values, dtype=kind))
