@@ -5,7 +5,10 @@ Each case runs in its own process (one Taichi runtime each) on the same grid and
 - ``reference``: ``taichi/examples/simulation/mpm3d.py`` from the installed taichi package, made
   headless (GUI removed, ``arch=cpu``), its ``substep()`` timed;
 - ``fluid``: the engine's weakly compressible fluid (same wave speed, dt and gravity);
-- ``elastic``: the engine's fixed-corotated solid, same layout.
+- ``elastic``: the engine's fixed-corotated solid, same layout;
+- ``taichi_law`` and ``torch_law``: 100 000 particles of the same neo-Hookean law, compiled into the
+  Taichi constitutive stage or batched in torch (``plugins/torch_materials.py``) on state shared
+  without copies; their step-time ratio is the cost of a torch material.
 
 The figures that matter are ratios taken in one run, since these machines are noisy.
 """
@@ -44,20 +47,27 @@ def reference_source(grid: int) -> str:
     return source[: source.index("def T(a)")]
 
 
-def bench_scene(material: str, grid: int) -> str:
-    """A 3D scene with a column of 2^16 particles (for grid 64) at about 3.9 particles per cell."""
+#: The engine's cases: material model and lattice of particles (per grid of 64 cells a side).
+CASES = {
+    "fluid": ("fluid", (32, 64, 32)),  # 2^16 particles, as the reference
+    "elastic": ("fixed_corotated", (32, 64, 32)),
+    "taichi_law": ("neo_hookean", (50, 40, 50)),  # 100 000 particles
+    "torch_law": ("torch_neo_hookean", (50, 40, 50)),
+}
+
+
+def bench_scene(case: str, grid: int) -> str:
+    """A 3D block of particles at the reference's density (about 3.9 particles per cell)."""
+    model, lattice = CASES[case]
     dx = 1.0 / grid
     spacing = dx / 1.575  # the reference's particle density: 2^16 particles in (0.4 / dx)^3 cells
-    nx = grid // 2
-    size = [nx * spacing, 2 * nx * spacing, nx * spacing]
+    size = [n * grid / 64 * spacing for n in lattice]
     lo = [0.15, 0.15, 0.15]
     hi = [a + b for a, b in zip(lo, size, strict=True)]
-    params = (
-        f'model = "fluid"\ndensity = 1000.0\nbulk_modulus = {WAVE_SPEED_MODULUS}\n'
-        if material == "fluid"
-        else f'model = "fixed_corotated"\ndensity = 1000.0\n'
-        f"youngs_modulus = {WAVE_SPEED_MODULUS}\npoisson_ratio = 0.0\n"
-    )
+    stiffness = "bulk_modulus" if model == "fluid" else "youngs_modulus"
+    params = f'model = "{model}"\ndensity = 1000.0\n{stiffness} = {WAVE_SPEED_MODULUS}\n'
+    if model != "fluid":
+        params += "poisson_ratio = 0.0\n"
     return f"""
 [simulation]
 dim = 3
@@ -133,7 +143,7 @@ def measure(case: str, steps: int, grid: int) -> dict:
 
 def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = None) -> list[dict]:
     """Run each case in a fresh process and print a table with ratios to the reference."""
-    cases = which or ["reference", "fluid", "elastic"]
+    cases = which or ["reference", *CASES]
     results = []
     for case in cases:
         output = subprocess.run(
@@ -160,6 +170,11 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
             f"{ratio:>13.2f} {r['rss_bytes_per_particle']:>15.0f}"
             f" {r['array_bytes_per_particle']:>17.0f}"
         )
+    by_case = {r["case"]: r for r in results}
+    if "taichi_law" in by_case and "torch_law" in by_case:
+        taichi, torch = by_case["taichi_law"], by_case["torch_law"]
+        ratio = (torch["seconds"] / torch["steps"]) / (taichi["seconds"] / taichi["steps"])
+        print(f"torch-batched neo-Hookean step time / Taichi neo-Hookean step time: {ratio:.2f}")
     return results
 
 

@@ -12,20 +12,23 @@ from engine.scene.errors import SceneError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.hooks.manager import enable_tracing
+    from engine.hooks.manager import disable_tracing, enable_tracing
     from engine.runner import output_path, run_scene
     from engine.scene.loader import load_scene
     from engine.solver.simulation import SimulationError
 
     if args.trace_hooks:
         enable_tracing()
-    loaded = load_scene(args.scene, args.set or (), args.plugin or ())
     try:
-        summary = run_scene(loaded, quiet=args.quiet)
-    except (SimulationError, PluginError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        print(f"frames written so far stay readable in {output_path(loaded)}", file=sys.stderr)
-        return 1
+        loaded = load_scene(args.scene, args.set or (), args.plugin or ())
+        try:
+            summary = run_scene(loaded, quiet=args.quiet)
+        except (SimulationError, PluginError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            print(f"frames written so far stay readable in {output_path(loaded)}", file=sys.stderr)
+            return 1
+    finally:
+        disable_tracing()
     if not args.quiet:
         print(summary)
     return 0
@@ -82,7 +85,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--plugin", action="append", metavar="MODULE_OR_FILE",
+        "--plugin",
+        action="append",
+        metavar="MODULE_OR_FILE",
         help="load a plugin (module name or .py file; loading runs its code); repeatable",
     )
 
@@ -95,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a scene and write its result file")
     run.add_argument("scene", help="scene file (.toml)")
     run.add_argument(
-        "--set", action="append", metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
         help="override a scene key, value read as TOML (repeatable), e.g. simulation.end_time=0.5",
     )
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -120,8 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure particle-steps per second vs a reference")
     bench.add_argument("--steps", type=int, default=100, help="timed steps per case")
     bench.add_argument("--grid", type=int, default=64, help="grid cells per side")
-    bench.add_argument("--only", choices=["fluid", "elastic", "reference", "torch"],
-                       action="append")
+    bench.add_argument(
+        "--only",
+        action="append",
+        choices=["reference", "fluid", "elastic", "taichi_law", "torch_law"],
+    )
     bench.set_defaults(handler=_bench)
     return parser
 

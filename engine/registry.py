@@ -49,8 +49,11 @@ class Registry:
                     if name in table:
                         first = registry.provider[(kind, name)]
                         raise PluginError(
-                            plugin, hook, f"{kind[:-1].replace('_', ' ')} {name!r} is "
-                            f"already registered by {first!r}", "rename one of them",
+                            plugin,
+                            hook,
+                            f"{kind[:-1].replace('_', ' ')} {name!r} is "
+                            f"already registered by {first!r}",
+                            "rename one of them",
                         )
                     table[name] = item
                     registry.provider[(kind, name)] = plugin

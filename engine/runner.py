@@ -71,9 +71,7 @@ class FrameWriter:
             "taichi_version": ".".join(str(p) for p in ti.__version__),
             "scene_file": str(loaded.path),
         }
-        writer = next(
-            w for w in loaded.registry.writers.values() if self.path.suffix in w.suffixes
-        )
+        writer = next(w for w in loaded.registry.writers.values() if self.path.suffix in w.suffixes)
         self.particles = writer.create(self.path, sim.dim, loaded.text, metadata)
         self.surfaces = (
             SurfaceWriter(surface_path(self.path), 3, loaded.text, metadata) if sim.movers else None
@@ -83,10 +81,13 @@ class FrameWriter:
         """Append the current state as one frame; ``extra`` diagnostics come from plugins."""
         sim = self.sim
         values = {**diagnostics(sim), **extra}
-        self.particles.write_frame(sim.time, sim.numpy("x"), particle_fields(sim, self.fields), values)
+        self.particles.write_frame(
+            sim.time, sim.numpy("x"), particle_fields(sim, self.fields), values
+        )
         if self.surfaces is not None:
-            faces = np.concatenate([m.faces + o for m, o in zip(sim.movers, self._offsets(),
-                                                                strict=True)])
+            faces = np.concatenate(
+                [m.faces + o for m, o in zip(sim.movers, self._offsets(), strict=True)]
+            )
             self.surfaces.write_frame(
                 sim.time,
                 np.concatenate([m.vertices() for m in sim.movers]),
@@ -106,16 +107,24 @@ class FrameWriter:
 def plugin_diagnostics(sim: Simulation, frame: int) -> dict:
     """Diagnostics returned by ``engine_frame`` hooks, checked to be numbers or 1-D arrays."""
     out = {}
-    for plugin, values in call_each(sim.registry.manager, "engine_frame", simulation=sim,
-                                    frame=frame):
+    for plugin, values in call_each(
+        sim.registry.manager, "engine_frame", simulation=sim, frame=frame
+    ):
         if not isinstance(values, dict):
-            raise PluginError(plugin, "engine_frame", f"returned {type(values).__name__}",
-                              "return a dict {name: number or 1-D array} or None")
+            raise PluginError(
+                plugin,
+                "engine_frame",
+                f"returned {type(values).__name__}",
+                "return a dict {name: number or 1-D array} or None",
+            )
         for name, value in values.items():
             array = np.asarray(value, dtype=np.float64)
             if array.ndim > 1 or not np.all(np.isfinite(array)):
-                raise PluginError(plugin, "engine_frame", f"diagnostic {name!r} is not a finite "
-                                  "number or 1-D array")
+                raise PluginError(
+                    plugin,
+                    "engine_frame",
+                    f"diagnostic {name!r} is not a finite number or 1-D array",
+                )
             out[name] = array if array.ndim else float(array)
     return out
 
@@ -133,7 +142,8 @@ def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
         sim = Simulation(loaded)
     except EmptyBodyError as error:
         raise loaded.error(
-            ("bodies", error.index), "this body's shape holds no particles at this resolution",
+            ("bodies", error.index),
+            "this body's shape holds no particles at this resolution",
             "enlarge the body, or raise particles_per_cell or simulation.resolution",
         ) from None
     manager = loaded.registry.manager

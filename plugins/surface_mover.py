@@ -5,7 +5,6 @@ quadratic B-spline weights the particles use and moves with it, so the surface f
 it bounds. The surface is written each frame as a transient triangle mesh beside the particles.
 """
 
-
 import numpy as np
 import taichi as ti
 
@@ -24,17 +23,26 @@ def advect_vertices(
     dt: float,
     dx: float,
 ):
-    """Move each vertex (m) by ``dt`` (s) with the B-spline-interpolated grid velocity."""
+    """Move each vertex (m) by ``dt`` (s) with the B-spline-interpolated grid velocity.
+
+    Only nodes that hold mass count, with the weights renormalised over them: a vertex on the
+    surface, half outside the material, moves with the material rather than with empty nodes.
+    """
     upper = ti.Vector([grid.shape[0] - 3, grid.shape[1] - 3, grid.shape[2] - 3])
     for p in vertices:
         Xp = vertices[p] / dx + PAD
         base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
         w = bspline_weights(Xp - base)
         velocity = ti.Vector.zero(float, 3)
+        total = 0.0
         for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
             g = grid[base + ti.Vector([i, j, k])]
-            velocity += w[i][0] * w[j][1] * w[k][2] * ti.Vector([g[0], g[1], g[2]])
-        vertices[p] += dt * velocity
+            if g[3] > 0.0:
+                weight = w[i][0] * w[j][1] * w[k][2]
+                velocity += weight * ti.Vector([g[0], g[1], g[2]])
+                total += weight
+        if total > 0.0:
+            vertices[p] += dt * velocity / total
 
 
 class AdvectedSurfaces:
@@ -43,8 +51,10 @@ class AdvectedSurfaces:
     def __init__(self, simulation, surfaces: list) -> None:
         offsets = np.cumsum([0] + [len(mesh.vertices) for _, mesh in surfaces])
         self.faces = np.concatenate(
-            [np.asarray(mesh.faces) + offset for (_, mesh), offset in zip(surfaces, offsets,
-                                                                         strict=False)]
+            [
+                np.asarray(mesh.faces) + offset
+                for (_, mesh), offset in zip(surfaces, offsets, strict=False)
+            ]
         ).astype(np.int64)
         self.body_id = np.concatenate(
             [np.full(len(mesh.vertices), index, np.int32) for index, mesh in surfaces]

@@ -11,7 +11,13 @@ def test_reference_is_taichi_example_made_headless():
 
 def test_bench_reports_every_case(capsys):
     results = run_benchmarks(steps=2, grid=16)
-    assert [r["case"] for r in results] == ["reference", "fluid", "elastic"]
+    assert [r["case"] for r in results] == [
+        "reference",
+        "fluid",
+        "elastic",
+        "taichi_law",
+        "torch_law",
+    ]
     assert all(r["particle_steps_per_second"] > 0 for r in results)
     assert results[1]["particles"] == results[0]["particles"]  # same particle count
     assert "vs reference" in capsys.readouterr().out

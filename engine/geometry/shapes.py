@@ -12,7 +12,6 @@ from engine.geometry.seeding import load_mesh, seed_box, seed_cylinder, seed_mes
 from engine.hooks.records import ShapeIssue, ShapeType
 from engine.scene.schema import BodyBase, MeshTransform, Vector
 
-
 MESH_FIX = "give a closed (watertight) triangle mesh file that trimesh reads (obj, stl, ply, ...)"
 
 
@@ -20,8 +19,11 @@ def vector_length(key: str, value, dim: int) -> list[ShapeIssue]:
     """A problem if ``value`` does not have ``dim`` components."""
     if value is not None and len(value) != dim:
         return [
-            ShapeIssue(key, f"{key} has {len(value)} components but dim = {dim}",
-                       f"give exactly {dim} numbers")
+            ShapeIssue(
+                key,
+                f"{key} has {len(value)} components but dim = {dim}",
+                f"give exactly {dim} numbers",
+            )
         ]
     return []
 
@@ -42,8 +44,9 @@ def _check_box(body: BoxBody, dim: int) -> list[ShapeIssue]:
 BOX = ShapeType(
     name="box",
     Params=BoxBody,
-    seed=lambda b, spacing, rng, base: seed_box(np.asarray(b.min), np.asarray(b.max), spacing,
-                                                rng, b.jitter),
+    seed=lambda b, spacing, rng, base: seed_box(
+        np.asarray(b.min), np.asarray(b.max), spacing, rng, b.jitter
+    ),
     bounds=lambda b, base, dim: (np.asarray(b.min, float), np.asarray(b.max, float)),
     check=_check_box,
 )
@@ -58,8 +61,9 @@ class SphereBody(BodyBase):
 SPHERE = ShapeType(
     name="sphere",
     Params=SphereBody,
-    seed=lambda b, spacing, rng, base: seed_sphere(np.asarray(b.center), b.radius, spacing, rng,
-                                                   b.jitter),
+    seed=lambda b, spacing, rng, base: seed_sphere(
+        np.asarray(b.center), b.radius, spacing, rng, b.jitter
+    ),
     bounds=lambda b, base, dim: (np.asarray(b.center) - b.radius, np.asarray(b.center) + b.radius),
     check=lambda b, dim: vector_length("center", b.center, dim),
 )

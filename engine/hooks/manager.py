@@ -38,12 +38,10 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}{where}"
 
 
-def load_module(spec: str, base_dir: Path | None = None) -> ModuleType:
-    """Import ``spec``: a dotted module name, or a ``.py`` file (relative to ``base_dir``)."""
+def load_module(spec: str) -> ModuleType:
+    """Import ``spec``: a dotted module name, or a ``.py`` file."""
     if spec.endswith(".py"):
-        path = Path(spec)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = Path(spec).resolve()
         if not path.is_file():
             raise PluginError(spec, "load", f"no such file {path}", "check the path")
         name = f"engine_local_plugin_{path.stem}"
@@ -61,7 +59,7 @@ def load_module(spec: str, base_dir: Path | None = None) -> ModuleType:
         raise PluginError(spec, "import", _describe(error), "is the package installed?") from error
 
 
-def make_plugin_manager(load: list[str] = (), base_dir: Path | None = None) -> pluggy.PluginManager:
+def make_plugin_manager(load: list[str] | tuple[str, ...] = ()) -> pluggy.PluginManager:
     """A plugin manager with the built-ins, installed entry points and ``load`` registered.
 
     Entry-point plugins that fail to import are skipped with a warning on stderr, so that one
@@ -80,9 +78,12 @@ def make_plugin_manager(load: list[str] = (), base_dir: Path | None = None) -> p
             manager.register(entry.load(), name=entry.name)
             versions[entry.name] = entry.dist.version if entry.dist else "-"
         except Exception as error:
-            print(f"warning: plugin {entry.name!r} failed to load: {_describe(error)}", file=sys.stderr)
+            print(
+                f"warning: plugin {entry.name!r} failed to load: {_describe(error)}",
+                file=sys.stderr,
+            )
     for spec in load:
-        module = load_module(spec, base_dir)
+        module = load_module(spec)
         if not manager.is_registered(module):
             manager.register(module, name=spec)
     manager.check_pending()
@@ -117,9 +118,14 @@ def plugin_version(manager: pluggy.PluginManager, name: str) -> str:
 _trace: list = []  # the stream hook calls are traced to, when enabled
 
 
-def enable_tracing(stream=sys.stderr) -> None:
-    """Print every hook call, its plugin and a summary of its result (``--trace-hooks``)."""
-    _trace[:] = [stream]
+def enable_tracing(stream=None) -> None:
+    """Print every hook call, its plugin and a summary of its result (``--trace-hooks``) to
+    ``stream`` (default: stderr at the time of the call)."""
+    _trace[:] = [stream or sys.stderr]
+
+
+def disable_tracing() -> None:
+    _trace.clear()
 
 
 def _summary(result: Any) -> str:

@@ -92,4 +92,3 @@ def engine_frame(simulation: Simulation, frame: int) -> dict[str, Any] | None:
 @hookspec
 def engine_run_end(simulation: Simulation, summary: RunSummary | None) -> None:
     """Called once when the run ends; ``summary`` is None when it failed."""
-

@@ -89,7 +89,8 @@ def check_output(scene, registry: Registry) -> list[SceneIssue]:
             SceneIssue(
                 ("output", "path"),
                 f"no writer for result file {scene.output.path!r}",
-                "end the path in one of " + ", ".join(suffixes)
+                "end the path in one of "
+                + ", ".join(suffixes)
                 + " (pyvista reads .h5 as a Fluent file)",
             )
         )
@@ -108,7 +109,9 @@ def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
                 SceneIssue(
                     (*path, "material"),
                     f"material {body.material!r} is not defined",
-                    "define [materials." + body.material + "] or use one of: "
+                    "define [materials."
+                    + body.material
+                    + "] or use one of: "
                     + ", ".join(scene.materials),
                 )
             )

@@ -170,12 +170,18 @@ def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -
 
 
 def _plugin_specs(data: dict, path: Path, extra: tuple[str, ...]) -> list[str]:
-    listed = data.get("plugins", {}).get("load", []) if isinstance(data.get("plugins"), dict) else []
+    listed = (
+        data.get("plugins", {}).get("load", []) if isinstance(data.get("plugins"), dict) else []
+    )
     if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
-        issue = SceneIssue(("plugins", "load"), "must be a list of module names or .py files",
-                           'write load = ["my_package.plugin", "local_plugin.py"]')
+        issue = SceneIssue(
+            ("plugins", "load"),
+            "must be a list of module names or .py files",
+            'write load = ["my_package.plugin", "local_plugin.py"]',
+        )
         raise SceneError(path, [issue])
-    return [*listed, *extra]
+    here = [str(path.parent / spec) if spec.endswith(".py") else spec for spec in listed]
+    return [*here, *extra]  # scene files resolve against the scene, --plugin against the cwd
 
 
 def load_scene(
@@ -216,7 +222,7 @@ def load_scene(
                 path, [SceneIssue((), str(error), "check the --set key path")]
             ) from None
         overridden.add(key)
-    manager = make_plugin_manager(_plugin_specs(data, path, tuple(plugins)), path.parent)
+    manager = make_plugin_manager(_plugin_specs(data, path, tuple(plugins)))
     registry = Registry.collect(manager)
     model = scene_model(registry)
     try:

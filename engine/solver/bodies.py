@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.registry import Registry
-
 import numpy as np
 
+from engine.registry import Registry
 
 
 @dataclass

@@ -190,6 +190,10 @@ class ColliderArrays:
             poses = np.stack([mesh.row(time) for mesh in self.meshes])
             self.mesh_rows.from_numpy(poses.astype(self.float_np))
         return (
-            self.planes, self.planes.shape[0], self.sdf, self.mesh_ints, self.mesh_rows,
+            self.planes,
+            self.planes.shape[0],
+            self.sdf,
+            self.mesh_ints,
+            self.mesh_rows,
             len(self.meshes),
         )

@@ -37,8 +37,11 @@ class MaterialTable:
             c.wave_speed(p) for c, p in zip(self.classes, self.params, strict=True)
         )
         self.critical_dt = min(
-            [c.critical_dt(p, dx, scene.simulation.dim) for c, p in zip(
-                self.classes, self.params, strict=True)] + [math.inf]
+            [
+                c.critical_dt(p, dx, scene.simulation.dim)
+                for c, p in zip(self.classes, self.params, strict=True)
+            ]
+            + [math.inf]
         )
         self.base_dir = base_dir
         self.torch_laws: list[tuple[int, TorchMaterial]] = []
@@ -54,7 +57,9 @@ class MaterialTable:
                 try:
                     law = cls(params, self.base_dir, device, dtype)
                 except Exception as error:
-                    raise PluginError(self.providers[row], f"{cls.__name__}()", str(error)) from error
+                    raise PluginError(
+                        self.providers[row], f"{cls.__name__}()", str(error)
+                    ) from error
                 self.torch_laws.append((row, law))
 
     def initial_state(self, material_id: np.ndarray) -> np.ndarray:

