@@ -36,7 +36,14 @@ def engine_register_contact_models():
 
 @hookimpl
 def engine_register_writers():
-    return [WriterType(name="vtkhdf", suffixes=(".vtkhdf", ".hdf"), create=ParticleWriter)]
+    return [
+        WriterType(
+            name="vtkhdf",
+            suffixes=(".vtkhdf", ".hdf"),
+            create=ParticleWriter,
+            resume=ParticleWriter.resume,
+        )
+    ]
 
 
 @hookimpl

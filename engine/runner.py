@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time as clock
@@ -14,11 +15,19 @@ import taichi as ti
 from engine import __version__
 from engine.hooks.manager import PluginError, call_each
 from engine.output.vtkhdf import SurfaceWriter
+from engine.preflight import preflight
 from engine.progress import Progress
 from engine.scene.loader import LoadedScene
 from engine.solver.bodies import EmptyBodyError
+from engine.solver.checkpoint import (
+    capture,
+    checkpoint_path,
+    read_checkpoint,
+    restore,
+    write_checkpoint,
+)
 from engine.solver.fields import diagnostics, particle_fields
-from engine.solver.simulation import Simulation
+from engine.solver.simulation import Simulation, SimulationError
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,12 @@ def surface_path(path: Path) -> Path:
 
 
 class FrameWriter:
-    """Writes the particles (with the writer the output suffix selects) and any moved surfaces."""
+    """Writes the particles (with the writer the output suffix selects) and any moved surfaces.
 
-    def __init__(self, loaded: LoadedScene, sim: Simulation) -> None:
+    With ``resume_after`` frames, the existing files are reopened and continued after them.
+    """
+
+    def __init__(self, loaded: LoadedScene, sim: Simulation, resume_after: int = 0) -> None:
         self.sim = sim
         self.fields = list(loaded.scene.output.fields)
         self.path = output_path(loaded)
@@ -70,12 +82,18 @@ class FrameWriter:
             "engine_version": __version__,
             "taichi_version": ".".join(str(p) for p in ti.__version__),
             "scene_file": str(loaded.path),
+            "plugins": json.dumps(list(loaded.plugins)),
         }
         writer = next(w for w in loaded.registry.writers.values() if self.path.suffix in w.suffixes)
+        self.surfaces = None
+        if resume_after:
+            self.particles = writer.resume(self.path, resume_after)
+            if sim.movers:
+                self.surfaces = SurfaceWriter.resume(surface_path(self.path), resume_after)
+            return
         self.particles = writer.create(self.path, sim.dim, loaded.text, metadata)
-        self.surfaces = (
-            SurfaceWriter(surface_path(self.path), 3, loaded.text, metadata) if sim.movers else None
-        )
+        if sim.movers:
+            self.surfaces = SurfaceWriter(surface_path(self.path), 3, loaded.text, metadata)
 
     def write(self, extra: dict) -> None:
         """Append the current state as one frame; ``extra`` diagnostics come from plugins."""
@@ -129,15 +147,44 @@ def plugin_diagnostics(sim: Simulation, frame: int) -> dict:
     return out
 
 
-def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
+def advance_with_rollback(sim: Simulation, target: float, frame: int, log) -> None:
+    """Step to ``target`` (s); on NaN, escape or CFL violation, restore the frame's start state
+    and retry with dt halved, up to ``simulation.max_retries`` times; the next frame starts at
+    the normal dt again."""
+    retries = sim.scene.simulation.max_retries
+    start = capture(sim, frame) if retries else None
+    scale = 1.0
+    for attempt in range(retries + 1):
+        try:
+            sim.advance_to(target, dt_scale=scale)
+            return
+        except SimulationError as error:
+            if attempt == retries:
+                if retries:
+                    error.fix += f" (already retried {retries} times, halving dt each time)"
+                raise
+            restore(sim, start)
+            scale /= 2
+            log(
+                f"warning: {error.what} at t = {error.time:.6g} s; retrying from "
+                f"t = {sim.time:.6g} s with dt x {scale:g} ({attempt + 1}/{retries})"
+            )
+
+
+def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) -> RunSummary:
     """Simulate a scene to its end time, appending one output frame per ``frame_dt``.
 
+    Every ``output.checkpoint_every`` frames the full state goes to ``<output>_checkpoint.h5``;
+    ``resume`` continues from it (the frames after it are recomputed, and come out the same).
     Raises :class:`engine.solver.simulation.SimulationError` when the run cannot go on and
     :class:`engine.hooks.manager.PluginError` when a plugin fails; frames written before stay
     readable.
     """
     config = loaded.scene.simulation
     started = clock.perf_counter()
+    path = output_path(loaded)
+    preflight(loaded, path)
+    checkpoint = read_resume_point(loaded, path) if resume else None
     try:
         sim = Simulation(loaded)
     except EmptyBodyError as error:
@@ -147,16 +194,25 @@ def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
             "enlarge the body, or raise particles_per_cell or simulation.resolution",
         ) from None
     manager = loaded.registry.manager
+    first = 1
+    if checkpoint is not None:
+        restore(sim, checkpoint)
+        first = checkpoint.frame + 1
     call_each(manager, "engine_run_start", simulation=sim)
-    output = FrameWriter(loaded, sim)
-    output.write(plugin_diagnostics(sim, 0))
+    output = FrameWriter(loaded, sim, resume_after=first if checkpoint is not None else 0)
+    if checkpoint is None:
+        output.write(plugin_diagnostics(sim, 0))
     frames = frame_count(config.end_time, config.frame_dt)
     progress = Progress(config.end_time, sim.n_particles, quiet=quiet, stream=sys.stderr)
+    log = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr))
+    every, saved = loaded.scene.output.checkpoint_every, checkpoint_path(path)
     summary = None
     try:
-        for frame in range(1, frames + 1):
-            sim.advance_to(min(frame * config.frame_dt, config.end_time))
+        for frame in range(first, frames + 1):
+            advance_with_rollback(sim, min(frame * config.frame_dt, config.end_time), frame, log)
             output.write(plugin_diagnostics(sim, frame))
+            if frame % every == 0 or frame == frames:
+                write_checkpoint(saved, capture(sim, frame), loaded.text)
             progress.update(frame, frames, sim.time, sim.step_count)
         wall = clock.perf_counter() - started
         summary = RunSummary(output.path, output.n_frames, sim.step_count, sim.n_particles, wall)
@@ -164,3 +220,22 @@ def run_scene(loaded: LoadedScene, quiet: bool = False) -> RunSummary:
         progress.close()
         call_each(manager, "engine_run_end", simulation=sim, summary=summary)
     return summary
+
+
+def read_resume_point(loaded: LoadedScene, path: Path):
+    """The checkpoint to resume from; a :class:`SceneError` if there is none or it differs."""
+    saved = checkpoint_path(path)
+    if not saved.exists():
+        raise loaded.error(
+            ("output", "path"),
+            f"no checkpoint to resume from ({saved} does not exist)",
+            "run without --resume to start from the beginning",
+        )
+    checkpoint, scene_text = read_checkpoint(saved)
+    if scene_text != loaded.text:
+        raise loaded.error(
+            (),
+            f"the scene changed since the checkpoint in {saved} was written",
+            "resume with the same scene and --set options, or start again without --resume",
+        )
+    return checkpoint

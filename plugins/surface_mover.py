@@ -69,6 +69,9 @@ class AdvectedSurfaces:
     def vertices(self) -> np.ndarray:
         return self._vertices.to_numpy()
 
+    def set_vertices(self, vertices: np.ndarray) -> None:
+        self._vertices.from_numpy(vertices)
+
 
 @hookimpl
 def engine_register_mesh_movers():

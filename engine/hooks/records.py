@@ -78,7 +78,8 @@ class MeshMoverType:
 
     ``create(simulation, surfaces)`` gets ``[(body_index, trimesh.Trimesh), ...]`` (rest meshes)
     and returns an object with ``step(simulation, dt)`` (per step, batched), ``vertices()`` →
-    ``(V, 3)`` m, ``faces`` ``(F, 3)`` and ``body_id`` ``(V,)``.
+    ``(V, 3)`` m, ``set_vertices(vertices)`` (restart), ``faces`` ``(F, 3)`` and ``body_id``
+    ``(V,)``.
     """
 
     name: str
@@ -90,12 +91,14 @@ class WriterType:
     """A result-file format, chosen by the output path's suffix.
 
     ``create(path, dim, scene_text, metadata)`` returns an object with
-    ``write_frame(time, positions, point_data, diagnostics)`` and ``n_frames``.
+    ``write_frame(time, positions, point_data, diagnostics)`` and ``n_frames``;
+    ``resume(path, n_frames)`` reopens a file to continue after its first ``n_frames`` frames.
     """
 
     name: str
     suffixes: tuple[str, ...]
     create: Callable[..., Any]
+    resume: Callable[[Path, int], Any]
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,36 @@ class _PolyDataWriter:
         """Number of frames completely written."""
         return self._n_frames
 
+    @classmethod
+    def resume(cls, path: str | Path, n_frames: int):
+        """Reopen a file to append after its first ``n_frames`` frames (later ones are dropped).
+
+        Used to continue a run from a checkpoint: the frames after it are recomputed.
+        """
+        writer = cls.__new__(cls)
+        writer.path = Path(path)
+        writer._fields = writer._diagnostics = None
+        with h5py.File(writer.path, "a") as f:
+            root, steps = f["VTKHDF"], f["VTKHDF/Steps"]
+            if not 0 < n_frames <= int(steps.attrs["NSteps"]):
+                raise ValueError(f"{path} has {int(steps.attrs['NSteps'])} frames, not {n_frames}")
+            writer.dim = int(f["engine"].attrs["dim"])
+            last = n_frames - 1
+            writer._n_frames = n_frames
+            writer._n_points_total = int(steps["PointOffsets"][last] + root["NumberOfPoints"][last])
+            writer._n_cells_total, writer._n_ids_total = {}, {}
+            for column, topology in enumerate(TOPOLOGIES):
+                group = root[topology]
+                writer._n_cells_total[topology] = int(
+                    steps["CellOffsets"][last, column] + group["NumberOfCells"][last]
+                )
+                writer._n_ids_total[topology] = int(
+                    steps["ConnectivityIdOffsets"][last, column]
+                    + group["NumberOfConnectivityIds"][last]
+                )
+            steps.attrs["NSteps"] = np.int64(n_frames)
+        return writer
+
     def _append_frame(
         self,
         time: float,

@@ -29,6 +29,7 @@ class LoadedScene:
     text: str  # the effective scene (overrides applied) as TOML
     source: str  # the scene file as written
     registry: Registry  # what the built-ins and the scene's plugins registered
+    plugins: tuple[str, ...] = ()  # plugins given besides the scene's own (--plugin)
 
     def error(self, path: KeyPath, message: str, fix: str) -> SceneError:
         """A :class:`SceneError` about one key of this scene, found while preparing the run."""
@@ -188,19 +189,22 @@ def load_scene(
     path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
     plugins: list[str] | tuple[str, ...] = (),
+    text: str | None = None,
 ) -> LoadedScene:
     """Read, override, validate and check a scene; raise :class:`SceneError` on any problem.
 
     ``plugins`` (modules or .py files) are loaded besides the scene's ``[plugins] load`` and
     the installed ones; a plugin that fails raises :class:`engine.hooks.manager.PluginError`.
+    ``text`` replaces the file's content (resuming from a result file); ``path`` still names
+    the scene and the folder its relative paths resolve against.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise SceneError(
-            path, [SceneIssue((), f"cannot read the file ({error.strerror})", "check the path")]
-        ) from None
+    if text is None:
+        try:
+            text = path.read_text()
+        except OSError as error:
+            issue = SceneIssue((), f"cannot read the file ({error.strerror})", "check the path")
+            raise SceneError(path, [issue]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -234,5 +238,10 @@ def load_scene(
     if issues:
         raise SceneError(path, _with_lines(issues, text, overridden))
     return LoadedScene(
-        scene=scene, path=path.resolve(), text=tomli_w.dumps(data), source=text, registry=registry
+        scene=scene,
+        path=path.resolve(),
+        text=tomli_w.dumps(data),
+        source=text,
+        registry=registry,
+        plugins=tuple(plugins),
     )

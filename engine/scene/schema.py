@@ -72,6 +72,12 @@ class Simulation(Strict):
     arch: Literal["cpu", "gpu"] = Field(default="cpu", description="Taichi backend.")
     precision: Literal["f32", "f64"] = Field(default="f32", description="Floating-point precision.")
     seed: int = Field(default=0, ge=0, description="Seed of the particle jitter.")
+    max_retries: int = Field(
+        default=4,
+        ge=0,
+        le=20,
+        description="Rollbacks per frame after NaN, escape or CFL violation, each halving dt.",
+    )
 
 
 class Output(Strict):
@@ -83,6 +89,9 @@ class Output(Strict):
         description="Per-particle fields written each frame: "
         + ", ".join(BASE_FIELDS)
         + ", or a material state variable.",
+    )
+    checkpoint_every: int = Field(
+        default=10, ge=1, description="Frames between full-state checkpoints (for --resume)."
     )
 
 

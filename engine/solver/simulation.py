@@ -26,8 +26,11 @@ class SimulationError(RuntimeError):
 
     def __init__(self, what: str, time: float, fix: str, body: int | None = None) -> None:
         self.what, self.time, self.fix, self.body = what, time, fix, body
-        where = f" in body {body}" if body is not None else ""
-        super().__init__(f"{what}{where} at t = {time:.6g} s.\n    fix: {fix}")
+        super().__init__(what)
+
+    def __str__(self) -> str:
+        where = f" in body {self.body}" if self.body is not None else ""
+        return f"{self.what}{where} at t = {self.time:.6g} s.\n    fix: {self.fix}"
 
 
 @dataclass(frozen=True)
@@ -300,12 +303,12 @@ class Simulation:
                 int(self.numpy("body_id")[fastest]),
             )
 
-    def advance_to(self, time: float) -> int:
-        """Step until ``time`` (s); return the number of steps taken."""
+    def advance_to(self, time: float, dt_scale: float = 1.0) -> int:
+        """Step until ``time`` (s), with steps ``dt_scale`` times the usual; return the count."""
         fixed = self.scene.simulation.dt
         steps = 0
         while self.time < time - 1e-12 * max(1.0, time):
-            dt = self.stable_dt() if fixed == "auto" else fixed
+            dt = dt_scale * (self.stable_dt() if fixed == "auto" else fixed)
             self.step(min(dt, time - self.time))
             steps += 1
         return steps

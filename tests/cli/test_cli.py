@@ -103,7 +103,7 @@ def test_blow_up_stops_with_body_time_and_advice(scene_file, capsys):
         "bulk_modulus = 1.0e4", "bulk_modulus = 1.0e6"
     )
     path = scene_file(unstable)
-    assert main(["run", str(path), "-q"]) == 1
+    assert main(["run", str(path), "-q", "--set", "simulation.max_retries=0"]) == 1
     err = capsys.readouterr().err
     assert "CFL condition violated" in err and "in body 0" in err and "t = " in err
     assert "fix: use dt <=" in err
@@ -113,7 +113,7 @@ def test_blow_up_stops_with_body_time_and_advice(scene_file, capsys):
 def test_particles_leaving_the_domain_are_reported(scene_file, capsys):
     fast = SMALL.replace("max = [0.2, 0.2]", "max = [0.2, 0.2]\nvelocity = [0.0, 100.0]")
     fast = fast.replace("frame_dt = 0.01", "frame_dt = 0.01\ndt = 0.005")
-    assert main(["run", str(scene_file(fast)), "-q"]) == 1
+    assert main(["run", str(scene_file(fast)), "-q", "--set", "simulation.max_retries=0"]) == 1
     err = capsys.readouterr().err
     assert "particles left the domain in body 0 at t = 0.005 s" in err
     assert "enlarge simulation.domain" in err
