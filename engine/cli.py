@@ -20,9 +20,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.trace_hooks:
         enable_tracing()
     try:
-        loaded = load_scene(args.scene, args.set or (), args.plugin or ())
+        loaded = load_scene(
+            args.scene, args.set or (), args.plugin or (), getattr(args, "text", None)
+        )
         try:
-            summary = run_scene(loaded, quiet=args.quiet)
+            summary = run_scene(loaded, quiet=args.quiet, resume=args.resume)
         except (SimulationError, PluginError) as error:
             print(f"error: {error}", file=sys.stderr)
             print(f"frames written so far stay readable in {output_path(loaded)}", file=sys.stderr)
@@ -32,6 +34,22 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary)
     return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``engine resume out.vtkhdf``: the scene and plugins come from the result file."""
+    import engine.io
+
+    try:
+        result = engine.io.open(args.result)
+    except (OSError, KeyError) as error:
+        print(f"error: cannot read {args.result} as an engine result ({error})", file=sys.stderr)
+        return 2
+    args.scene = result.metadata["scene_file"]
+    args.plugin = json.loads(result.metadata.get("plugins", "[]"))
+    args.set, args.resume = [], True
+    args.text = result.scene_text
+    return _run(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -107,8 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     run.add_argument("--trace-hooks", action="store_true", help="print every plugin hook call")
+    run.add_argument(
+        "--resume", action="store_true", help="continue from the output's last checkpoint"
+    )
     _plugin_option(run)
     run.set_defaults(handler=_run)
+
+    resume = commands.add_parser("resume", help="continue a run from its result file")
+    resume.add_argument("result", help="the result file (.vtkhdf) of the interrupted run")
+    resume.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    resume.add_argument("--trace-hooks", action="store_true", help="print every plugin hook call")
+    resume.set_defaults(handler=_resume)
 
     validate = commands.add_parser("validate", help="check a scene without running it")
     validate.add_argument("scene")
