@@ -16,6 +16,9 @@ from engine.scene.errors import SceneIssue
 from engine.scene.schema import BASE_FIELDS
 
 _TOLERANCE = 1e-9
+#: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
+MAX_FRAMES = 100_000
+MAX_STEPS = 100_000_000
 
 
 def allowed_fields(registry: Registry) -> tuple[str, ...]:
@@ -58,6 +61,15 @@ def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
                 ("simulation", "dt"),
                 f"dt = {sim.dt} s is longer than frame_dt = {sim.frame_dt} s",
                 'use a smaller dt, or dt = "auto"',
+            )
+        )
+    if sim.end_time / sim.frame_dt > MAX_FRAMES:
+        issues.append(
+            SceneIssue(
+                ("simulation", "frame_dt"),
+                f"end_time / frame_dt = {sim.end_time / sim.frame_dt:.3g} frames (at most "
+                f"{MAX_FRAMES:,})",
+                "write frames less often, or shorten end_time",
             )
         )
     if sim.contact not in registry.contact_models:
@@ -167,11 +179,38 @@ def check_colliders(scene, base_dir: Path, registry: Registry) -> list[SceneIssu
     ]
 
 
+def estimated_steps(scene, registry: Registry) -> float:
+    """Steps the run needs at its first step size (fixed dt, or CFL with bodies at rest)."""
+    sim = scene.simulation
+    if sim.dt != "auto":
+        return sim.end_time / sim.dt
+    dx = max(sim.domain) / sim.resolution
+    materials = [(registry.materials[m.model], m) for m in scene.materials.values()]
+    wave = max(cls.wave_speed(params) for cls, params in materials)
+    limit = min(cls.critical_dt(params, dx, sim.dim) for cls, params in materials)
+    dt = min(sim.cfl * dx / wave if wave > 0 else sim.max_dt, sim.cfl * limit, sim.max_dt)
+    return sim.end_time / dt
+
+
+def check_duration(scene, registry: Registry) -> list[SceneIssue]:
+    steps = estimated_steps(scene, registry)
+    if steps <= MAX_STEPS:
+        return []
+    return [
+        SceneIssue(
+            ("simulation", "end_time"),
+            f"this run would take about {steps:.3g} steps (at most {MAX_STEPS:.0e})",
+            "shorten end_time, use a larger dt, soften the stiffest material or coarsen the grid",
+        )
+    ]
+
+
 def check_scene(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
     """All cross-table problems of a schema-valid scene."""
-    return (
+    issues = (
         check_simulation(scene, registry)
         + check_output(scene, registry)
         + check_bodies(scene, base_dir, registry)
         + check_colliders(scene, base_dir, registry)
     )
+    return issues or check_duration(scene, registry)
