@@ -292,14 +292,19 @@ class Simulation:
                 body,
             )
         courant = dt * (self.max_speed + self.wave_speed) / self.grid.dx
-        if self.scene.simulation.dt != "auto" and courant > 1.0:
+        if courant > 1.0:  # with dt = "auto" too: speeds that jump within one step
             fastest = int(np.argmax(np.linalg.norm(self.numpy("v"), axis=1)))
             safe = self.scene.simulation.cfl * self.grid.dx / (self.max_speed + self.wave_speed)
+            fix = (
+                f'use dt <= {safe:.3g} s, or dt = "auto"'
+                if self.scene.simulation.dt != "auto"
+                else "lower simulation.cfl, or soften impacts faster than the grid can carry"
+            )
             raise SimulationError(
                 f"CFL condition violated (dt (v_max + c) / dx = {courant:.3g} > 1, "
                 f"v_max = {self.max_speed:.3g} m/s, wave speed c = {self.wave_speed:.3g} m/s)",
                 self.time,
-                f'use dt <= {safe:.3g} s, or dt = "auto"',
+                fix,
                 int(self.numpy("body_id")[fastest]),
             )
 
