@@ -21,6 +21,17 @@ KINDS = (
 )
 
 
+def _material_problem(cls) -> str | None:
+    """Why a registered material class cannot be used, or None."""
+    from engine.materials.base import MAX_STATE, ConstitutiveModel
+
+    if not (isinstance(cls, type) and issubclass(cls, ConstitutiveModel)):
+        return "is not a Material or TorchMaterial subclass"
+    if len(cls.state_vars) > MAX_STATE:
+        return f"declares {len(cls.state_vars)} state variables (at most {MAX_STATE})"
+    return None
+
+
 @dataclass
 class Registry:
     """Registered items by kind, each a ``{name: item}`` dict, and which plugin gave each."""
@@ -46,6 +57,8 @@ class Registry:
                     name = getattr(item, "name", None)
                     if not isinstance(name, str):
                         raise PluginError(plugin, hook, f"returned {item!r}, which has no name")
+                    if kind == "materials" and (problem := _material_problem(item)):
+                        raise PluginError(plugin, hook, f"material {name!r} {problem}")
                     if name in table:
                         first = registry.provider[(kind, name)]
                         raise PluginError(

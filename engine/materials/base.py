@@ -45,7 +45,27 @@ class ElasticParams(MaterialParams):
         return e / (2 * (1 + nu)), e * nu / ((1 + nu) * (1 - 2 * nu))
 
 
-class Material:
+class ConstitutiveModel:
+    """What every material declares, Taichi or torch: its scene name, parameters, plastic state
+    and the time-step limits it imposes."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[MaterialParams]]
+    #: Names of per-particle plastic state variables, in order, with their initial values.
+    state_vars: ClassVar[tuple[tuple[str, float], ...]] = ()
+
+    @classmethod
+    def wave_speed(cls, params: MaterialParams) -> float:
+        """Fastest elastic wave speed in the material at rest, m/s (used for the CFL time step)."""
+        raise NotImplementedError
+
+    @classmethod
+    def critical_dt(cls, params: MaterialParams, dx: float, dim: int) -> float:
+        """Largest stable time step from effects other than wave propagation (s); inf if none."""
+        return math.inf
+
+
+class Material(ConstitutiveModel):
     """Base class of a constitutive model.
 
     Subclasses set :attr:`name`, :attr:`Params`, optionally :attr:`state_vars` and
@@ -58,10 +78,6 @@ class Material:
     particle's velocity gradient (1/s, ``(d, d)``).
     """
 
-    name: ClassVar[str]
-    Params: ClassVar[type[MaterialParams]]
-    #: Names of per-particle plastic state variables, in order, with their initial values.
-    state_vars: ClassVar[tuple[tuple[str, float], ...]] = ()
     #: Whether the solver must compute the SVD of F before calling this material.
     needs_svd: ClassVar[bool] = True
 
@@ -69,16 +85,6 @@ class Material:
     def pack(cls, params: MaterialParams) -> list[float]:
         """Turn scene parameters into the constants the Taichi functions read (at most 8)."""
         raise NotImplementedError
-
-    @classmethod
-    def wave_speed(cls, params: MaterialParams) -> float:
-        """Fastest elastic wave speed in the material at rest, m/s (used for the CFL time step)."""
-        raise NotImplementedError
-
-    @classmethod
-    def critical_dt(cls, params: MaterialParams, dx: float, dim: int) -> float:
-        """Largest stable time step from effects other than wave propagation (s); inf if none."""
-        return math.inf
 
     @staticmethod
     @ti.func

@@ -6,23 +6,16 @@ device, as views of the same memory Taichi works on: no copies cross the Taichi/
 
 from __future__ import annotations
 
-import math
-from typing import ClassVar
-
-from engine.materials.base import MaterialParams
+from engine.materials.base import ConstitutiveModel, MaterialParams
 
 
-class TorchMaterial:
+class TorchMaterial(ConstitutiveModel):
     """Base class of a torch material. One instance is made per scene material.
 
-    Subclasses set :attr:`name` and :attr:`Params` and implement :meth:`kirchhoff`; they may
-    override :meth:`project` (plasticity), :meth:`wave_speed` and :meth:`critical_dt`.
+    Subclasses set :attr:`name` and :attr:`Params` and implement :meth:`kirchhoff` and
+    :meth:`wave_speed`; they may override :meth:`project` (plasticity) and :meth:`critical_dt`.
     Tensors have shapes ``(N, d, d)``, the simulation's dtype and device.
     """
-
-    name: ClassVar[str]
-    Params: ClassVar[type[MaterialParams]]
-    state_vars: ClassVar[tuple[tuple[str, float], ...]] = ()
 
     def __init__(self, params: MaterialParams, base_dir, device, dtype) -> None:
         """Build the law for one scene material (load weights relative to ``base_dir`` here)."""
@@ -35,13 +28,3 @@ class TorchMaterial:
     def kirchhoff(self, F):
         """Kirchhoff stress ``(N, d, d)``, Pa, of the elastic deformation gradient ``F``."""
         raise NotImplementedError
-
-    @classmethod
-    def wave_speed(cls, params: MaterialParams) -> float:
-        """Fastest wave speed at rest, m/s (the CFL step uses it)."""
-        raise NotImplementedError
-
-    @classmethod
-    def critical_dt(cls, params: MaterialParams, dx: float, dim: int) -> float:
-        """Largest stable step from effects other than wave propagation, s; inf if none."""
-        return math.inf

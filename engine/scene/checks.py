@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.geometry.seeding import MeshError
-from engine.geometry.shapes import MESH_FIX
+from engine.geometry.shapes import MESH_FIX, vector_length
 from engine.registry import Registry
 from engine.scene.errors import SceneIssue
 from engine.scene.schema import BASE_FIELDS
@@ -27,22 +27,16 @@ def allowed_fields(registry: Registry) -> tuple[str, ...]:
     return BASE_FIELDS + tuple(sorted(extra))
 
 
-def _length(path, value, dim: int, what: str) -> list[SceneIssue]:
-    if value is not None and len(value) != dim:
-        return [
-            SceneIssue(
-                path,
-                f"{what} has {len(value)} components but the scene has dim = {dim}",
-                f"give exactly {dim} numbers",
-            )
-        ]
-    return []
+def _length(path, value, dim: int) -> list[SceneIssue]:
+    return [
+        SceneIssue(path, issue.message, issue.fix) for issue in vector_length(path[-1], value, dim)
+    ]
 
 
 def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
     sim = scene.simulation
-    issues = _length(("simulation", "domain"), sim.domain, sim.dim, "domain")
-    issues += _length(("simulation", "gravity"), sim.gravity, sim.dim, "gravity")
+    issues = _length(("simulation", "domain"), sim.domain, sim.dim)
+    issues += _length(("simulation", "gravity"), sim.gravity, sim.dim)
     if any(size <= 0 for size in sim.domain):
         issues.append(
             SceneIssue(("simulation", "domain"), "domain sizes must be positive", "use sizes > 0 m")
@@ -127,7 +121,7 @@ def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
                     + ", ".join(scene.materials),
                 )
             )
-        issues += _length((*path, "velocity"), body.velocity, dim, "velocity")
+        issues += _length((*path, "velocity"), body.velocity, dim)
         spin = body.angular_velocity
         if spin is not None and (dim == 2) != isinstance(spin, float):
             issues.append(

@@ -156,3 +156,12 @@ def test_trace_hooks_and_plugins_listing(scene_file, capsys):
     assert main(["plugins"]) == 0
     listing = capsys.readouterr().out
     assert "engine.builtins" in listing and "mesh movers: advect" in listing
+
+
+def test_a_material_that_breaks_the_contract_is_refused(tmp_path):
+    (tmp_path / "odd.py").write_text(
+        "from engine.hooks import hookimpl\n\nclass Odd:\n    name = 'odd'\n\n"
+        "@hookimpl\ndef engine_register_materials():\n    return [Odd]\n"
+    )
+    with pytest.raises(PluginError, match="'odd' is not a Material or TorchMaterial subclass"):
+        Registry.collect(make_plugin_manager([str(tmp_path / "odd.py")]))
