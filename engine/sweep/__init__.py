@@ -1,0 +1,1 @@
+"""Parameter sweeps and dataset generation on Ray (``engine sweep sweep.toml``)."""

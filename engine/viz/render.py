@@ -1,0 +1,120 @@
+"""``engine render``: frames of a result drawn off screen to an MP4, a GIF or PNG files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from engine.viz import VizError
+from engine.viz.display import prefer_egl_without_display
+from engine.viz.results import open_result, select_frames
+from engine.viz.stage import Stage, Style, parse_camera
+
+SUFFIXES = (".mp4", ".gif", ".png")
+
+
+def render(
+    result_path: str | Path,
+    output: str | Path,
+    field: str = "speed",
+    frames: int | slice | None = None,
+    camera: str | None = None,
+    cmap: str = "viridis",
+    clim: tuple[float, float] | None = None,
+    point_size: float = 5.0,
+    spheres: bool = False,
+    window_size: tuple[int, int] = (1024, 768),
+    fps: float = 24.0,
+    quiet: bool = False,
+) -> list[Path]:
+    """Draw frames of ``result_path`` off screen; return the files written.
+
+    Args:
+        result_path: a particle .vtkhdf written by ``engine run`` (its surface file and the
+            scene's obstacles are drawn with it).
+        output: ``.mp4`` or ``.gif`` (one movie, all frames by default) or ``.png``: one image
+            of the last frame by default or of ``frames`` when it is an index, or with a range
+            one image per frame, ``name_0003.png`` for frame 3.
+        field: colour field (see :mod:`engine.viz.color`).
+        frames: a frame index (negative from the end) or a slice of frame indices.
+        camera: ``iso``, ``xy``, ``xz``, ``yz`` or ``"x,y,z;fx,fy,fz;ux,uy,uz"`` (m); None:
+            ``xy`` in 2D, ``iso`` in 3D.
+        cmap: matplotlib colour map name.
+        clim: (low, high) colour range in the field's unit; None: its range over all frames.
+        point_size: particle diameter in pixels.
+        spheres: sphere glyphs instead of points.
+        window_size: (width, height) pixels.
+        fps: movie frames per second.
+        quiet: no progress bar.
+
+    Raises:
+        VizError: unreadable result, unknown field, empty frame selection, bad camera or
+            output suffix.
+    """
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise VizError(
+            f"cannot write {output.name!r}; name the output .mp4 or .gif (a movie) or .png "
+            "(images)"
+        )
+    result = open_result(result_path)
+    if frames is None:
+        frames = -1 if suffix == ".png" else slice(None)
+    indices = select_frames(result, frames)
+    view = parse_camera(camera, result.dim)
+    if clim is not None and not clim[0] < clim[1]:
+        raise VizError(f"bad colour range {clim}; give LOW < HIGH")
+
+    prefer_egl_without_display()
+    import pyvista as pv
+
+    plotter = pv.Plotter(off_screen=True, window_size=list(window_size), theme=_theme())
+    try:
+        stage = Stage(plotter, result, Style(field, cmap, clim, point_size, spheres))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with _sink(output, numbered=isinstance(frames, slice), fps=fps) as write:
+            for n, i in enumerate(tqdm(indices, desc=output.name, unit="frame", disable=quiet)):
+                stage.show(i)
+                if n == 0:
+                    stage.set_camera(view)
+                write(i, plotter.screenshot(return_img=True))
+    finally:
+        plotter.close()
+    if suffix != ".png":
+        return [output]
+    return [_numbered(output, i) for i in indices] if isinstance(frames, slice) else [output]
+
+
+def _theme():
+    """White background, dark text and lines."""
+    import pyvista as pv
+
+    return pv.themes.DocumentTheme()
+
+
+@contextmanager
+def _sink(output: Path, numbered: bool, fps: float) -> Iterator[Callable[[int, np.ndarray], None]]:
+    """A function ``write(frame_index, image)`` saving (H, W, 3) uint8 images to ``output``."""
+    import imageio.v2 as imageio
+
+    if output.suffix.lower() == ".png":
+        yield lambda i, image: imageio.imwrite(_numbered(output, i) if numbered else output, image)
+        return
+    if output.suffix.lower() == ".gif":
+        writer = imageio.get_writer(output, mode="I", duration=1000.0 / fps, loop=0)
+    else:
+        writer = imageio.get_writer(output, fps=fps, codec="libx264", macro_block_size=2)
+    try:
+        yield lambda i, image: writer.append_data(image)
+    finally:
+        writer.close()
+
+
+def _numbered(output: Path, i: int) -> Path:
+    """``out/name.png`` -> ``out/name_0003.png`` for frame 3."""
+    return output.with_name(f"{output.stem}_{i:04d}{output.suffix}")

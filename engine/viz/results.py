@@ -1,0 +1,84 @@
+"""Open result files for drawing: the particle file, its surface file, and frame selections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import engine.io
+from engine.output.vtkhdf import SURFACE
+from engine.runner import surface_path
+from engine.viz import VizError
+
+
+def open_result(path: str | Path) -> engine.io.Result:
+    """Open an engine particle result with at least one frame, or raise :class:`VizError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise VizError(f"{path} does not exist; give the .vtkhdf file `engine run` wrote")
+    try:
+        result = engine.io.open(path)
+    except (OSError, KeyError) as error:
+        raise VizError(
+            f"cannot read {path} as an engine result ({error}); give a .vtkhdf file written "
+            "by `engine run`"
+        ) from None
+    if result.kind == SURFACE:
+        raise VizError(
+            f"{path} is a surface file; give the particle file beside it "
+            f"({path.name.replace('_surface', '')}), its surface is drawn with it"
+        )
+    if result.n_frames == 0:
+        raise VizError(f"{path} has no finished frames yet; run the scene (longer) first")
+    return result
+
+
+def open_surface(result: engine.io.Result) -> engine.io.Result | None:
+    """The mesh movers' surface file written beside ``result``, or None if there is none."""
+    path = surface_path(result.path)
+    if not path.is_file():
+        return None
+    surface = engine.io.open(path)
+    return surface if surface.n_frames else None
+
+
+def nearest_frame(result: engine.io.Result, time: float) -> int:
+    """Index of the frame of ``result`` closest in time to ``time`` (s)."""
+    return int(abs(result.times - time).argmin())
+
+
+def parse_frames(spec: str) -> int | slice:
+    """``"N"`` (one frame, negative from the end) or ``"A:B"`` / ``"A:B:STEP"`` (a range)."""
+    try:
+        if ":" not in spec:
+            return int(spec)
+        parts = [int(part) if part.strip() else None for part in spec.split(":")]
+    except ValueError:
+        parts = []
+    if not 2 <= len(parts) <= 3 or (len(parts) == 3 and parts[2] == 0):
+        raise VizError(
+            f"bad frame selection {spec!r}; use an index N (e.g. -1 for the last frame) or a "
+            "range A:B (e.g. 0:10, 5:, ::2)"
+        )
+    return slice(*parts)
+
+
+def select_frames(result: engine.io.Result, frames: int | slice) -> list[int]:
+    """The frame indices ``frames`` picks from ``result``; raise :class:`VizError` if none."""
+    n = result.n_frames
+    if isinstance(frames, slice):
+        indices = list(range(n))[frames]
+        if indices:
+            return indices
+    elif -n <= frames < n:
+        return [frames % n]
+    raise VizError(
+        f"frames {_describe(frames)} select nothing in {result.path}, which has {n} frames "
+        f"(0 to {n - 1}); pick indices in that range"
+    )
+
+
+def _describe(frames: int | slice) -> str:
+    if isinstance(frames, int):
+        return str(frames)
+    parts = [frames.start, frames.stop] + ([frames.step] if frames.step is not None else [])
+    return ":".join("" if part is None else str(part) for part in parts)
