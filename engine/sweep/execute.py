@@ -74,13 +74,16 @@ def run_sweep(
         output = manifest.runs[run.id]["output"]
         pending[remote.remote(str(sweep.scene), run.overrides, output)] = run
 
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // sweep.spec.resources.cpus))
     try:
         for run in todo:
             submit(run)
         while pending:
             counts = manifest.counts()
+            running = min(len(pending), slots)
             bar.set_postfix_str(
-                f"done {counts[DONE]}, failed {counts[FAILED]}, running {counts['running']}"
+                f"done {counts[DONE]}, failed {counts[FAILED]}, running {running}, "
+                f"queued {len(pending) - running}"
             )
             ready, _ = ray.wait(list(pending), num_returns=1)
             run = pending.pop(ready[0])
