@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.sweep.manifest import DONE, FAILED, Manifest
+from engine.solver.runtime import CPU_THREADS
+from engine.sweep.manifest import DONE, FAILED, PENDING, Manifest
 from engine.sweep.spec import Sweep
 
 
@@ -50,6 +51,8 @@ def run_sweep(
         manifest.add(run.id, run.params, sweep.output_dir / f"{run.id}.vtkhdf")
     manifest.save()
     todo = [run for run in sweep.runs if not manifest.is_done(run.id)]
+    for run in todo:  # a re-run gives unfinished and failed runs a fresh set of attempts
+        manifest.runs[run.id].update(status=PENDING, attempts=0)
     started_ray = not ray.is_initialized()
     if started_ray:
         options = {"address": address} if address else {"num_cpus": workers}
@@ -57,6 +60,7 @@ def run_sweep(
     remote = ray.remote(
         num_cpus=sweep.spec.resources.cpus,
         num_gpus=sweep.spec.resources.gpus,
+        runtime_env={"env_vars": {CPU_THREADS: str(sweep.spec.resources.cpus)}},
         max_calls=1,  # a fresh worker process, and Taichi runtime, for every run
         max_retries=0,  # the driver retries, and records each attempt
     )(execute_run)
@@ -100,11 +104,12 @@ def run_sweep(
                     run.id, status=DONE, finished=time.time(), seconds=result["seconds"], error=None
                 )
                 bar.update(1)
-            elif manifest.runs[run.id]["attempts"] <= sweep.spec.retries:
-                manifest.update(run.id, error=result["error"])
+                continue
+            manifest.failed_attempt(run.id, result["error"])
+            if manifest.runs[run.id]["attempts"] <= sweep.spec.retries:
                 submit(run)
             else:
-                manifest.update(run.id, status=FAILED, finished=time.time(), error=result["error"])
+                manifest.update(run.id, status=FAILED, finished=time.time())
                 bar.update(1)
     finally:
         bar.close()

@@ -38,6 +38,7 @@ class Manifest:
                 "attempts": 0,
                 "output": str(output),
                 "error": None,
+                "errors": [],
                 "started": None,
                 "finished": None,
                 "seconds": None,
@@ -51,6 +52,11 @@ class Manifest:
     def update(self, run_id: str, **fields: Any) -> None:
         self.runs[run_id].update(fields)
         self.save()
+
+    def failed_attempt(self, run_id: str, error: str) -> None:
+        """Record an attempt's error (the run may still be retried)."""
+        record = self.runs[run_id]
+        self.update(run_id, error=error, errors=[*record["errors"], error])
 
     def started(self, run_id: str) -> None:
         record = self.runs[run_id]
