@@ -1,4 +1,4 @@
-"""The ``engine`` command: run, validate, schema, plugins, bench."""
+"""The ``engine`` command: run, validate, schema, plugins, bench, view, render, info."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from engine import __version__
 from engine.hooks.manager import PluginError
 from engine.scene.errors import SceneError
+from engine.viz import VizError
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -101,6 +102,89 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _viz_module(name: str):
+    """``engine.viz.<name>``, or a :class:`VizError` saying how to install what it needs."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"engine.viz.{name}")
+    except ModuleNotFoundError as error:
+        raise VizError(
+            f"{error.name} is not installed; install the viewer with pip install -e '.[view]'"
+        ) from None
+
+
+def _view(args: argparse.Namespace) -> int:
+    _viz_module("view").view(
+        args.result,
+        field=args.field,
+        camera=args.camera,
+        cmap=args.cmap,
+        point_size=args.point_size,
+        spheres=args.spheres,
+        fps=args.fps,
+    )
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from engine.viz.results import parse_frames
+
+    written = _viz_module("render").render(
+        args.result,
+        args.output,
+        field=args.field,
+        frames=parse_frames(args.frames) if args.frames is not None else None,
+        camera=args.camera,
+        cmap=args.cmap,
+        clim=tuple(args.clim) if args.clim else None,
+        point_size=args.point_size,
+        spheres=args.spheres,
+        window_size=tuple(args.size),
+        fps=args.fps,
+        quiet=args.quiet,
+    )
+    if not args.quiet:
+        shown = written[0] if len(written) == 1 else f"{written[0]} ... {written[-1].name}"
+        print(f"wrote {shown}" + (f" ({len(written)} files)" if len(written) > 1 else ""))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from engine.viz.results import open_result
+
+    info = _viz_module("info")
+    result = open_result(args.result)
+    plot = info.plot_diagnostics(result, args.plot) if args.plot else None
+    print(info.describe(result))
+    if plot:
+        print(f"wrote {plot}")
+    return 0
+
+
+def _look_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``engine view`` and ``engine render``."""
+    parser.add_argument("result", help="particle result file (.vtkhdf) written by engine run")
+    parser.add_argument(
+        "--field",
+        default="speed",
+        help="colour by: speed, or a stored field (stress: von Mises; vectors: magnitude; "
+        "tensors: Frobenius norm); default speed",
+    )
+    parser.add_argument(
+        "--camera",
+        help="iso, xy, xz, yz or 'x,y,z;fx,fy,fz;ux,uy,uz' (default: xy in 2D, iso in 3D)",
+    )
+    parser.add_argument("--cmap", default="viridis", help="matplotlib colour map")
+    parser.add_argument(
+        "--point-size", type=float, default=5.0, help="particle size in pixels (default 5)"
+    )
+    parser.add_argument(
+        "--spheres", action="store_true", help="draw particles as sphere glyphs (slower)"
+    )
+    parser.add_argument("--fps", type=float, default=24.0, help="playback frames per second")
+
+
 def _plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plugin",
@@ -160,6 +244,30 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["reference", "fluid", "elastic", "taichi_law", "torch_law"],
     )
     bench.set_defaults(handler=_bench)
+
+    view = commands.add_parser("view", help="open a window on a result (needs a display)")
+    _look_options(view)
+    view.set_defaults(handler=_view)
+
+    render = commands.add_parser("render", help="draw a result off screen: .mp4, .gif or .png")
+    _look_options(render)
+    render.add_argument("-o", "--output", required=True, help="movie.mp4, movie.gif or image.png")
+    render.add_argument(
+        "--frames", help="one frame N (negative from the end) or a range A:B (png: one per frame)"
+    )
+    render.add_argument(
+        "--clim", nargs=2, type=float, metavar=("LO", "HI"), help="fixed colour range"
+    )
+    render.add_argument(
+        "--size", nargs=2, type=int, default=[1024, 768], metavar=("W", "H"), help="pixels"
+    )
+    render.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    render.set_defaults(handler=_render)
+
+    info = commands.add_parser("info", help="frames, fields, particles, diagnostics and scene")
+    info.add_argument("result", help="particle result file (.vtkhdf)")
+    info.add_argument("--plot", metavar="PNG", help="also plot the diagnostics over time")
+    info.set_defaults(handler=_info)
     return parser
 
 
@@ -173,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except PluginError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except VizError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; frames written so far stay readable", file=sys.stderr)
         return 130

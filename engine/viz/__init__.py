@@ -1,4 +1,4 @@
-"""Look at results: ``engine render`` (images and movies), ``engine view`` (a window), ``engine info``.
+"""Looking at results: `engine render` (movies, images), `engine view` (a window), `engine info`.
 
 The modules import PyVista and matplotlib only where they draw, so ``engine.viz`` itself and
 :class:`VizError` load without the ``view`` extra.

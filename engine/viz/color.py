@@ -41,6 +41,17 @@ def check_field(result: Result, field: str) -> None:
         )
 
 
+def check_cmap(cmap: str) -> None:
+    """Raise :class:`VizError` if ``cmap`` is not a matplotlib colour map name."""
+    from matplotlib import colormaps
+
+    if cmap not in colormaps:
+        raise VizError(
+            f"unknown colour map {cmap!r}; use a matplotlib name such as viridis, plasma, "
+            "coolwarm, turbo or gray"
+        )
+
+
 def scalars(arrays: dict[str, np.ndarray], field: str) -> np.ndarray:
     """(N,) float64 values of ``field`` from one frame's unpadded arrays (see module doc).
 

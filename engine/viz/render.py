@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pyvista as pv
 from tqdm import tqdm
 
 from engine.viz import VizError
+from engine.viz.color import check_cmap, check_field
 from engine.viz.display import prefer_egl_without_display
 from engine.viz.results import open_result, select_frames
 from engine.viz.stage import Stage, Style, parse_camera
@@ -52,28 +54,34 @@ def render(
         quiet: no progress bar.
 
     Raises:
-        VizError: unreadable result, unknown field, empty frame selection, bad camera or
-            output suffix.
+        VizError: unreadable result, unknown field or colour map, empty frame selection, bad
+            camera, colour range, size or output suffix.
     """
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in SUFFIXES:
         raise VizError(
-            f"cannot write {output.name!r}; name the output .mp4 or .gif (a movie) or .png "
-            "(images)"
+            f"cannot write {output.name!r}; name the output .mp4 or .gif (a movie) or .png (images)"
         )
     result = open_result(result_path)
+    check_field(result, field)
+    check_cmap(cmap)
     if frames is None:
         frames = -1 if suffix == ".png" else slice(None)
     indices = select_frames(result, frames)
     view = parse_camera(camera, result.dim)
     if clim is not None and not clim[0] < clim[1]:
         raise VizError(f"bad colour range {clim}; give LOW < HIGH")
+    if min(window_size) < 16 or fps <= 0 or point_size <= 0:
+        raise VizError(
+            f"bad size {window_size}, fps {fps} or point size {point_size}; give at least 16 "
+            "pixels per side and positive fps and point size"
+        )
 
     prefer_egl_without_display()
-    import pyvista as pv
-
-    plotter = pv.Plotter(off_screen=True, window_size=list(window_size), theme=_theme())
+    plotter = pv.Plotter(
+        off_screen=True, window_size=list(window_size), theme=pv.themes.DocumentTheme()
+    )
     try:
         stage = Stage(plotter, result, Style(field, cmap, clim, point_size, spheres))
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -82,19 +90,13 @@ def render(
                 stage.show(i)
                 if n == 0:
                     stage.set_camera(view)
+                plotter.render()
                 write(i, plotter.screenshot(return_img=True))
     finally:
         plotter.close()
     if suffix != ".png":
         return [output]
     return [_numbered(output, i) for i in indices] if isinstance(frames, slice) else [output]
-
-
-def _theme():
-    """White background, dark text and lines."""
-    import pyvista as pv
-
-    return pv.themes.DocumentTheme()
 
 
 @contextmanager

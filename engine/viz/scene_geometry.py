@@ -64,10 +64,12 @@ class SceneGeometry:
         self.domain = np.zeros(3)
         self.domain[: self.dim] = simulation.get("domain", [1.0] * self.dim)
         box = _domain_cell(self.domain)
-        self.outline = box.outline().clean()
+        self.outline = box.extract_all_edges()
         colliders = scene.get("colliders", [])
         self.planes = [
-            _plane_in_box(box, c["point"], c["normal"]) for c in colliders if c.get("type") == "plane"
+            _plane_in_box(box, c["point"], c["normal"])
+            for c in colliders
+            if c.get("type") == "plane"
         ]
         self.movers = [_mesh_collider(c, base) for c in colliders if c.get("type") == "mesh"]
 

@@ -18,8 +18,15 @@ from engine.viz import VizError, color
 from engine.viz.results import nearest_frame, open_surface
 from engine.viz.scene_geometry import SceneGeometry
 
-#: Camera presets: looking at the domain along a diagonal, or along -z, +y, -x.
-CAMERAS = ("iso", "xy", "xz", "yz")
+#: Camera presets: the direction from the domain's centre to the camera, and the up direction.
+#: +y is up (gravity's default axis) except looking down onto the xz plane; ``iso`` looks from
+#: +x, +z and somewhat above.
+CAMERAS = {
+    "iso": ((1.0, 0.6, 1.4), (0.0, 1.0, 0.0)),
+    "xy": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+    "xz": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+    "yz": ((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+}
 
 PARTICLES, SURFACE = "particles", "surface"  # actor names
 
@@ -86,7 +93,8 @@ class Stage:
         plotter.add_mesh(self.geometry.outline, color="black", line_width=1)
         for plane in self.geometry.planes:
             if plane.n_points:
-                plotter.add_mesh(plane, color="saddlebrown", line_width=3, opacity=0.5)
+                opacity = 0.5 if plane.n_faces else 1.0
+                plotter.add_mesh(plane, color="saddlebrown", line_width=3, opacity=opacity)
         for mover in self.geometry.movers:
             plotter.add_mesh(mover.mesh, color="silver", smooth_shading=True)
 
@@ -106,16 +114,17 @@ class Stage:
                     self.surface_mesh, color="lightgrey", opacity=0.35, name=SURFACE
                 )
         self.geometry.at(time)
-        self.plotter.add_text(f"t = {time:.3f} s", position="upper_left", font_size=12, name="time")
+        self.plotter.add_text(
+            f"t = {time:.3f} s", position="upper_left", font_size=12, name="time", render=False
+        )
         self.frame = i
 
     def restyle(self, **changes: object) -> None:
         """Change :class:`Style` attributes (e.g. ``field="J"``) and redraw the current frame."""
+        self.plotter.remove_actor(PARTICLES)
         for key, value in changes.items():
             setattr(self.style, key, value)
         color.check_field(self.result, self.style.field)
-        self.plotter.remove_actor(PARTICLES)
-        self.plotter.clear_scalar_bars()
         self.show(max(self.frame, 0))
 
     def clim(self) -> tuple[float, float]:
@@ -127,11 +136,13 @@ class Stage:
 
     def set_camera(self, camera: str | list[tuple[float, float, float]]) -> None:
         """Point the camera: a preset framing the domain, or [position, focal point, up]."""
-        bounds = tuple(float(v) for size in self.geometry.domain for v in (0.0, size))
-        if camera == "iso":
-            self.plotter.view_isometric(bounds=bounds)
-        elif isinstance(camera, str):
-            getattr(self.plotter, f"view_{camera}")(bounds=bounds)
+        if isinstance(camera, str):
+            centre = self.geometry.domain / 2
+            direction, up = CAMERAS[camera]
+            self.plotter.camera_position = [tuple(centre + direction), tuple(centre), up]
+            bounds = [float(v) for size in self.geometry.domain for v in (0.0, size)]
+            self.plotter.reset_camera(bounds=bounds)
+            self.plotter.camera.zoom(0.85)  # room for the scalar bar and the time label
         else:
             self.plotter.camera_position = camera
             self.plotter.reset_camera_clipping_range()
@@ -141,7 +152,7 @@ class Stage:
         cloud = pv.PolyData(_as_3d(self.result.points(i)))
         cloud.point_data[name] = color.scalars(self.result.arrays(i), self.style.field)
         if self.style.spheres:
-            sphere = pv.Sphere(radius=self.radius, theta_resolution=10, phi_resolution=10)
+            sphere = pv.Sphere(radius=self.radius, theta_resolution=8, phi_resolution=8)
             cloud = cloud.glyph(geom=sphere, scale=False, orient=False)
         self.particles.shallow_copy(cloud)
         if PARTICLES not in self.plotter.actors:
@@ -153,7 +164,7 @@ class Stage:
                 point_size=self.style.point_size,
                 render_points_as_spheres=not self.style.spheres,
                 style="surface" if self.style.spheres else "points",
-                scalar_bar_args={"title": name, "vertical": True},
+                scalar_bar_args={"title": name, "fmt": "%.3g", "n_labels": 3},
                 name=PARTICLES,
             )
 

@@ -82,7 +82,7 @@ def mutate(scene: dict, mutations) -> dict:
             if action == "delete":
                 del node[path[-1]]
             else:
-                node[path[-1]] = value
+                node[path[-1]] = copy.deepcopy(value)  # no shared (cyclic) objects
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced the path
     return scene
