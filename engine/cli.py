@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from engine import __version__
@@ -150,6 +151,28 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from engine.sweep.execute import run_sweep
+    from engine.sweep.spec import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    manifest = run_sweep(sweep, workers=args.workers, address=args.address, quiet=args.quiet)
+    counts = manifest.counts()
+    if not args.quiet:
+        print(
+            f"{counts['done']} done, {counts['failed']} failed of {len(sweep.runs)} runs; "
+            f"manifest: {manifest.path}"
+        )
+    return 0 if counts["failed"] == 0 else 1
+
+
+def _sweep_bench(args: argparse.Namespace) -> int:
+    from engine.sweep.bench import run_sweep_benchmark
+
+    run_sweep_benchmark(runs=args.runs, workers=args.workers)
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from engine.viz.results import open_result
 
@@ -244,6 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["reference", "fluid", "elastic", "taichi_law", "torch_law"],
     )
     bench.set_defaults(handler=_bench)
+
+    sweep = commands.add_parser("sweep", help="run a parameter sweep on Ray")
+    sweep.add_argument("sweep", help="sweep file (.toml): a base scene plus parameter axes")
+    sweep.add_argument(
+        "--workers", type=int, default=os.cpu_count(), help="local Ray workers (default: CPUs)"
+    )
+    sweep.add_argument("--address", help="an existing Ray cluster, e.g. auto or ray://host:10001")
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    sweep.set_defaults(handler=_sweep)
+
+    sweep_bench = commands.add_parser(
+        "sweep-bench", help="time N small runs on Ray workers against one after another"
+    )
+    sweep_bench.add_argument("--runs", type=int, default=8)
+    sweep_bench.add_argument("--workers", type=int, default=2)
+    sweep_bench.set_defaults(handler=_sweep_bench)
 
     view = commands.add_parser("view", help="open a window on a result (needs a display)")
     _look_options(view)

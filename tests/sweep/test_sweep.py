@@ -127,3 +127,30 @@ def test_small_sweep_with_a_killed_worker_and_a_failing_run(tmp_path):
     assert len(frames) == 2 * 4
     pair = frames[3]
     assert pair["positions"].shape == pair["next_positions"].shape
+
+
+def test_engine_sweep_command_runs_and_summarises(tmp_path, capsys):
+    from engine.cli import main
+
+    write_sweep(tmp_path, '[[axes]]\nkey = "simulation.seed"\nvalues = [1, 2]\n')
+    assert main(["sweep", str(tmp_path / "sweep.toml"), "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 done, 0 failed of 2 runs" in out
+    assert len(list((tmp_path / "out").glob("run_*.vtkhdf"))) == 2
+
+
+def test_the_readme_sweep_example_expands_into_valid_scenes(tmp_path):
+    from readme_blocks import ROOT, blocks
+
+    from engine.scene.loader import load_scene
+
+    example = next(block for block in blocks("toml") if "[sweep]" in block)
+    (tmp_path / "scenes").symlink_to(ROOT / "scenes")
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "sweep.toml").write_text(example)
+    sweep = load_sweep(tmp_path / "sweeps" / "sweep.toml")
+    assert len(sweep.runs) == 2 * 3 * 3
+    for run in sweep.runs[:3]:
+        scene = load_scene(sweep.scene, run.overrides).scene
+        assert scene.materials["water"].viscosity == run.params["materials.water.viscosity"]
+        assert scene.simulation.gravity[1] == run.params["simulation.gravity[1]"]
