@@ -121,6 +121,12 @@ class FrameWriter:
     def n_frames(self) -> int:
         return self.particles.n_frames
 
+    def close(self) -> None:
+        """Let the writers drop what they only need while writing (e.g. shadow copies)."""
+        for writer in (self.particles, self.surfaces):
+            if writer is not None and hasattr(writer, "close"):
+                writer.close()
+
 
 def plugin_diagnostics(sim: Simulation, frame: int) -> dict:
     """Diagnostics returned by ``engine_frame`` hooks, checked to be numbers or 1-D arrays."""
@@ -218,6 +224,7 @@ def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) ->
         summary = RunSummary(output.path, output.n_frames, sim.step_count, sim.n_particles, wall)
     finally:
         progress.close()
+        output.close()
         call_each(manager, "engine_run_end", simulation=sim, summary=summary)
     return summary
 

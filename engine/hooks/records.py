@@ -91,7 +91,8 @@ class WriterType:
     """A result-file format, chosen by the output path's suffix.
 
     ``create(path, dim, scene_text, metadata)`` returns an object with
-    ``write_frame(time, positions, point_data, diagnostics)`` and ``n_frames``;
+    ``write_frame(time, positions, point_data, diagnostics)``, ``n_frames`` and optionally
+    ``close()`` (called when the run ends);
     ``resume(path, n_frames)`` reopens a file to continue after its first ``n_frames`` frames.
     """
 

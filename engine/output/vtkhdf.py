@@ -14,13 +14,17 @@ VTK >= 9.3 and ParaView):
   ``scene`` (TOML text), ``point_data`` (the kind of each field as attributes) and
   ``diagnostics/<name>`` (T,) or (T, k).
 
-Every frame opens the file, appends, and closes it. The ``Steps`` entries (``NSteps`` last) are
-written after all bulk data, so a process killed mid-frame leaves a file whose finished frames
-all read back and whose torn frame is invisible.
+HDF5 files are not crash-safe while open for writing, so frames are written into a shadow copy
+(``<name>.shadow``) that then replaces the result file with one atomic rename; the old file
+becomes the next shadow. A process killed at any moment leaves a result file whose frames are
+all complete. Within a file, the ``Steps`` entries (``NSteps`` last) are written after the bulk
+data, and each frame's rows go to chunks of their own.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +111,48 @@ class _Cells(NamedTuple):
 _NO_CELLS = _Cells(np.zeros(1, np.int64), np.zeros(0, np.int64))
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """One checked frame and where it goes: step index and the totals before it."""
+
+    step: int
+    time: float
+    start: int  # points before this frame
+    points: np.ndarray  # (N, 3)
+    arrays: dict[str, np.ndarray]
+    kinds: dict[str, str]
+    diagnostics: dict[str, np.ndarray]
+    cells: dict[str, _Cells]
+    cells_before: list[int]
+    ids_before: list[int]
+
+
+def _write_frame(f: h5py.File, frame: _Frame) -> None:
+    """Append one frame to an open file; the Steps entries (``NSteps`` last) come last."""
+    root = f["VTKHDF"]
+    if frame.step == 0:
+        f["engine/point_data"].attrs.update(frame.kinds)
+    _append(root, "Points", frame.start, frame.points, bulk=True)
+    for name, values in frame.arrays.items():
+        _append(root["PointData"], name, frame.start, values, bulk=True)
+    _append(root, "NumberOfPoints", frame.step, np.array([len(frame.points)], dtype=np.int64))
+    for topology, n_cells, n_ids in zip(
+        TOPOLOGIES, frame.cells_before, frame.ids_before, strict=True
+    ):
+        _write_cells(root[topology], frame.step, n_cells, n_ids, frame.cells[topology])
+    for name, values in frame.diagnostics.items():
+        _append(f["engine/diagnostics"], name, frame.step, values[None])
+    _write_steps(
+        root,
+        frame.step,
+        frame.time,
+        frame.start,
+        frame.cells_before,
+        frame.ids_before,
+        frame.arrays,
+    )
+
+
 class _PolyDataWriter:
     """Shared machinery of the transient PolyData writers: one part per frame.
 
@@ -137,10 +183,21 @@ class _PolyDataWriter:
         self._n_ids_total = dict.fromkeys(TOPOLOGIES, 0)
         self._fields: dict[str, _FieldSpec] | None = None
         self._diagnostics: dict[str, tuple[int, ...]] | None = None
+        self._pending: _Frame | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(self.path, "w") as f:
             _write_vtkhdf_skeleton(f)
             _write_engine_group(f, dim, scene_text, metadata, self.kind)
+        shutil.copyfile(self.path, self._shadow)
+
+    def close(self) -> None:
+        """Drop the shadow copy (a resumed writer rebuilds it from the result file)."""
+        self._shadow.unlink(missing_ok=True)
+
+    @property
+    def _shadow(self) -> Path:
+        """The copy frames are written into before it replaces the result file."""
+        return self.path.with_name(self.path.name + ".shadow")
 
     @property
     def n_frames(self) -> int:
@@ -149,14 +206,15 @@ class _PolyDataWriter:
 
     @classmethod
     def resume(cls, path: str | Path, n_frames: int):
-        """Reopen a file to append after its first ``n_frames`` frames (later ones are dropped).
+        """Continue a file after its first ``n_frames`` frames (later ones are dropped).
 
-        Used to continue a run from a checkpoint: the frames after it are recomputed.
+        Used to continue a run from a checkpoint: the frames after it are recomputed. The
+        result file itself is only read; the shadow copy is rebuilt from it.
         """
         writer = cls.__new__(cls)
         writer.path = Path(path)
-        writer._fields = writer._diagnostics = None
-        with h5py.File(writer.path, "a") as f:
+        writer._fields = writer._diagnostics = writer._pending = None
+        with h5py.File(writer.path, "r") as f:
             root, steps = f["VTKHDF"], f["VTKHDF/Steps"]
             if not 0 < n_frames <= int(steps.attrs["NSteps"]):
                 raise ValueError(f"{path} has {int(steps.attrs['NSteps'])} frames, not {n_frames}")
@@ -174,7 +232,9 @@ class _PolyDataWriter:
                     steps["ConnectivityIdOffsets"][last, column]
                     + group["NumberOfConnectivityIds"][last]
                 )
-            steps.attrs["NSteps"] = np.int64(n_frames)
+        shutil.copyfile(writer.path, writer._shadow)
+        with h5py.File(writer._shadow, "a") as f:
+            f["VTKHDF/Steps"].attrs["NSteps"] = np.int64(n_frames)
         return writer
 
     def _append_frame(
@@ -198,28 +258,42 @@ class _PolyDataWriter:
         diags, diag_shapes = self._check_diagnostics(diagnostics)
         cells = {topology: cells.get(topology, _NO_CELLS) for topology in TOPOLOGIES}
         self._fields, self._diagnostics = fields, diag_shapes
-        start, step = self._n_points_total, self._n_frames
-        cells_before = [self._n_cells_total[topology] for topology in TOPOLOGIES]
-        ids_before = [self._n_ids_total[topology] for topology in TOPOLOGIES]
-        with h5py.File(self.path, "a") as f:
-            root = f["VTKHDF"]
-            if step == 0:
-                f["engine/point_data"].attrs.update({k: s.kind for k, s in fields.items()})
-            _append(root, "Points", start, points, bulk=True)
-            for name, values in arrays.items():
-                _append(root["PointData"], name, start, values, bulk=True)
-            _append(root, "NumberOfPoints", step, np.array([len(points)], dtype=np.int64))
-            for topology, n_cells, n_ids in zip(TOPOLOGIES, cells_before, ids_before, strict=True):
-                _write_cells(root[topology], step, n_cells, n_ids, cells[topology])
-            for name, values in diags.items():
-                _append(f["engine/diagnostics"], name, step, values[None])
-            _write_steps(root, step, time, start, cells_before, ids_before, arrays)
-            f.flush()
+        frame = _Frame(
+            step=self._n_frames,
+            time=time,
+            start=self._n_points_total,
+            points=points,
+            arrays=arrays,
+            kinds={k: spec.kind for k, spec in fields.items()},
+            diagnostics=diags,
+            cells=cells,
+            cells_before=[self._n_cells_total[topology] for topology in TOPOLOGIES],
+            ids_before=[self._n_ids_total[topology] for topology in TOPOLOGIES],
+        )
+        self._commit(frame)
         self._n_frames += 1
         self._n_points_total += len(points)
         for topology, frame_cells in cells.items():
             self._n_cells_total[topology] += len(frame_cells.offsets) - 1
             self._n_ids_total[topology] += len(frame_cells.connectivity)
+
+    def _commit(self, frame: _Frame) -> None:
+        """Write ``frame`` into the shadow copy (bringing it level first), then swap the copy
+        in for the result file with one atomic rename: a process killed at any moment leaves
+        a result file whose frames are all complete. The old file becomes the next shadow."""
+        with h5py.File(self._shadow, "a") as f:
+            for pending in (self._pending, frame):
+                if pending is not None:
+                    _write_frame(f, pending)
+        previous = self.path.with_name(self.path.name + ".previous")
+        previous.unlink(missing_ok=True)
+        try:
+            os.link(self.path, previous)  # keep the old file reachable through the swap
+        except OSError:  # a file system without hard links
+            shutil.copyfile(self.path, previous)
+        os.replace(self._shadow, self.path)
+        os.replace(previous, self._shadow)
+        self._pending = frame
 
     def _check_points(self, points: np.ndarray, what: str) -> np.ndarray:
         """Validate (N, dim) ``what`` and return them padded to (N, 3) float."""
