@@ -60,3 +60,11 @@ def test_documented_scene_is_valid_and_the_python_example_reads_its_result(tmp_p
 def test_every_material_is_documented():
     for cls in BUILTIN_MATERIALS:
         assert f"| `{cls.name}` |" in README
+
+
+def test_documented_twin_example_runs(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    example = next(block for block in blocks("python") if "TorchTwin" in block)
+    namespace: dict = {}
+    exec(example, namespace)
+    assert namespace["E"].grad is not None and bool(namespace["E"].grad.isfinite())
