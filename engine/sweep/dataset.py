@@ -24,11 +24,8 @@ def finished_runs(output_dir: str | Path) -> list[tuple[str, dict]]:
     )
 
 
-class SweepTrajectories(torch.utils.data.Dataset):
-    """Item ``i``: ``{"id", "params", "times" (T,), "positions" (T, N, d), <field> (T, N, ...)}``.
-
-    ``fields`` are output fields stored in the runs' files (padding removed).
-    """
+class _SweepDataset(torch.utils.data.Dataset):
+    """The finished runs of a sweep, the output fields to load and the tensor dtype."""
 
     def __init__(
         self,
@@ -38,6 +35,13 @@ class SweepTrajectories(torch.utils.data.Dataset):
     ) -> None:
         self.runs = finished_runs(output_dir)
         self.fields, self.dtype = fields, dtype
+
+
+class SweepTrajectories(_SweepDataset):
+    """Item ``i``: ``{"id", "params", "times" (T,), "positions" (T, N, d), <field> (T, N, ...)}``.
+
+    ``fields`` are output fields stored in the runs' files (padding removed).
+    """
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -59,7 +63,7 @@ class SweepTrajectories(torch.utils.data.Dataset):
         return torch.as_tensor(np.stack(arrays), dtype=self.dtype)
 
 
-class SweepFrames(torch.utils.data.Dataset):
+class SweepFrames(_SweepDataset):
     """Item: one frame and the next of one run: ``{"id", "params", "time", "positions"
     (N, d), "next_positions" (N, d), <field> (N, ...)}``."""
 
@@ -69,8 +73,7 @@ class SweepFrames(torch.utils.data.Dataset):
         fields: tuple[str, ...] = ("velocity",),
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        self.runs = finished_runs(output_dir)
-        self.fields, self.dtype = fields, dtype
+        super().__init__(output_dir, fields, dtype)
         self.index = [
             (run, frame)
             for run, (_, record) in enumerate(self.runs)
