@@ -38,8 +38,8 @@ class TorchTwin:
     """The MLS-MPM step in torch (APIC transfers, walls and plane colliders)."""
 
     def __init__(self, sim, dtype: torch.dtype = torch.float64) -> None:
-        if sim.scene.simulation.transfer != "apic":
-            raise TwinError("the torch twin implements APIC transfers only")
+        if sim.scene.simulation.transfer != "apic" or sim.contact_bodies:
+            raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
             raise TwinError("the torch twin has no mesh colliders, movers or plugin stages")
         self.dtype = dtype

@@ -60,12 +60,16 @@ class ColliderType:
 
 @dataclass(frozen=True)
 class ContactModel:
-    """Grid-node response at colliders: ``simulation.contact = name``.
+    """Grid-node response at colliders and between bodies: ``simulation.contact = name``.
 
     ``respond`` is a Taichi function ``(v, n, v_collider, condition, friction) -> v_new`` for one
     grid node with velocity ``v`` (m/s, ``(d,)``) inside a collider whose outward unit normal is
     ``n`` and surface velocity ``v_collider`` there; ``condition`` is 0 sticky, 1 slip,
-    2 separate; ``friction`` the Coulomb coefficient. It is compiled into the grid update.
+    2 separate; ``friction`` the Coulomb coefficient. With ``simulation.body_contact`` it is also
+    called for each body at nodes where bodies meet, with ``v`` that body's own node velocity,
+    ``v_collider`` the centre-of-mass velocity, ``n`` the unit normal from the other bodies into
+    this one, ``condition`` separate and ``simulation.body_friction``. It is compiled into the
+    grid update.
     """
 
     name: str

@@ -19,6 +19,8 @@ _TOLERANCE = 1e-9
 #: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
 MAX_FRAMES = 100_000
 MAX_STEPS = 100_000_000
+#: Bodies that body contact keeps apart (each costs a grid field).
+MAX_CONTACT_BODIES = 8
 
 
 def allowed_fields(registry: Registry) -> tuple[str, ...]:
@@ -64,6 +66,14 @@ def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
                 f"end_time / frame_dt = {sim.end_time / sim.frame_dt:.3g} frames (at most "
                 f"{MAX_FRAMES:,})",
                 "write frames less often, or shorten end_time",
+            )
+        )
+    if sim.body_contact and (len(scene.bodies) > MAX_CONTACT_BODIES or sim.transfer != "apic"):
+        issues.append(
+            SceneIssue(
+                ("simulation", "body_contact"),
+                f"body contact takes at most {MAX_CONTACT_BODIES} bodies and APIC transfers",
+                'merge bodies of the same material, or use transfer = "apic"',
             )
         )
     if sim.contact not in registry.contact_models:

@@ -66,6 +66,14 @@ class Simulation(Strict):
     flip_blend: float = Field(
         default=0.95, ge=0, le=1, description="FLIP fraction of the FLIP/PIC blend (transfer=flip)."
     )
+    body_contact: bool = Field(
+        default=False,
+        description="Bodies touch through the contact model (one grid field per body) instead "
+        "of sticking together on a shared grid; at most 8 bodies, APIC only.",
+    )
+    body_friction: float = Field(
+        default=0.0, ge=0, description="Coulomb coefficient between bodies (body_contact)."
+    )
     contact: str = Field(
         default="coulomb", description="Contact model at colliders and walls (a plugin may add)."
     )

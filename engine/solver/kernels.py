@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import taichi as ti
 
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
+from engine.solver.contact import SEPARATE
 from engine.solver.runtime import on_restart
 
 #: Grid nodes beyond each face of the domain.
@@ -43,6 +44,7 @@ class KernelConfig:
     models: tuple[type, ...]  # Taichi material classes present, in dispatch order
     flip: bool
     contact: Callable  # the contact model's Taichi function (see engine.solver.contact)
+    bodies: int = 0  # > 0: one grid velocity field per body, contact at their interfaces
 
 
 def nd(dtype, ndim: int = 1):
@@ -71,6 +73,10 @@ def build_kernels(config: KernelConfig):
     kvec = ti.types.vector(MAX_CONSTANTS, real)
     svec = ti.types.vector(MAX_STATE, real)
     serial_scatter = ti.lang.impl.current_cfg().arch == ti.cpu
+    bodies = config.bodies
+    # per body: momentum (d), mass (1) and mass gradient (d) on each node; one slot when off
+    body_node = ti.types.vector(max(1, bodies) * (2 * dim + 1), real)
+    slot = 2 * dim + 1
     stencil = tuple(itertools.product(range(3), repeat=dim))
 
     @ti.kernel
@@ -105,6 +111,59 @@ def build_kernels(config: KernelConfig):
             state[p] = st
             tau[p] = stress
 
+    @ti.func
+    def weight_gradient(w, fx, offset: ti.template()):
+        """Gradient (per cell) of the node's B-spline weight w.r.t. the particle, ``(d,)``."""
+        dw = [fx - 1.5, -2.0 * (fx - 1.0), fx - 0.5]
+        gradient = ti.Vector.zero(float, dim)
+        for i in ti.static(range(dim)):
+            value = dw[offset[i]][i]
+            for j in ti.static(range(dim)):
+                if ti.static(j != i):
+                    value *= w[offset[j]][j]
+            gradient[i] = value
+        return gradient
+
+    @ti.kernel
+    def resolve_body_contact(
+        grid: nd(node, dim),
+        body_grid: nd(body_node, dim),
+        gravity: vec,
+        dt: float,
+        friction: float,
+    ):
+        """Per-body node velocities: the common velocity where one body is present; where
+        bodies meet, each body's own velocity, corrected by the contact model against the
+        centre-of-mass velocity along its outward normal (Bardenhagen et al. 2000)."""
+        for node in ti.grouped(grid):
+            g = grid[node]
+            common = ti.Vector([g[i] for i in ti.static(range(dim))])
+            present = 0
+            total_gradient = ti.Vector.zero(float, dim)
+            for b in ti.static(range(bodies)):
+                if body_grid[node][b * slot + dim] > 0.0:
+                    present += 1
+                for i in ti.static(range(dim)):
+                    total_gradient[i] += body_grid[node][b * slot + dim + 1 + i]
+            for b in ti.static(range(bodies)):
+                m = body_grid[node][b * slot + dim]
+                v = common
+                if present > 1 and m > 0.0:
+                    own = ti.Vector([body_grid[node][b * slot + i] for i in ti.static(range(dim))])
+                    gradient = ti.Vector(
+                        [body_grid[node][b * slot + dim + 1 + i] for i in ti.static(range(dim))]
+                    )
+                    v = own / m + dt * gravity
+                    # the stored gradients are d(weight)/d(particle position) = -d/d(node), so
+                    # this is grad(m_b) - grad(m_others): it points from the others into b, and
+                    # two bodies share it (opposite signs), which makes the corrections conserve
+                    # momentum
+                    normal = total_gradient - 2.0 * gradient
+                    if normal.norm() > 1e-12:
+                        v = contact_response(v, normal.normalized(), common, SEPARATE, friction)
+                for i in ti.static(range(dim)):
+                    body_grid[node][b * slot + i] = v[i]
+
     @ti.kernel
     def particle_to_grid(
         x: nd(vec),
@@ -114,11 +173,16 @@ def build_kernels(config: KernelConfig):
         mass: nd(real),
         volume: nd(real),
         grid: nd(node, dim),
+        body_id: nd(ti.i32),
+        body_grid: nd(body_node, dim),
         dt: float,
         dx: float,
     ):
         for node in ti.grouped(grid):
             grid[node] = ti.zero(grid[node])
+        if ti.static(bodies):
+            for node in ti.grouped(body_grid):
+                body_grid[node] = ti.zero(body_grid[node])
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         # On the CPU one ordered pass without atomics beats contended atomic adds (and is
@@ -144,6 +208,14 @@ def build_kernels(config: KernelConfig):
                 grid[base + o] += weight * ti.Vector(
                     [contribution[i] for i in ti.static(range(dim))] + [mp]
                 )
+                if ti.static(bodies):
+                    gradient = weight_gradient(w, fx, offset) * inv_dx
+                    for b in ti.static(range(bodies)):
+                        if body_id[p] == b:
+                            for i in ti.static(range(dim)):
+                                body_grid[base + o][b * slot + i] += weight * contribution[i]
+                                body_grid[base + o][b * slot + dim + 1 + i] += mp * gradient[i]
+                            body_grid[base + o][b * slot + dim] += weight * mp
 
     @ti.kernel
     def grid_update(
@@ -227,6 +299,8 @@ def build_kernels(config: KernelConfig):
         F: nd(mat),
         grid: nd(node, dim),
         grid_v_old: nd(vec, dim),
+        body_id: nd(ti.i32),
+        body_grid: nd(body_node, dim),
         dt: float,
         dx: float,
         flip_blend: float,
@@ -252,6 +326,12 @@ def build_kernels(config: KernelConfig):
                     weight *= w[offset[i]][i]
                 g = grid[base + o]
                 g_v = ti.Vector([g[i] for i in ti.static(range(dim))])
+                if ti.static(bodies):
+                    for b in ti.static(range(bodies)):
+                        if body_id[p] == b:
+                            g_v = ti.Vector(
+                                [body_grid[base + o][b * slot + i] for i in ti.static(range(dim))]
+                            )
                 new_v += weight * g_v
                 if ti.static(flip):
                     change += weight * (g_v - grid_v_old[base + o])
@@ -279,6 +359,7 @@ def build_kernels(config: KernelConfig):
                 ti.atomic_max(health[2], p)
 
     return SimpleNamespace(
+        resolve_body_contact=resolve_body_contact,
         constitutive=constitutive,
         particle_to_grid=particle_to_grid,
         grid_update=grid_update,

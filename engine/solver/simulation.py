@@ -77,8 +77,15 @@ class Simulation:
         if self.materials.uses_torch:
             self.materials.build_torch_laws(self.store.device, self.store.float_torch)
         contact = registry.contact_models[sim.contact].respond
+        self.contact_bodies = len(scene.bodies) if sim.body_contact else 0
         self.kernels = build_kernels(
-            KernelConfig(dim, self.materials.taichi_models, sim.transfer == "flip", contact)
+            KernelConfig(
+                dim,
+                self.materials.taichi_models,
+                sim.transfer == "flip",
+                contact,
+                self.contact_bodies,
+            )
         )
         seeded = seed_bodies(scene, self.grid.dx, loaded.base_dir, registry)
         self._allocate(seeded)
@@ -130,6 +137,10 @@ class Simulation:
         self.grid_nodes = ti.ndarray(ti.types.vector(dim + 1, float), shape)
         flip = self.scene.simulation.transfer == "flip"
         self.grid_v_old = ti.ndarray(ti.types.vector(dim, float), shape if flip else (1,) * dim)
+        width = max(1, self.contact_bodies) * (2 * dim + 1)
+        self.body_grid = ti.ndarray(
+            ti.types.vector(width, float), shape if self.contact_bodies else (1,) * dim
+        )
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
         self._torch_rows = self._torch_particle_rows()
@@ -243,10 +254,28 @@ class Simulation:
         self.refresh_stress()
         self._run_stage("before_particle_to_grid", dt)
         k.particle_to_grid(
-            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes, dt, dx
+            self.x,
+            self.v,
+            self.C,
+            self.tau,
+            self.mass,
+            self.volume,
+            self.grid_nodes,
+            self.body_id,
+            self.body_grid,
+            dt,
+            dx,
         )
         colliders = self.colliders.at(self.time + dt)
         k.grid_update(self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx, *colliders)
+        if self.contact_bodies:
+            k.resolve_body_contact(
+                self.grid_nodes,
+                self.body_grid,
+                ti.Vector(self.gravity),
+                dt,
+                self.scene.simulation.body_friction,
+            )
         self._run_stage("after_grid_update", dt)
         self.health_speed.fill(0)
         self.health.fill(0)
@@ -257,6 +286,8 @@ class Simulation:
             self.F,
             self.grid_nodes,
             self.grid_v_old,
+            self.body_id,
+            self.body_grid,
             dt,
             dx,
             self.scene.simulation.flip_blend,
