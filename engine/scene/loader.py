@@ -230,7 +230,7 @@ def load_scene(
     registry = Registry.collect(manager)
     model = scene_model(registry)
     try:
-        scene = model.model_validate(data)
+        scene = model.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as error:
         issues = _with_lines(_schema_issues(error, data, model), text, overridden)
         raise SceneError(path, issues) from None
