@@ -173,6 +173,28 @@ def _sweep_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from engine.diff.train import TrainingError, train_constitutive
+
+    try:
+        losses = train_constitutive(
+            args.result,
+            args.out,
+            material=args.material,
+            epochs=args.epochs,
+            max_window=args.window,
+            learning_rate=args.lr,
+            resume=args.resume,
+            quiet=args.quiet,
+        )
+    except (TrainingError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"trained {len(losses)} epochs, loss {losses[0]:.3e} -> {losses[-1]:.3e}: {args.out}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from engine.viz.results import open_result
 
@@ -267,6 +289,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["reference", "fluid", "elastic", "taichi_law", "torch_law"],
     )
     bench.set_defaults(handler=_bench)
+
+    train = commands.add_parser("train", help="train a learned component")
+    train_kinds = train.add_subparsers(dest="kind", required=True)
+    constitutive = train_kinds.add_parser(
+        "constitutive", help="fit a neural material to one observed trajectory (a result file)"
+    )
+    constitutive.add_argument("result", help="result file with velocity, C and F stored")
+    constitutive.add_argument("--out", required=True, help="weights file to write (.pt)")
+    constitutive.add_argument("--material", help="the scene material to learn (default: first)")
+    constitutive.add_argument("--epochs", type=int, default=20)
+    constitutive.add_argument("--window", type=int, default=4, help="longest window, frames")
+    constitutive.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    constitutive.add_argument("--resume", action="store_true", help="continue from the .ckpt")
+    constitutive.add_argument("--quiet", "-q", action="store_true")
+    constitutive.set_defaults(handler=_train)
 
     sweep = commands.add_parser("sweep", help="run a parameter sweep on Ray")
     sweep.add_argument("sweep", help="sweep file (.toml): a base scene plus parameter axes")
