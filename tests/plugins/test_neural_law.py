@@ -22,8 +22,9 @@ def random_law(seed: int = 0) -> NeuralLaw:
 
 
 def random_rotation(dim: int, seed: int) -> torch.Tensor:
-    Q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=torch.Generator().manual_seed(seed),
-                                       dtype=torch.float64))
+    Q, _ = torch.linalg.qr(
+        torch.randn(dim, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    )
     return Q * torch.sign(torch.linalg.det(Q))
 
 
@@ -78,7 +79,8 @@ def test_a_scene_runs_with_saved_weights_and_refuses_missing_ones(scene_file, tm
     with pytest.raises(SceneError, match="law.pt does not exist"):
         load_scene(scene_file(SCENE))
     law = NeuralLaw(stress_scale=1.0e3)
-    save_neural_law(tmp_path / "models" / "law.pt", law,
-                    {"wave_speed": 5.0, "trained_on": "nothing (test)"})
+    save_neural_law(
+        tmp_path / "models" / "law.pt", law, {"wave_speed": 5.0, "trained_on": "nothing (test)"}
+    )
     assert json.loads((tmp_path / "models" / "law.json").read_text())["wave_speed"] == 5.0
     assert main(["run", str(scene_file(SCENE)), "-q"]) == 0
