@@ -97,7 +97,10 @@ def alarm(signum, frame):
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100,
+    deadline=None,
+    derandomize=True,  # the same 100 scenes on every run: CI cannot turn red by chance
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(MUTATION, min_size=1, max_size=3))
 def test_malformed_scenes_fail_cleanly_or_run(tmp_path, mutations):
