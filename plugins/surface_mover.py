@@ -10,7 +10,7 @@ import taichi as ti
 
 from engine.hooks import hookimpl
 from engine.hooks.records import MeshMoverType
-from engine.solver.kernels import PAD, bspline_weights
+from engine.solver.kernels import bspline_weights, particle_stencil
 
 vec3 = ti.types.vector(3, float)
 node3 = ti.types.vector(4, float)
@@ -30,9 +30,8 @@ def advect_vertices(
     """
     upper = ti.Vector([grid.shape[0] - 3, grid.shape[1] - 3, grid.shape[2] - 3])
     for p in vertices:
-        Xp = vertices[p] / dx + PAD
-        base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
-        w = bspline_weights(Xp - base)
+        base, fx = particle_stencil(vertices[p], 1.0 / dx, upper)
+        w = bspline_weights(fx)
         velocity = ti.Vector.zero(float, 3)
         total = 0.0
         for i, j, k in ti.static(ti.ndrange(3, 3, 3)):

@@ -338,11 +338,7 @@ class _PolyDataWriter:
 class ParticleWriter(_PolyDataWriter):
     """Append particle frames to one .vtkhdf file: one vertex cell per particle.
 
-    Args:
-        path: output file; parent folders are created and an existing file is overwritten.
-        dim: spatial dimension, 2 or 3.
-        scene_text: the scene TOML, stored as ``/engine/scene``.
-        metadata: string attributes for ``/engine`` (e.g. ``engine_version``).
+    Constructor arguments as for the base class.
     """
 
     kind = PARTICLES
@@ -384,11 +380,7 @@ class SurfaceWriter(_PolyDataWriter):
     The triangles go in the ``Polygons`` topology, rewritten every frame (VTK < 9.4 reads
     per-step topology only), so vertex and face counts may change between frames.
 
-    Args:
-        path: output file; parent folders are created and an existing file is overwritten.
-        dim: spatial dimension, 2 or 3.
-        scene_text: the scene TOML, stored as ``/engine/scene``.
-        metadata: string attributes for ``/engine`` (e.g. ``engine_version``).
+    Constructor arguments as for the base class.
     """
 
     kind = SURFACE

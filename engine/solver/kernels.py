@@ -53,6 +53,15 @@ def nd(dtype, ndim: int = 1):
 
 
 @ti.func
+def particle_stencil(position, inv_dx, upper):
+    """Lower node of the 3^d nodes around a point at ``position`` (m), clamped to the grid
+    (``upper`` = nodes per axis - 3), and the point's offset from it ``fx`` (cells)."""
+    Xp = position * inv_dx + PAD
+    base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
+    return base, Xp - base
+
+
+@ti.func
 def bspline_weights(fx):
     """Quadratic B-spline weights of the 3 nodes around a particle, per axis: list of 3 vectors."""
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
@@ -189,9 +198,7 @@ def build_kernels(config: KernelConfig):
         # bitwise reproducible); GPUs scatter in parallel with atomics.
         ti.loop_config(serialize=serial_scatter)
         for p in range(x.shape[0]):
-            Xp = x[p] * inv_dx + PAD
-            base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
-            fx = Xp - base
+            base, fx = particle_stencil(x[p], inv_dx, upper)
             w = bspline_weights(fx)
             mp = mass[p]
             affine = (-dt * volume[p] * 4.0 * inv_dx * inv_dx) * tau[p]
@@ -311,9 +318,7 @@ def build_kernels(config: KernelConfig):
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         for p in x:
-            Xp = x[p] * inv_dx + PAD
-            base = ti.max(ti.min(ti.floor(Xp - 0.5, int), upper), 0)
-            fx = Xp - base
+            base, fx = particle_stencil(x[p], inv_dx, upper)
             w = bspline_weights(fx)
             new_v = ti.Vector.zero(float, dim)
             change = ti.Vector.zero(float, dim)
