@@ -40,7 +40,13 @@ def safe_eigh(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def polar_rotation(F: torch.Tensor, iterations: int = 12) -> torch.Tensor:
     """Rotation R of the polar decomposition F = R S, ``(..., d, d)``, by scaled Newton steps
-    ``R <- (g R + R^-T / g) / 2`` (Higham 1986); exact gradients, also at F = I."""
+    ``R <- (g R + R^-T / g) / 2`` (Higham 1986); exact gradients, also at F = I. In 2D the
+    closed form ``R = [[a + d, b - c], [c - b, a + d]] / |(a + d, c - b)|`` is used instead."""
+    if F.shape[-1] == 2:
+        cos, sin = F[..., 0, 0] + F[..., 1, 1], F[..., 1, 0] - F[..., 0, 1]
+        norm = torch.sqrt(cos * cos + sin * sin)
+        cos, sin = cos / norm, sin / norm
+        return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
     R = F
     for _ in range(iterations):
         inverse_t = torch.linalg.inv(R).transpose(-1, -2)

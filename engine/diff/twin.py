@@ -52,7 +52,17 @@ class TorchTwin:
         self.planes = torch.as_tensor(sim.colliders.planes.to_numpy(), dtype=dtype)
         self.materials = self._materials(sim)
         self.params = {name: m.params for name, m in self.materials.items()}
-        self.offsets = torch.tensor(list(itertools.product(range(3), repeat=self.dim)))
+        self.offsets = torch.tensor(list(itertools.product(range(3), repeat=self.dim)))  # (K, d)
+        self.behind_planes = self._behind_planes()
+
+    def _behind_planes(self) -> list[torch.Tensor]:
+        """Per plane collider: which grid nodes ``(G,)`` lie on or behind it."""
+        axes = [torch.arange(n) for n in self.shape]
+        nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.dim)
+        position = (nodes - PAD).to(self.dtype) * self.dx
+        return [
+            (position - row[: self.dim]) @ row[3 : 3 + self.dim] <= 0.0 for row in self.planes
+        ]
 
     def _materials(self, sim) -> dict[str, TwinMaterial]:
         material_id = torch.as_tensor(sim.numpy("material_id"))
@@ -91,55 +101,40 @@ class TorchTwin:
         return F_out, tau
 
     def _stencil(self, x):
-        """Per particle: lower node ``(N, d)``, offset ``(N, d)`` (cells), weights ``(3, N, d)``."""
+        """The 3^d nodes around each particle: flat node index ``(N, K)``, offset from the particle
+        to the node ``(N, K, d)`` (m) and quadratic B-spline weight ``(N, K)``."""
         Xp = x / self.dx + PAD
         upper = torch.tensor(self.shape) - 3
         base = torch.clamp(torch.floor(Xp - 0.5).long(), min=torch.zeros_like(upper), max=upper)
         fx = Xp - base
-        w = torch.stack([0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2])
-        return base, fx, w
-
-    def _node_index(self, nodes):
-        """Flat index of grid nodes ``(N, d)``."""
-        index = torch.zeros(nodes.shape[0], dtype=torch.long)
+        w = torch.stack([0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2], -1)
+        axes = torch.arange(self.dim)
+        weight = w[:, axes, self.offsets].prod(-1)  # w: (N, d, 3) -> (N, K, d) -> (N, K)
+        nodes = base[:, None, :] + self.offsets
+        index = torch.zeros(nodes.shape[:2], dtype=torch.long)
         for axis in range(self.dim):
-            index = index * self.shape[axis] + nodes[:, axis]
-        return index
-
-    def _weight(self, w, offset):
-        weight = torch.ones_like(w[0, :, 0])
-        for axis in range(self.dim):
-            weight = weight * w[offset[axis], :, axis]
-        return weight
+            index = index * self.shape[axis] + nodes[..., axis]
+        return index, (self.offsets - fx[:, None, :]) * self.dx, weight
 
     def step(self, state: dict[str, torch.Tensor], dt: float) -> dict[str, torch.Tensor]:
         """One step of ``dt`` seconds; returns the new state (the input is not modified)."""
         x, v, C = state["x"], state["v"], state["C"]
         F, tau = self.constitutive(state["F"], C)
-        base, fx, w = self._stencil(x)
+        index, dpos, weight = self._stencil(x)
         affine = (-dt * 4.0 / self.dx**2) * self.volume[:, None, None] * tau
         affine = affine + self.mass[:, None, None] * C
+        contribution = self.mass[:, None, None] * v[:, None, :] + dpos @ affine.transpose(1, 2)
+        flat = index.reshape(-1)
         n_nodes = int(np.prod(self.shape))
-        momentum = torch.zeros(n_nodes, self.dim, dtype=self.dtype)
-        mass = torch.zeros(n_nodes, dtype=self.dtype)
-        for offset in self.offsets:
-            dpos = (offset - fx) * self.dx
-            weight = self._weight(w, offset)
-            index = self._node_index(base + offset)
-            contribution = self.mass[:, None] * v + (affine @ dpos[:, :, None])[:, :, 0]
-            momentum = momentum.index_add(0, index, weight[:, None] * contribution)
-            mass = mass.index_add(0, index, weight * self.mass)
-        grid_v = self._grid_update(momentum, mass, dt)
-        new_v = torch.zeros_like(v)
-        new_C = torch.zeros_like(C)
-        for offset in self.offsets:
-            dpos = (offset - fx) * self.dx
-            weight = self._weight(w, offset)
-            g_v = grid_v[self._node_index(base + offset)]
-            new_v = new_v + weight[:, None] * g_v
-            new_C = new_C + (4.0 / self.dx**2) * weight[:, None, None] * (
-                g_v[:, :, None] * dpos[:, None, :]
-            )
+        momentum = torch.zeros(n_nodes, self.dim, dtype=self.dtype).index_add(
+            0, flat, (weight[..., None] * contribution).reshape(-1, self.dim)
+        )
+        mass = torch.zeros(n_nodes, dtype=self.dtype).index_add(
+            0, flat, (weight * self.mass[:, None]).reshape(-1)
+        )
+        grid_v = self._grid_update(momentum, mass, dt)[index]  # (N, K, d)
+        new_v = (weight[..., None] * grid_v).sum(1)
+        new_C = (4.0 / self.dx**2) * (weight[..., None] * grid_v).transpose(1, 2) @ dpos
         eye = torch.eye(self.dim, dtype=self.dtype)
         return {"x": x + dt * new_v, "v": new_v, "C": new_C, "F": (eye + dt * new_C) @ F}
 
@@ -150,12 +145,9 @@ class TorchTwin:
             has_mass[:, None], momentum / torch.where(has_mass, mass, 1.0)[:, None], 0.0
         )
         v = torch.where(has_mass[:, None], v + dt * self.gravity, 0.0)
-        axes = [torch.arange(n) for n in self.shape]
-        nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.dim)
-        position = (nodes - PAD).to(self.dtype) * self.dx
-        for row in self.planes:
-            point, normal = row[: self.dim], row[3 : 3 + self.dim]
-            inside = ((position - point) @ normal <= 0.0) & has_mass
+        for row, behind in zip(self.planes, self.behind_planes, strict=True):
+            normal = row[3 : 3 + self.dim]
+            inside = behind & has_mass
             v = torch.where(inside[:, None], contact(v, normal, int(row[6]), row[7]), v)
         return v
 
