@@ -174,24 +174,39 @@ def _sweep_bench(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.diff.train import TrainingError, train_constitutive
+    from engine.diff.train import TrainingConfig, TrainingError, train_constitutive
 
+    config = TrainingConfig(
+        architecture=args.architecture,
+        stress_scale=args.stress_scale,
+        epochs=args.epochs,
+        max_window=args.window,
+        learning_rate=args.lr,
+    )
     try:
         losses = train_constitutive(
-            args.result,
-            args.out,
-            material=args.material,
-            epochs=args.epochs,
-            max_window=args.window,
-            learning_rate=args.lr,
-            resume=args.resume,
-            quiet=args.quiet,
+            args.result, args.out, args.material, config, resume=args.resume, quiet=args.quiet
         )
     except (TrainingError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(f"trained {len(losses)} epochs, loss {losses[0]:.3e} -> {losses[-1]:.3e}: {args.out}")
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.diff.experiments import CASES, Scale, load_reports, run_case, summary_table
+
+    scale = Scale(epochs=args.epochs) if args.epochs else Scale()
+    if args.quick:
+        scale = Scale(resolution=16, frame_dt=0.025, train_time=0.1, epochs=args.epochs or 2)
+    out = Path(args.out)
+    for name in args.case or list(CASES):
+        run_case(name, out / name, scale, quiet=args.quiet)
+    print(summary_table(load_reports(out)))
     return 0
 
 
@@ -290,6 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(handler=_bench)
 
+    experiment = commands.add_parser(
+        "experiment", help="the acceptance experiments of learning materials from motion"
+    )
+    experiment.add_argument("what", choices=["materials"])
+    experiment.add_argument(
+        "--case", action="append", choices=["jelly", "plasticine", "sand", "water"]
+    )
+    experiment.add_argument("--out", default="out/experiments", help="folder for all outputs")
+    experiment.add_argument("--epochs", type=int, help="training epochs (default 40)")
+    experiment.add_argument(
+        "--quick", action="store_true", help="tiny scale, to check the pipeline"
+    )
+    experiment.add_argument("--quiet", "-q", action="store_true")
+    experiment.set_defaults(handler=_experiment)
+
     train = commands.add_parser("train", help="train a learned component")
     train_kinds = train.add_subparsers(dest="kind", required=True)
     constitutive = train_kinds.add_parser(
@@ -301,6 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
     constitutive.add_argument("--epochs", type=int, default=20)
     constitutive.add_argument("--window", type=int, default=4, help="longest window, frames")
     constitutive.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    constitutive.add_argument(
+        "--stress-scale",
+        type=float,
+        default=1.0e4,
+        help="Pa: the untrained law's Young's modulus and the network's stress unit",
+    )
+    constitutive.add_argument(
+        "--architecture",
+        choices=["invariant", "mlp"],
+        default="invariant",
+        help="invariant (physics built in) or mlp (the unconstrained baseline)",
+    )
     constitutive.add_argument("--resume", action="store_true", help="continue from the .ckpt")
     constitutive.add_argument("--quiet", "-q", action="store_true")
     constitutive.set_defaults(handler=_train)

@@ -1,14 +1,12 @@
 """``neural``: a constitutive law learned in torch, with its physics built in (after NCLaw,
 Ma et al. 2023).
 
-Elastic part: a network of rotation-invariant measures of the right stretch ``U`` (``F = R U``,
-polar decomposition) gives three coefficients of a symmetric stress ``S = a0 I + a1 E + a2 E^2``
-with ``E = U - I``; the rotation turns it into ``P = R S`` and the Kirchhoff stress
-``tau = P F^T``. So ``tau`` is rotation-equivariant (``F -> Q F`` gives ``tau -> Q tau Q^T``) and,
-the network having no biases, exactly zero at rest. Plastic part: a second such network returns
-a correction ``F <- F + R (b0 E + b1 E^2)``, zero-initialised so that an untrained law is
-purely elastic. Weights load with ``torch.load(..., weights_only=True)``; a JSON sidecar beside
-them records what the law was trained on and its wave speed (for the CFL step).
+The law's architecture is named in the JSON sidecar beside the weights
+(:mod:`plugins.neural_law_model`): ``invariant``, where a network of rotation invariants of the
+stretch gives a stress that is zero at rest and rotation-equivariant by construction, and a
+return map in principal Hencky strain is the plastic part; or ``mlp``, the unconstrained
+baseline. Weights load with ``torch.load(..., weights_only=True)``; the sidecar also records what
+the law was trained on and its wave speed (for the CFL step).
 """
 
 import json
@@ -47,13 +45,9 @@ class NeuralMaterial(TorchMaterial):
         super().__init__(params, base_dir, device, dtype)
         path = Path(params.weights)  # made absolute by validation
         self.record = json.loads(path.with_suffix(".json").read_text())
-        import torch
+        from plugins.neural_law_model import load_neural_law  # imports torch: only when used
 
-        from plugins.neural_law_model import NeuralLaw  # torch is imported when a law is used
-
-        self.law = NeuralLaw().to(dtype)
-        self.law.load_state_dict(torch.load(path, weights_only=True, map_location=device))
-        self.law.to(device)
+        self.law = load_neural_law(path, device, dtype)
 
     @classmethod
     def wave_speed(cls, params) -> float:

@@ -1,76 +1,164 @@
-"""The networks of the ``neural`` material (see :mod:`plugins.neural_law`); imports torch."""
+"""The networks of the ``neural`` material (see :mod:`plugins.neural_law`); imports torch.
+
+Two architectures, named in each law's JSON sidecar (``"architecture"``):
+
+- ``invariant`` (:class:`NeuralLaw`): the physics is built in. Elastic part
+  ``S = s (k1 tr(E) I + k2 |E|^2 I + k3 E + k4 E^2)``, ``k = (lambda, 0, 2 mu, 0) + net``, ``tau = R S F^T`` with ``F = R U`` and
+  ``E = U - I``; the coefficients ``k`` come from a network of rotation invariants of ``E``. So
+  ``tau`` is zero at rest and rotation-equivariant whatever the weights. Plastic part: a return map
+  in principal Hencky strain ``eps`` (eigenvalues of ``log(F F^T) / 2``):
+  ``eps <- eps + c1 mean(eps) + c2 dev(eps) + c3 (dev(eps)^2 - mean(dev(eps)^2))``, coefficients
+  ``c`` in (-1, 1) from a network of invariants of ``eps``; von Mises, Drucker–Prager and the fluid's volume
+  reset all have this form.
+- ``mlp`` (:class:`MLPLaw`): the unconstrained baseline of the acceptance experiments, a network
+  from the entries of ``F - I`` to the entries of ``tau``, no plastic part.
+
+``s`` is the law's ``stress_scale`` (Pa). Shapes: ``F`` and ``tau`` are ``(N, d, d)``.
+"""
 
 import json
 from pathlib import Path
 
 import torch
 
-from engine.diff.linalg import polar_rotation
+from engine.diff.linalg import polar_rotation, safe_eigh
 
 HIDDEN = 64
+STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it (or its square)
 
 
-def invariants(E: torch.Tensor) -> torch.Tensor:
-    """Rotation-invariant features ``(N, 3)`` of the stretch ``E = U - I``, zero at rest."""
+def mlp(inputs: int, outputs: int) -> torch.nn.Sequential:
+    """Two hidden layers of 64 with GELU; the output layer starts at zero."""
+    network = torch.nn.Sequential(
+        torch.nn.Linear(inputs, HIDDEN),
+        torch.nn.GELU(),
+        torch.nn.Linear(HIDDEN, HIDDEN),
+        torch.nn.GELU(),
+        torch.nn.Linear(HIDDEN, outputs),
+    )
+    torch.nn.init.zeros_(network[-1].weight)
+    torch.nn.init.zeros_(network[-1].bias)
+    return network
+
+
+def _eye(F: torch.Tensor) -> torch.Tensor:
+    return torch.eye(F.shape[-1], dtype=F.dtype, device=F.device)
+
+
+def stretch_invariants(E: torch.Tensor) -> torch.Tensor:
+    """Rotation invariants ``(N, 3)`` of the stretch ``E = U - I`` ``(N, d, d)``, scaled to O(1)."""
     trace = E.diagonal(dim1=1, dim2=2).sum(-1)
+    squared = (E * E).sum((1, 2))
+    volume = torch.linalg.det(E + _eye(E)) - 1
     return torch.stack(
+        [trace / STRAIN_SCALE, squared / STRAIN_SCALE**2, volume / STRAIN_SCALE], dim=1
+    )
+
+
+def principal_invariants(mean: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
+    """Invariants ``(N, 3)`` of principal strains split into mean ``(N, 1)`` and deviator
+    ``(N, d)``: the mean, the deviator's squared norm and the sum of its cubes, scaled to O(1)."""
+    return torch.cat(
         [
-            trace,
-            (E * E).sum((1, 2)),
-            torch.linalg.det(E + torch.eye(E.shape[-1], dtype=E.dtype, device=E.device)) - 1,
+            mean / STRAIN_SCALE,
+            (dev * dev).sum(-1, keepdim=True) / STRAIN_SCALE**2,
+            (dev**3).sum(-1, keepdim=True) / STRAIN_SCALE**3,
         ],
         dim=1,
     )
 
 
-def mlp(outputs: int) -> torch.nn.Sequential:
-    """Two hidden layers of 64 with GELU and no biases (zero in, zero out)."""
-    return torch.nn.Sequential(
-        torch.nn.Linear(3, HIDDEN, bias=False),
-        torch.nn.GELU(),
-        torch.nn.Linear(HIDDEN, HIDDEN, bias=False),
-        torch.nn.GELU(),
-        torch.nn.Linear(HIDDEN, outputs, bias=False),
-    )
-
-
 class NeuralLaw(torch.nn.Module):
-    """The elastic and plastic networks; ``kirchhoff(F)`` and ``project(F)`` on ``(N, d, d)``."""
+    """The ``invariant`` architecture: ``kirchhoff(F)`` and ``project(F)`` on ``(N, d, d)``.
+
+    Untrained, the elastic part is a corotated linear solid with Young's modulus
+    ``stress_scale`` (Pa) and Poisson's ratio 0.3, and the plastic part is the identity. The
+    linear part's two moduli are learned as logarithms (``log_moduli``), the rest by networks.
+    """
+
+    architecture = "invariant"
 
     def __init__(self, stress_scale: float = 1.0e4) -> None:
         super().__init__()
-        self.elastic = mlp(3)
-        self.plastic = mlp(2)
-        torch.nn.init.zeros_(self.plastic[-1].weight)  # no plasticity until trained
-        self.register_buffer("stress_scale", torch.tensor(stress_scale))
+        nu = 0.3
+        self.register_buffer(
+            "base_moduli", torch.tensor([nu / ((1 + nu) * (1 - 2 * nu)), 1 / (1 + nu)])
+        )
+        self.log_moduli = torch.nn.Parameter(torch.zeros(2))  # lambda, 2 mu = base * exp(this)
+        self.elastic = mlp(3, 4)
+        self.plastic = mlp(3, 3)
+        self.register_buffer("stress_scale", torch.tensor(float(stress_scale)))
 
-    @staticmethod
-    def _stretch(F):
+    def kirchhoff(self, F: torch.Tensor) -> torch.Tensor:
         R = polar_rotation(F)
         U = R.transpose(1, 2) @ F
-        return R, 0.5 * (U + U.transpose(1, 2)) - torch.eye(
-            F.shape[-1], dtype=F.dtype, device=F.device
-        )
+        eye = _eye(F)
+        E = 0.5 * (U + U.transpose(1, 2)) - eye
+        k = self.elastic(stretch_invariants(E))
+        lam, two_mu = self.base_moduli * torch.exp(self.log_moduli)
+        trace = E.diagonal(dim1=1, dim2=2).sum(-1)
+        squared = (E * E).sum((1, 2))
+        S = ((lam + k[:, 0]) * trace + k[:, 1] * squared)[:, None, None] * eye
+        S = S + (two_mu + k[:, 2, None, None]) * E + k[:, 3, None, None] * (E @ E)
+        return R @ (self.stress_scale * S) @ F.transpose(1, 2)
 
-    @staticmethod
-    def _combine(coefficients, terms):
-        """``sum_k c_k T_k`` for coefficients ``(N, K)`` and K tensors ``(N, d, d)``."""
-        return sum(c[:, None, None] * t for c, t in zip(coefficients.unbind(1), terms, strict=True))
-
-    def kirchhoff(self, F):
-        R, E = self._stretch(F)
-        eye = torch.eye(F.shape[-1], dtype=F.dtype, device=F.device).expand_as(E)
-        S = self.stress_scale * self._combine(self.elastic(invariants(E)), [eye, E, E @ E])
-        return R @ S @ F.transpose(1, 2)
-
-    def project(self, F):
-        R, E = self._stretch(F)
-        return F + R @ self._combine(self.plastic(invariants(E)), [E, E @ E])
+    def project(self, F: torch.Tensor) -> torch.Tensor:
+        values, V = safe_eigh(F @ F.transpose(1, 2))
+        eps = 0.5 * torch.log(values.clamp_min(1e-12))  # principal Hencky strains (N, d)
+        mean = eps.mean(-1, keepdim=True)
+        dev = eps - mean
+        c = torch.tanh(self.plastic(principal_invariants(mean, dev)))  # in (-1, 1)
+        squared = dev * dev
+        delta = c[:, :1] * mean + c[:, 1:2] * dev
+        delta = delta + c[:, 2:] * (squared - squared.mean(-1, keepdim=True))
+        # F + V (exp(delta) - 1) V^T F: exactly F where delta is 0 (untrained, or at rest)
+        return F + V @ torch.diag_embed(torch.expm1(delta)) @ V.transpose(1, 2) @ F
 
 
-def save_neural_law(path: str | Path, law: NeuralLaw, record: dict) -> None:
-    """Write the weights (``path``) and the JSON sidecar (``path`` with ``.json``)."""
+class MLPLaw(torch.nn.Module):
+    """The ``mlp`` baseline: ``tau = s * net(F - I)``, entries to entries; elastic only."""
+
+    architecture = "mlp"
+
+    def __init__(self, stress_scale: float = 1.0e4, dim: int = 3) -> None:
+        super().__init__()
+        self.dim = dim
+        self.stress = mlp(dim * dim, dim * dim)
+        self.register_buffer("stress_scale", torch.tensor(float(stress_scale)))
+
+    def kirchhoff(self, F: torch.Tensor) -> torch.Tensor:
+        strain = (F - _eye(F)).flatten(1) / STRAIN_SCALE
+        return self.stress_scale * self.stress(strain).reshape(F.shape)
+
+    def project(self, F: torch.Tensor) -> torch.Tensor:
+        return F
+
+
+ARCHITECTURES = {law.architecture: law for law in (NeuralLaw, MLPLaw)}
+
+
+def build_law(architecture: str, stress_scale: float, dim: int) -> torch.nn.Module:
+    """An untrained law of ``architecture`` (a key of :data:`ARCHITECTURES`) for ``dim``-D."""
+    if architecture == "mlp":
+        return MLPLaw(stress_scale, dim)
+    return ARCHITECTURES[architecture](stress_scale)
+
+
+def save_neural_law(path: str | Path, law: torch.nn.Module, record: dict) -> None:
+    """Write the weights (``path``) and the JSON sidecar (``path`` with ``.json``), which gets
+    the law's ``architecture`` and ``dim`` besides ``record``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(law.state_dict(), path)
-    path.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    sidecar = {"architecture": law.architecture, "dim": getattr(law, "dim", None), **record}
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
+
+
+def load_neural_law(path: str | Path, device="cpu", dtype=torch.float64) -> torch.nn.Module:
+    """The law saved at ``path`` by :func:`save_neural_law`, weights loaded safely."""
+    path = Path(path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    law = build_law(record.get("architecture", "invariant"), 1.0, record.get("dim") or 3)
+    law = law.to(dtype)
+    law.load_state_dict(torch.load(path, weights_only=True, map_location=device))
+    return law.to(device)

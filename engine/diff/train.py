@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,23 +65,59 @@ def read_observation(path: Path) -> tuple[Observation, engine.io.Result]:
     return Observation(result.times, states, float(extent.max())), result
 
 
+@dataclass
+class TrainingConfig:
+    """How to train: the law's architecture and scale, the schedule and the optimiser."""
+
+    architecture: str = "invariant"  # or "mlp" (the unconstrained baseline)
+    stress_scale: float = 1.0e4  # Pa: the network's output unit and the untrained law's modulus
+    epochs: int = 20
+    max_window: int = 4  # frames; windows grow from 1 to this over the epochs
+    learning_rate: float = 1e-3
+    seed: int = 0  # of the networks' initial weights
+
+    def window(self, epoch: int) -> int:
+        return min(self.max_window, 1 + epoch * self.max_window // max(1, self.epochs))
+
+
+def parameter_groups(law: torch.nn.Module, learning_rate: float) -> list[dict]:
+    """Adam groups: the law's ``log_*`` scalars (log-moduli) step 10x faster than its networks,
+    so that a modulus can change by a factor of two within a few hundred steps."""
+    named = list(law.named_parameters())
+    logs = [p for name, p in named if name.startswith("log_")]
+    rest = [p for name, p in named if not name.startswith("log_")]
+    groups = [{"params": rest, "lr": learning_rate}]
+    return groups + ([{"params": logs, "lr": 10 * learning_rate}] if logs else [])
+
+
+def estimated_wave_speed(law, dim: int, density: float, strain: float = 1e-3) -> float:
+    """P-wave speed (m/s) of ``law`` at small uniaxial strain: ``sqrt(M / density)`` with the
+    largest |d tau_xx / d eps| over tension and compression."""
+    with torch.no_grad():
+        moduli = []
+        for sign in (1.0, -1.0):
+            F = torch.eye(dim, dtype=torch.float64)[None].clone()
+            F[0, 0, 0] += sign * strain
+            moduli.append(abs(float(law.kirchhoff(F)[0, 0, 0])) / strain)
+    return math.sqrt(max(moduli) / density)
+
+
 def train_constitutive(
     result_path: str | Path,
     out: str | Path,
     material: str | None = None,
-    epochs: int = 20,
-    max_window: int = 4,
-    learning_rate: float = 1e-3,
+    config: TrainingConfig | None = None,
     resume: bool = False,
     quiet: bool = False,
-    seed: int = 0,
 ) -> list[float]:
-    """Train a neural law on ``result_path``; write ``out`` (.pt), its sidecar and loss PNG.
+    """Train a law on ``result_path``; write ``out`` (.pt), its sidecar and loss PNG.
 
-    Returns the loss per epoch.
+    Nothing of the observed material is read but its density; the untrained law is a corotated
+    linear solid of modulus ``config.stress_scale``. Returns the loss per epoch.
     """
-    from plugins.neural_law_model import NeuralLaw, save_neural_law
+    from plugins.neural_law_model import build_law, save_neural_law
 
+    config = config or TrainingConfig()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     observation, result = read_observation(Path(result_path))
@@ -93,28 +130,35 @@ def train_constitutive(
         raise TrainingError(f"no material {material!r} in the scene; choose from {names}")
     sim = Simulation(loaded)
     twin = TorchTwin(sim)
-    truth = loaded.scene.materials[material]
-    torch.manual_seed(seed)  # the networks' initial weights
-    law = NeuralLaw(stress_scale=float(getattr(truth, "youngs_modulus", 1.0e4))).double()
+    density = loaded.scene.materials[material].density
+    torch.manual_seed(config.seed)
+    law = build_law(config.architecture, config.stress_scale, sim.dim).double()
     twin.materials[material].law = law
-    optimiser = torch.optim.Adam(law.parameters(), lr=learning_rate)
+    optimiser = torch.optim.Adam(parameter_groups(law, config.learning_rate))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs, 0.0)
+    shuffle = torch.Generator().manual_seed(config.seed)
     checkpoint = out.with_suffix(".ckpt")
     losses: list[float] = []
     if resume and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=True)
         law.load_state_dict(saved["law"])
         optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        shuffle.set_state(saved["shuffle"])
         losses = list(saved["losses"])
     frame_dt = float(np.diff(observation.times).mean())
-    dt = min(sim.stable_dt(), frame_dt)
-    substeps = max(1, math.ceil(frame_dt / dt - 1e-9))
-    dt = frame_dt / substeps
+    fastest = max(float(state["v"].norm(dim=1).max()) for state in observation.states)
     frames = len(observation.states)
-    bar = tqdm(range(len(losses), epochs), disable=quiet, file=sys.stderr, unit="epoch")
+    started = time.perf_counter()
+    bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
     for epoch in bar:
-        window = min(max_window, 1 + epoch * max_window // max(1, epochs))  # grows
-        total = 0.0
-        for start in range(0, frames - window):
+        window = config.window(epoch)
+        speed = fastest + estimated_wave_speed(law, sim.dim, density)  # the law's current stiffness
+        cfl_step = loaded.scene.simulation.cfl * sim.grid.dx / speed
+        substeps = max(1, math.ceil(frame_dt / cfl_step))
+        dt = frame_dt / substeps
+        total, used = 0.0, 0
+        for start in torch.randperm(frames - window, generator=shuffle).tolist():
             optimiser.zero_grad()
             state = observation.states[start]
             loss = 0.0
@@ -124,22 +168,42 @@ def train_constitutive(
                 target = observation.states[start + offset]["x"]
                 loss = loss + ((state["x"] - target) ** 2).mean() / observation.size**2
             loss = loss / window
+            if not torch.isfinite(loss):
+                continue  # the law blew this window up: no usable gradient, skip it
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(law.parameters(), 1.0)
             optimiser.step()
-            total += float(loss.detach())
-        losses.append(total / max(1, frames - window))
+            total, used = total + float(loss.detach()), used + 1
+        if used == 0:
+            raise TrainingError(f"epoch {epoch + 1}: every window diverged; lower --lr")
+        losses.append(total / used)
+        schedule.step()
         bar.set_postfix_str(f"loss {losses[-1]:.3e}, window {window}")
         torch.save(
-            {"law": law.state_dict(), "optimiser": optimiser.state_dict(), "losses": losses},
+            {
+                "law": law.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict(),
+                "shuffle": shuffle.get_state(),
+                "losses": losses,
+            },
             checkpoint,
         )
     record = {
         "trained_on": str(Path(result_path).resolve()),
+        "scene": str(result.metadata["scene_file"]),
         "material": material,
+        "observed_material": loaded.scene.materials[material].model_dump(),
         "frames": frames,
+        "time_span": float(observation.times[-1] - observation.times[0]),
+        "particles": int(observation.states[0]["x"].shape[0]),
         "epochs": len(losses),
+        "max_window": config.max_window,
+        "learning_rate": config.learning_rate,
+        "stress_scale": config.stress_scale,
         "final_loss": losses[-1] if losses else None,
-        "wave_speed": sim.materials.classes[names.index(material)].wave_speed(truth),
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "wave_speed": estimated_wave_speed(law, sim.dim, density),
     }
     save_neural_law(out, law, record)
     plot_losses(losses, out.with_suffix(".png"))

@@ -60,9 +60,7 @@ class TorchTwin:
         axes = [torch.arange(n) for n in self.shape]
         nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.dim)
         position = (nodes - PAD).to(self.dtype) * self.dx
-        return [
-            (position - row[: self.dim]) @ row[3 : 3 + self.dim] <= 0.0 for row in self.planes
-        ]
+        return [(position - row[: self.dim]) @ row[3 : 3 + self.dim] <= 0.0 for row in self.planes]
 
     def _materials(self, sim) -> dict[str, TwinMaterial]:
         material_id = torch.as_tensor(sim.numpy("material_id"))

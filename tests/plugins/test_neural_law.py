@@ -18,6 +18,7 @@ def random_law(seed: int = 0) -> NeuralLaw:
     for layer in (*law.elastic, *law.plastic):
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.normal_(layer.weight, std=0.5)
+            torch.nn.init.normal_(layer.bias, std=0.5)
     return law
 
 
@@ -25,7 +26,8 @@ def random_rotation(dim: int, seed: int) -> torch.Tensor:
     Q, _ = torch.linalg.qr(
         torch.randn(dim, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     )
-    return Q * torch.sign(torch.linalg.det(Q))
+    Q[:, 0] *= torch.sign(torch.linalg.det(Q))  # a proper rotation, also in 2D
+    return Q
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -46,6 +48,7 @@ def test_rotating_F_rotates_the_stress(dim):
     assert (rotated - expected).abs().max() <= 1e-6 * expected.abs().max()
     projected = law.project(Q @ F)
     assert (projected - Q @ law.project(F)).abs().max() <= 1e-6
+    assert (projected - Q @ F).abs().max() > 1e-3  # the plastic part does something
 
 
 def test_untrained_plastic_part_is_the_identity():

@@ -1,0 +1,235 @@
+"""The acceptance experiments of learning materials from motion (``engine experiment materials``).
+
+For each case (jelly, plasticine, sand, water) the engine's own analytic material makes the
+ground truth: a box thrown at the floor (the training trajectory) and a disk thrown the other
+way (the unseen shape). A ``neural`` law (physics built in) and the unconstrained ``mlp`` baseline
+are trained on the box's first ``train_time`` seconds, the same way; then ``engine run`` rolls
+out, with each law in place of the material, (a) the box over twice the training horizon and
+(b) the disk over the same time. The analytic law with a doubled modulus is the third
+contender. The error of a roll-out is the mean over frames and particles of the distance to the
+ground truth, divided by the body's size (its largest initial extent).
+
+Everything runs in 2D on a coarse grid (:class:`Scale`), so that a training takes minutes on a
+2-core CPU; ``report.json`` in each case's folder keeps the numbers and the training times.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import engine.io
+from engine.diff.train import TrainingConfig, train_constitutive
+from engine.runner import run_scene
+from engine.scene.loader import load_scene
+
+
+@dataclass(frozen=True)
+class Case:
+    """One material: its ground-truth law (TOML lines), the modulus key doubled for the
+    wrong-modulus baseline, the training stress scale (Pa) and the error target (or None)."""
+
+    law: str
+    modulus_key: str
+    stress_scale: float
+    target: float | None
+
+
+CASES = {
+    "jelly": Case(
+        'model = "fixed_corotated"\ndensity = 1000.0\nyoungs_modulus = 2.0e4\npoisson_ratio = 0.3',
+        "youngs_modulus",
+        1.0e4,
+        0.01,
+    ),
+    "plasticine": Case(
+        'model = "von_mises"\ndensity = 1000.0\nyoungs_modulus = 2.0e4\npoisson_ratio = 0.3\n'
+        "yield_stress = 1.0e3",
+        "youngs_modulus",
+        1.0e4,
+        0.03,
+    ),
+    "sand": Case(
+        'model = "sand"\ndensity = 1600.0\nyoungs_modulus = 3.0e4\npoisson_ratio = 0.3\n'
+        "friction_angle = 30.0",
+        "youngs_modulus",
+        1.0e4,
+        0.03,
+    ),
+    "water": Case(
+        'model = "fluid"\ndensity = 1000.0\nbulk_modulus = 1.0e4\nviscosity = 0.0',
+        "bulk_modulus",
+        1.0e4,
+        None,
+    ),
+}
+
+SCENE = """\
+[simulation]
+dim = 2
+domain = [1.0, 1.0]
+resolution = {resolution}
+end_time = {end_time}
+frame_dt = {frame_dt}
+boundary = "slip"
+boundary_friction = 0.3
+
+[output]
+path = "{output}"
+fields = ["velocity", "C", "F"]
+
+[materials.body]
+{law}
+
+[[bodies]]
+material = "body"
+{shape}
+velocity = {velocity}
+particles_per_cell = 4
+"""
+
+BOX = 'shape = "box"\nmin = [0.3, 0.15]\nmax = [0.55, 0.4]'
+DISK = 'shape = "sphere"\ncenter = [0.6, 0.3]\nradius = 0.14'
+TRAINING_VELOCITY = [1.0, -2.0]
+UNSEEN_VELOCITY = [-1.5, -1.0]
+
+
+@dataclass
+class Scale:
+    """Resolution and schedule of the experiments (the defaults are the README's numbers)."""
+
+    resolution: int = 32
+    frame_dt: float = 0.02  # s
+    train_time: float = 0.4  # s of the box's trajectory used for training
+    epochs: int = 40
+    max_window: int = 4
+    learning_rate: float = 1e-3
+
+
+@dataclass
+class CaseReport:
+    """The numbers of one case: errors per contender and roll-out, training minutes."""
+
+    case: str
+    errors: dict[str, dict[str, float]] = field(default_factory=dict)  # contender -> rollout -> e
+    training_minutes: dict[str, float] = field(default_factory=dict)
+    target: float | None = None
+
+
+def doubled_modulus(case: Case) -> str:
+    """The ground-truth law's TOML lines with ``case.modulus_key`` doubled."""
+    lines = []
+    for line in case.law.splitlines():
+        key, _, value = line.partition(" = ")
+        lines.append(f"{key} = {2 * float(value)}" if key == case.modulus_key else line)
+    return "\n".join(lines)
+
+
+def neural_law(case: Case, weights: Path) -> str:
+    density = next(line for line in case.law.splitlines() if line.startswith("density"))
+    return f'model = "neural"\n{density}\nweights = "{weights.resolve()}"'
+
+
+def run(folder: Path, name: str, text: str) -> Path:
+    """Run a scene (written to ``folder/name.toml``) and return its result file."""
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    run_scene(load_scene(path), quiet=True)
+    return folder / f"{name}.vtkhdf"
+
+
+def relative_error(result: Path, truth: Path) -> float:
+    """Mean over frames after the first and particles of |x - x_true| / body size."""
+    with engine.io.open(result) as a, engine.io.open(truth) as b:
+        if a.n_frames != b.n_frames:  # the roll-out stopped early: count it as lost
+            return float("inf")
+        start = b.points(0)
+        size = float((start.max(axis=0) - start.min(axis=0)).max())
+        distances = [
+            np.linalg.norm(a.points(i) - b.points(i), axis=1).mean() for i in range(1, b.n_frames)
+        ]
+    return float(np.mean(distances)) / size
+
+
+def run_case(name: str, folder: Path, scale: Scale, quiet: bool = True) -> CaseReport:
+    """Ground truth, training of both architectures and the roll-outs of one case."""
+    case = CASES[name]
+    folder.mkdir(parents=True, exist_ok=True)
+    rollouts = {"training_2x": (BOX, TRAINING_VELOCITY), "unseen": (DISK, UNSEEN_VELOCITY)}
+    horizon = 2 * scale.train_time
+
+    def scene(law: str, rollout: str, end_time: float, tag: str) -> str:
+        shape, velocity = rollouts[rollout]
+        return SCENE.format(
+            resolution=scale.resolution,
+            end_time=end_time,
+            frame_dt=scale.frame_dt,
+            output=f"{tag}.vtkhdf",
+            law=law,
+            shape=shape,
+            velocity=velocity,
+        )
+
+    observed = run(folder, "observed", scene(case.law, "training_2x", scale.train_time, "observed"))
+    truths = {
+        r: run(folder, f"truth_{r}", scene(case.law, r, horizon, f"truth_{r}")) for r in rollouts
+    }
+    report = CaseReport(name, target=case.target)
+    laws = {"wrong_modulus": doubled_modulus(case)}
+    for architecture in ("invariant", "mlp"):
+        config = TrainingConfig(
+            architecture=architecture,
+            stress_scale=case.stress_scale,
+            epochs=scale.epochs,
+            max_window=scale.max_window,
+            learning_rate=scale.learning_rate,
+        )
+        weights = folder / f"{architecture}.pt"
+        started = time.perf_counter()
+        train_constitutive(observed, weights, "body", config, quiet=quiet)
+        report.training_minutes[architecture] = (time.perf_counter() - started) / 60
+        laws[architecture] = neural_law(case, weights)
+    for contender, law in laws.items():
+        report.errors[contender] = {}
+        for rollout in rollouts:
+            tag = f"{contender}_{rollout}"
+            try:
+                result = run(folder, tag, scene(law, rollout, horizon, tag))
+                error = relative_error(result, truths[rollout])
+            except Exception as failure:  # a baseline that blows up loses, it does not stop us
+                print(f"{name}: {tag} failed: {failure}")
+                error = float("inf")
+            report.errors[contender][rollout] = error
+    (folder / "report.json").write_text(json.dumps(asdict(report), indent=1))
+    return report
+
+
+def load_reports(folder: Path) -> list[CaseReport]:
+    """The reports of the cases run so far under ``folder``, in :data:`CASES` order."""
+    paths = [folder / name / "report.json" for name in CASES]
+    return [CaseReport(**json.loads(path.read_text())) for path in paths if path.exists()]
+
+
+def summary_table(reports: list[CaseReport]) -> str:
+    """A Markdown table of the reports (errors in % of the body's size)."""
+    lines = [
+        "| case | roll-out | neural | MLP | analytic, 2x modulus | target | training (min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for report in reports:
+        for rollout in ("training_2x", "unseen"):
+            errors = [
+                report.errors[c][rollout] * 100 for c in ("invariant", "mlp", "wrong_modulus")
+            ]
+            target = f"{report.target * 100:g} %" if report.target and rollout == "unseen" else ""
+            minutes = "/".join(f"{m:.1f}" for m in report.training_minutes.values())
+            lines.append(
+                f"| {report.case} | {rollout} | "
+                + " | ".join(f"{e:.2f} %" for e in errors)
+                + f" | {target} | {minutes} |"
+            )
+    return "\n".join(lines)
