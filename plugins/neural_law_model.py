@@ -3,13 +3,13 @@
 Two architectures, named in each law's JSON sidecar (``"architecture"``):
 
 - ``invariant`` (:class:`NeuralLaw`): the physics is built in. Elastic part
-  ``S = s (k1 tr(E) I + k2 |E|^2 I + k3 E + k4 E^2)``, ``k = (lambda, 0, 2 mu, 0) + net``, ``tau = R S F^T`` with ``F = R U`` and
-  ``E = U - I``; the coefficients ``k`` come from a network of rotation invariants of ``E``. So
-  ``tau`` is zero at rest and rotation-equivariant whatever the weights. Plastic part: a return map
-  in principal Hencky strain ``eps`` (eigenvalues of ``log(F F^T) / 2``):
-  ``eps <- eps + c1 mean(eps) + c2 dev(eps) + c3 (dev(eps)^2 - mean(dev(eps)^2))``, coefficients
-  ``c`` in (-1, 1) from a network of invariants of ``eps``; von Mises, Drucker–Prager and the fluid's volume
-  reset all have this form.
+  ``S = s (k1 tr(E) I + k2 |E|^2 I + k3 E + k4 E^2)`` with ``k = (lambda, 0, 2 mu, 0) + net``,
+  ``tau = R S F^T``, ``F = R U`` and ``E = U - I``; the network takes rotation invariants of
+  ``E``. So ``tau`` is zero at rest and rotation-equivariant whatever the weights. Plastic part:
+  a return map in principal Hencky strain ``eps`` (eigenvalues of ``log(F F^T) / 2``):
+  ``eps <- eps + c1 mean(eps) + c2 dev(eps) + c3 (dev(eps)^2 - mean(dev(eps)^2))``, with
+  ``c`` in (-1, 1) from a network of invariants of ``eps``; von Mises, Drucker–Prager and the
+  fluid's volume reset all have this form.
 - ``mlp`` (:class:`MLPLaw`): the unconstrained baseline of the acceptance experiments, a network
   from the entries of ``F - I`` to the entries of ``tau``, no plastic part.
 
@@ -24,7 +24,7 @@ import torch
 from engine.diff.linalg import polar_rotation, safe_eigh
 
 HIDDEN = 64
-STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it (or its square)
+STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it, then asinh-squashed
 
 
 def mlp(inputs: int, outputs: int) -> torch.nn.Sequential:
@@ -46,25 +46,30 @@ def _eye(F: torch.Tensor) -> torch.Tensor:
 
 
 def stretch_invariants(E: torch.Tensor) -> torch.Tensor:
-    """Rotation invariants ``(N, 3)`` of the stretch ``E = U - I`` ``(N, d, d)``, scaled to O(1)."""
+    """Rotation invariants ``(N, 3)`` of the stretch ``E = U - I`` ``(N, d, d)``: trace, squared
+    norm and volume change, each divided by the typical strain (squared) and passed through
+    ``asinh`` (linear near zero, logarithmic beyond), so that large strains cannot saturate the
+    network."""
     trace = E.diagonal(dim1=1, dim2=2).sum(-1)
     squared = (E * E).sum((1, 2))
     volume = torch.linalg.det(E + _eye(E)) - 1
-    return torch.stack(
-        [trace / STRAIN_SCALE, squared / STRAIN_SCALE**2, volume / STRAIN_SCALE], dim=1
+    return torch.asinh(
+        torch.stack([trace / STRAIN_SCALE, squared / STRAIN_SCALE**2, volume / STRAIN_SCALE], 1)
     )
 
 
 def principal_invariants(mean: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
     """Invariants ``(N, 3)`` of principal strains split into mean ``(N, 1)`` and deviator
-    ``(N, d)``: the mean, the deviator's squared norm and the sum of its cubes, scaled to O(1)."""
-    return torch.cat(
-        [
-            mean / STRAIN_SCALE,
-            (dev * dev).sum(-1, keepdim=True) / STRAIN_SCALE**2,
-            (dev**3).sum(-1, keepdim=True) / STRAIN_SCALE**3,
-        ],
-        dim=1,
+    ``(N, d)``: the mean, the deviator's squared norm and the sum of its cubes, scaled and squashed like :func:`stretch_invariants`."""
+    return torch.asinh(
+        torch.cat(
+            [
+                mean / STRAIN_SCALE,
+                (dev * dev).sum(-1, keepdim=True) / STRAIN_SCALE**2,
+                (dev**3).sum(-1, keepdim=True) / STRAIN_SCALE**3,
+            ],
+            dim=1,
+        )
     )
 
 
@@ -127,7 +132,7 @@ class MLPLaw(torch.nn.Module):
         self.register_buffer("stress_scale", torch.tensor(float(stress_scale)))
 
     def kirchhoff(self, F: torch.Tensor) -> torch.Tensor:
-        strain = (F - _eye(F)).flatten(1) / STRAIN_SCALE
+        strain = torch.asinh((F - _eye(F)).flatten(1) / STRAIN_SCALE)
         return self.stress_scale * self.stress(strain).reshape(F.shape)
 
     def project(self, F: torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,7 @@ class Scale:
     frame_dt: float = 0.02  # s
     train_time: float = 0.4  # s of the box's trajectory used for training
     epochs: int = 40
-    max_window: int = 4
+    max_window: int = 6
     learning_rate: float = 1e-3
 
 
@@ -212,6 +212,9 @@ def load_reports(folder: Path) -> list[CaseReport]:
     """The reports of the cases run so far under ``folder``, in :data:`CASES` order."""
     paths = [folder / name / "report.json" for name in CASES]
     return [CaseReport(**json.loads(path.read_text())) for path in paths if path.exists()]
+
+
+CONTENDERS = ("invariant", "mlp", "wrong_modulus")
 
 
 def summary_table(reports: list[CaseReport]) -> str:

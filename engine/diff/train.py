@@ -1,11 +1,15 @@
 """``engine train constitutive``: fit a ``neural`` material to one observed trajectory.
 
-The observation is an engine result file whose frames hold positions and the full state
-(``velocity``, ``C`` and ``F`` in ``output.fields``). Training uses teacher forcing: each sample
-starts from the observed state at a frame and rolls the torch twin, with the neural law in place
-of the material, over a window of frames; the loss is the mean squared position error over the
-window, relative to the body's size squared. Windows grow from one frame to ``max_window`` over
-the epochs. Each epoch writes a checkpoint (``--resume`` continues from it), and the loss curve
+The observation is an engine result file whose frames hold positions and, where
+``output.fields`` stored them, the full state (``velocity``, ``C`` and ``F``). With the full
+state, training uses teacher forcing: each sample starts from the observed state at a frame and
+rolls the torch twin, with the neural law in place of the material, over a window of frames,
+with the observed run's own step where the result records it. The loss is the mean squared
+error of positions, and of velocities times the frame interval, over the window, relative to
+the body's size squared. With positions only, every window starts from the scene's initial
+state at frame 0. Windows grow from one frame to ``max_window`` over the epochs, visited in a
+shuffled order, with a cosine-decaying learning rate; a window whose loss is not finite is
+skipped. Each epoch writes a checkpoint (``--resume`` continues from it), and the loss curve
 goes to a PNG beside the weights.
 """
 
@@ -38,29 +42,24 @@ class Observation:
     """Frames of one trajectory (float64 tensors): states and positions per frame."""
 
     times: np.ndarray  # (T,) s
-    states: list[dict[str, torch.Tensor]]  # per frame: x, v, C, F
+    states: list[dict[str, torch.Tensor]]  # per frame: x, and v, C, F where stored
     size: float  # m, the body's extent (the loss is relative to it)
 
 
 def read_observation(path: Path) -> tuple[Observation, engine.io.Result]:
+    """Positions of every frame, and the full state where the result stores it."""
     result = engine.io.open(path)
-    missing = [name for name in NEEDED if name not in result.fields]
-    if missing:
-        raise TrainingError(
-            f"{path} lacks the fields {missing}; rerun with output.fields including "
-            '"velocity", "C" and "F"'
-        )
+    full = all(name in result.fields for name in NEEDED)
     states = []
     for index in range(result.n_frames):
-        arrays = result.arrays(index)
-        states.append(
-            {
-                "x": torch.as_tensor(result.points(index), dtype=torch.float64),
-                "v": torch.as_tensor(arrays["velocity"], dtype=torch.float64),
-                "C": torch.as_tensor(arrays["C"], dtype=torch.float64),
-                "F": torch.as_tensor(arrays["F"], dtype=torch.float64),
+        state = {"x": torch.as_tensor(result.points(index), dtype=torch.float64)}
+        if full:
+            arrays = result.arrays(index)
+            state |= {
+                key: torch.as_tensor(arrays[name], dtype=torch.float64)
+                for key, name in (("v", "velocity"), ("C", "C"), ("F", "F"))
             }
-        )
+        states.append(state)
     extent = result.points(0).max(axis=0) - result.points(0).min(axis=0)
     return Observation(result.times, states, float(extent.max())), result
 
@@ -131,6 +130,8 @@ def train_constitutive(
     sim = Simulation(loaded)
     twin = TorchTwin(sim)
     density = loaded.scene.materials[material].density
+    if "F" not in observation.states[0]:  # positions only: start from the scene's initial state
+        observation.states[0] = twin.initial_state(sim)
     torch.manual_seed(config.seed)
     law = build_law(config.architecture, config.stress_scale, sim.dim).double()
     twin.materials[material].law = law
@@ -147,7 +148,10 @@ def train_constitutive(
         shuffle.set_state(saved["shuffle"])
         losses = list(saved["losses"])
     frame_dt = float(np.diff(observation.times).mean())
-    fastest = max(float(state["v"].norm(dim=1).max()) for state in observation.states)
+    observed_dt = float(np.max(result.diagnostics().get("dt", [frame_dt])))  # the run's own step
+    fastest = max(
+        float(state["v"].norm(dim=1).max()) for state in observation.states if "v" in state
+    )
     frames = len(observation.states)
     started = time.perf_counter()
     bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
@@ -155,23 +159,28 @@ def train_constitutive(
         window = config.window(epoch)
         speed = fastest + estimated_wave_speed(law, sim.dim, density)  # the law's current stiffness
         cfl_step = loaded.scene.simulation.cfl * sim.grid.dx / speed
-        substeps = max(1, math.ceil(frame_dt / cfl_step))
+        substeps = max(1, math.ceil(frame_dt / min(cfl_step, observed_dt) - 1e-6))
         dt = frame_dt / substeps
         total, used = 0.0, 0
-        for start in torch.randperm(frames - window, generator=shuffle).tolist():
+        order = torch.randperm(frames - window, generator=shuffle).tolist()
+        for start in [i for i in order if "F" in observation.states[i]]:
             optimiser.zero_grad()
             state = observation.states[start]
             loss = 0.0
             for offset in range(1, window + 1):
                 for _ in range(substeps):
                     state = twin.step(state, dt)
-                target = observation.states[start + offset]["x"]
-                loss = loss + ((state["x"] - target) ** 2).mean() / observation.size**2
+                target = observation.states[start + offset]
+                error = ((state["x"] - target["x"]) ** 2).sum(-1).mean()
+                if "v" in target:
+                    error = error + frame_dt**2 * ((state["v"] - target["v"]) ** 2).sum(-1).mean()
+                loss = loss + error / observation.size**2
             loss = loss / window
             if not torch.isfinite(loss):
                 continue  # the law blew this window up: no usable gradient, skip it
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(law.parameters(), 1.0)
+            if not torch.isfinite(torch.nn.utils.clip_grad_norm_(law.parameters(), 1.0)):
+                continue
             optimiser.step()
             total, used = total + float(loss.detach()), used + 1
         if used == 0:

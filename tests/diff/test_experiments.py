@@ -1,0 +1,35 @@
+"""`engine experiment materials`: the acceptance pipeline runs end to end at a tiny scale (the
+README's numbers come from the full scale, which takes about an hour on 2 cores)."""
+
+import json
+import math
+
+import pytest
+
+from engine.cli import main
+from engine.diff.experiments import CASES, doubled_modulus
+
+
+def test_the_wrong_modulus_baseline_doubles_only_the_modulus():
+    jelly = doubled_modulus(CASES["jelly"])
+    assert "youngs_modulus = 40000.0" in jelly and "density = 1000.0" in jelly
+    assert "bulk_modulus = 20000.0" in doubled_modulus(CASES["water"])
+
+
+@pytest.mark.slow
+def test_quick_jelly_experiment_reports_every_contender(tmp_path, capsys):
+    out = tmp_path / "experiments"
+    assert (
+        main(["experiment", "materials", "--case", "jelly", "--quick", "-q", "--out", str(out)])
+        == 0
+    )
+    report = json.loads((out / "jelly" / "report.json").read_text())
+    assert set(report["errors"]) == {"invariant", "mlp", "wrong_modulus"}
+    for contender in ("invariant", "wrong_modulus"):
+        for rollout in ("training_2x", "unseen"):
+            assert math.isfinite(report["errors"][contender][rollout])
+            assert 0 < report["errors"][contender][rollout] < 1
+    assert set(report["training_minutes"]) == {"invariant", "mlp"}
+    sidecar = json.loads((out / "jelly" / "invariant.json").read_text())
+    assert sidecar["observed_material"]["model"] == "fixed_corotated"
+    assert "| jelly | unseen |" in capsys.readouterr().out
