@@ -60,7 +60,8 @@ def stretch_invariants(E: torch.Tensor) -> torch.Tensor:
 
 def principal_invariants(mean: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
     """Invariants ``(N, 3)`` of principal strains split into mean ``(N, 1)`` and deviator
-    ``(N, d)``: the mean, the deviator's squared norm and the sum of its cubes, scaled and squashed like :func:`stretch_invariants`."""
+    ``(N, d)``: the mean, the deviator's squared norm and the sum of its cubes, scaled and
+    squashed like :func:`stretch_invariants`."""
     return torch.asinh(
         torch.cat(
             [
