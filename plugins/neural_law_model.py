@@ -3,9 +3,13 @@
 Two architectures, named in each law's JSON sidecar (``"architecture"``):
 
 - ``invariant`` (:class:`NeuralLaw`): the physics is built in. Elastic part
-  ``S = s (k1 tr(E) I + k2 |E|^2 I + k3 E + k4 E^2)`` with ``k = (lambda, 0, 2 mu, 0) + net``,
-  ``tau = R S F^T``, ``F = R U`` and ``E = U - I``; the network takes rotation invariants of
-  ``E``. So ``tau`` is zero at rest and rotation-equivariant whatever the weights. Plastic part:
+  ``S = s (lambda ((1 + k1) J (J - 1) U^-1 + k2 |E|^2 I) + 2 mu ((1 + k3) E + k4 E^2))``,
+  ``tau = R S F^T``, ``F = R U``, ``E = U - I``, ``J = det F``: with ``k = 0`` this is the
+  fixed-corotated solid, the usual MPM prior. The moduli ``lambda`` and ``mu`` are learned (as
+  logarithms, so they stay positive), and ``k`` in (-1/2, 1/2) comes from a network of rotation
+  invariants of ``E``: it stiffens or softens the law by up to half and adds second-order terms,
+  so the law stays stable. ``tau`` is zero at rest and rotation-equivariant whatever the
+  weights. Plastic part:
   a return map in principal Hencky strain ``eps`` (eigenvalues of ``log(F F^T) / 2``):
   ``eps <- eps + c1 mean(eps) + c2 dev(eps) + c3 (dev(eps)^2 - mean(dev(eps)^2))``, with
   ``c`` in (-1, 1) from a network of invariants of ``eps``; von Mises, Drucker–Prager and the
@@ -24,6 +28,7 @@ import torch
 from engine.diff.linalg import polar_rotation, safe_eigh
 
 HIDDEN = 64
+MODULATION = 0.5  # the elastic network changes the moduli by at most this fraction
 STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it, then asinh-squashed
 
 
@@ -77,9 +82,9 @@ def principal_invariants(mean: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
 class NeuralLaw(torch.nn.Module):
     """The ``invariant`` architecture: ``kirchhoff(F)`` and ``project(F)`` on ``(N, d, d)``.
 
-    Untrained, the elastic part is a corotated linear solid with Young's modulus
+    Untrained, the elastic part is a fixed-corotated solid with Young's modulus
     ``stress_scale`` (Pa) and Poisson's ratio 0.3, and the plastic part is the identity. The
-    linear part's two moduli are learned as logarithms (``log_moduli``), the rest by networks.
+    two moduli are learned as logarithms (``log_moduli``), their modulation by a network.
     """
 
     architecture = "invariant"
@@ -100,12 +105,13 @@ class NeuralLaw(torch.nn.Module):
         U = R.transpose(1, 2) @ F
         eye = _eye(F)
         E = 0.5 * (U + U.transpose(1, 2)) - eye
-        k = self.elastic(stretch_invariants(E))
         lam, two_mu = self.base_moduli * torch.exp(self.log_moduli)
-        trace = E.diagonal(dim1=1, dim2=2).sum(-1)
-        squared = (E * E).sum((1, 2))
-        S = ((lam + k[:, 0]) * trace + k[:, 1] * squared)[:, None, None] * eye
-        S = S + (two_mu + k[:, 2, None, None]) * E + k[:, 3, None, None] * (E @ E)
+        k = MODULATION * torch.tanh(self.elastic(stretch_invariants(E)))  # (N, 4) in (-1/2, 1/2)
+        J = torch.linalg.det(F)[:, None, None]
+        squared = (E * E).sum((1, 2))[:, None, None]
+        volumetric = (1 + k[:, 0, None, None]) * J * (J - 1) * torch.linalg.inv(U)
+        S = lam * (volumetric + k[:, 1, None, None] * squared * eye)
+        S = S + two_mu * ((1 + k[:, 2, None, None]) * E + k[:, 3, None, None] * (E @ E))
         return R @ (self.stress_scale * S) @ F.transpose(1, 2)
 
     def project(self, F: torch.Tensor) -> torch.Tensor:

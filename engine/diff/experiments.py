@@ -16,6 +16,7 @@ Everything runs in 2D on a coarse grid (:class:`Scale`), so that a training take
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,29 +42,29 @@ class Case:
 
 CASES = {
     "jelly": Case(
-        'model = "fixed_corotated"\ndensity = 1000.0\nyoungs_modulus = 2.0e4\npoisson_ratio = 0.3',
+        'model = "fixed_corotated"\ndensity = 1000.0\nyoungs_modulus = 1.0e5\npoisson_ratio = 0.3',
         "youngs_modulus",
-        1.0e4,
+        3.0e4,
         0.01,
     ),
     "plasticine": Case(
-        'model = "von_mises"\ndensity = 1000.0\nyoungs_modulus = 2.0e4\npoisson_ratio = 0.3\n'
-        "yield_stress = 1.0e3",
+        'model = "von_mises"\ndensity = 1000.0\nyoungs_modulus = 1.0e5\npoisson_ratio = 0.3\n'
+        "yield_stress = 5.0e3",
         "youngs_modulus",
-        1.0e4,
+        3.0e4,
         0.03,
     ),
     "sand": Case(
-        'model = "sand"\ndensity = 1600.0\nyoungs_modulus = 3.0e4\npoisson_ratio = 0.3\n'
+        'model = "sand"\ndensity = 1600.0\nyoungs_modulus = 1.0e5\npoisson_ratio = 0.3\n'
         "friction_angle = 30.0",
         "youngs_modulus",
-        1.0e4,
+        3.0e4,
         0.03,
     ),
     "water": Case(
-        'model = "fluid"\ndensity = 1000.0\nbulk_modulus = 1.0e4\nviscosity = 0.0',
+        'model = "fluid"\ndensity = 1000.0\nbulk_modulus = 1.0e5\nviscosity = 0.0',
         "bulk_modulus",
-        1.0e4,
+        3.0e4,
         None,
     ),
 }
@@ -232,7 +233,7 @@ def summary_table(reports: list[CaseReport]) -> str:
             minutes = "/".join(f"{m:.1f}" for m in report.training_minutes.values())
             lines.append(
                 f"| {report.case} | {rollout} | "
-                + " | ".join(f"{e:.2f} %" for e in errors)
+                + " | ".join(f"{e:.2f} %" if math.isfinite(e) else "diverged" for e in errors)
                 + f" | {target} | {minutes} |"
             )
     return "\n".join(lines)

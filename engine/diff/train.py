@@ -7,10 +7,11 @@ rolls the torch twin, with the neural law in place of the material, over a windo
 with the observed run's own step where the result records it. The loss is the mean squared
 error of positions, and of velocities times the frame interval, over the window, relative to
 the body's size squared. With positions only, every window starts from the scene's initial
-state at frame 0. Windows grow from one frame to ``max_window`` over the epochs, visited in a
-shuffled order, with a cosine-decaying learning rate; a window whose loss is not finite is
-skipped. Each epoch writes a checkpoint (``--resume`` continues from it), and the loss curve
-goes to a PNG beside the weights.
+state at frame 0. Stage one fits the law's moduli alone (L-BFGS over every one-frame window);
+stage two trains everything with Adam. Windows grow from one frame to ``max_window`` over the
+epochs, visited in a shuffled order, with a cosine-decaying learning rate; a window whose loss is
+not finite is skipped. Each epoch writes a checkpoint (``--resume`` continues from it), and the
+loss curve goes to a PNG beside the weights.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
 
 NEEDED = ("velocity", "C", "F")
+MODULI_ITERATIONS = 20  # L-BFGS iterations of stage one (the moduli alone)
 
 
 class TrainingError(ValueError):
@@ -77,6 +79,55 @@ class TrainingConfig:
 
     def window(self, epoch: int) -> int:
         return min(self.max_window, 1 + epoch * self.max_window // max(1, self.epochs))
+
+
+@dataclass
+class WindowLoss:
+    """Teacher-forced loss of one window: from the observed state at a frame, ``window`` frames
+    of ``substeps`` twin steps each; squared position error plus squared velocity error times
+    the frame interval, per particle, averaged over the window, over the body's size squared."""
+
+    twin: TorchTwin
+    observation: Observation
+    window: int
+    substeps: int
+    frame_dt: float  # s
+
+    def __call__(self, start: int) -> torch.Tensor:
+        state, loss = self.observation.states[start], 0.0
+        dt = self.frame_dt / self.substeps
+        for offset in range(1, self.window + 1):
+            for _ in range(self.substeps):
+                state = self.twin.step(state, dt)
+            target = self.observation.states[start + offset]
+            error = ((state["x"] - target["x"]) ** 2).sum(-1).mean()
+            if "v" in target:
+                error = error + self.frame_dt**2 * ((state["v"] - target["v"]) ** 2).sum(-1).mean()
+            loss = loss + error / self.observation.size**2
+        return loss / self.window
+
+
+def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int]) -> None:
+    """Stage one: fit the law's ``log_*`` scalars (its moduli) alone, by L-BFGS on the loss of
+    every window from ``starts``; a law without them (the ``mlp`` baseline) is left as is."""
+    logs = [p for name, p in law.named_parameters() if name.startswith("log_")]
+    starts = [s for s in starts if s + window_loss.window < len(window_loss.observation.states)]
+    if not logs or not starts:
+        return
+    optimiser = torch.optim.LBFGS(logs, max_iter=MODULI_ITERATIONS, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = sum(window_loss(start) for start in starts) / len(starts)
+        loss.backward()
+        return loss
+
+    saved = [p.detach().clone() for p in logs]
+    optimiser.step(closure)
+    if not all(torch.isfinite(p).all() for p in logs):  # a diverged fit: keep the first guess
+        with torch.no_grad():
+            for p, value in zip(logs, saved, strict=True):
+                p.copy_(value)
 
 
 def parameter_groups(law: torch.nn.Module, learning_rate: float) -> list[dict]:
@@ -138,6 +189,7 @@ def train_constitutive(
     optimiser = torch.optim.Adam(parameter_groups(law, config.learning_rate))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs, 0.0)
     shuffle = torch.Generator().manual_seed(config.seed)
+    frames = len(observation.states)
     checkpoint = out.with_suffix(".ckpt")
     losses: list[float] = []
     if resume and checkpoint.exists():
@@ -152,30 +204,26 @@ def train_constitutive(
     fastest = max(
         float(state["v"].norm(dim=1).max()) for state in observation.states if "v" in state
     )
-    frames = len(observation.states)
+    starts = [i for i, state in enumerate(observation.states[:-1]) if "F" in state]
     started = time.perf_counter()
-    bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
-    for epoch in bar:
-        window = config.window(epoch)
-        speed = fastest + estimated_wave_speed(law, sim.dim, density)  # the law's current stiffness
+
+    def windows(window: int) -> WindowLoss:
+        """The loss of windows of ``window`` frames, stepped at the law's current CFL step."""
+        speed = fastest + estimated_wave_speed(law, sim.dim, density)
         cfl_step = loaded.scene.simulation.cfl * sim.grid.dx / speed
         substeps = max(1, math.ceil(frame_dt / min(cfl_step, observed_dt) - 1e-6))
-        dt = frame_dt / substeps
+        return WindowLoss(twin, observation, window, substeps, frame_dt)
+
+    if not losses:
+        fit_moduli(law, windows(1), starts)
+    bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
+    for epoch in bar:
+        window_loss = windows(config.window(epoch))
         total, used = 0.0, 0
-        order = torch.randperm(frames - window, generator=shuffle).tolist()
-        for start in [i for i in order if "F" in observation.states[i]]:
+        order = torch.randperm(len(starts), generator=shuffle).tolist()
+        for start in [starts[i] for i in order if starts[i] + window_loss.window < frames]:
             optimiser.zero_grad()
-            state = observation.states[start]
-            loss = 0.0
-            for offset in range(1, window + 1):
-                for _ in range(substeps):
-                    state = twin.step(state, dt)
-                target = observation.states[start + offset]
-                error = ((state["x"] - target["x"]) ** 2).sum(-1).mean()
-                if "v" in target:
-                    error = error + frame_dt**2 * ((state["v"] - target["v"]) ** 2).sum(-1).mean()
-                loss = loss + error / observation.size**2
-            loss = loss / window
+            loss = window_loss(start)
             if not torch.isfinite(loss):
                 continue  # the law blew this window up: no usable gradient, skip it
             loss.backward()
@@ -187,7 +235,7 @@ def train_constitutive(
             raise TrainingError(f"epoch {epoch + 1}: every window diverged; lower --lr")
         losses.append(total / used)
         schedule.step()
-        bar.set_postfix_str(f"loss {losses[-1]:.3e}, window {window}")
+        bar.set_postfix_str(f"loss {losses[-1]:.3e}, window {window_loss.window}")
         torch.save(
             {
                 "law": law.state_dict(),
@@ -201,6 +249,7 @@ def train_constitutive(
     record = {
         "trained_on": str(Path(result_path).resolve()),
         "scene": str(result.metadata["scene_file"]),
+        "scene_text": result.scene_text,  # the observed run's scene, in full
         "material": material,
         "observed_material": loaded.scene.materials[material].model_dump(),
         "frames": frames,

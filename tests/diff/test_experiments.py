@@ -12,8 +12,8 @@ from engine.diff.experiments import CASES, doubled_modulus
 
 def test_the_wrong_modulus_baseline_doubles_only_the_modulus():
     jelly = doubled_modulus(CASES["jelly"])
-    assert "youngs_modulus = 40000.0" in jelly and "density = 1000.0" in jelly
-    assert "bulk_modulus = 20000.0" in doubled_modulus(CASES["water"])
+    assert "youngs_modulus = 200000.0" in jelly and "density = 1000.0" in jelly
+    assert "bulk_modulus = 200000.0" in doubled_modulus(CASES["water"])
 
 
 @pytest.mark.slow
