@@ -2,18 +2,21 @@
 
 Two architectures, named in each law's JSON sidecar (``"architecture"``):
 
-- ``invariant`` (:class:`NeuralLaw`): the physics is built in. Elastic part
-  ``S = s (lambda ((1 + k1) J (J - 1) U^-1 + k2 |E|^2 I) + 2 mu ((1 + k3) E + k4 E^2))``,
-  ``tau = R S F^T``, ``F = R U``, ``E = U - I``, ``J = det F``: with ``k = 0`` this is the
-  fixed-corotated solid, the usual MPM prior. The moduli ``lambda`` and ``mu`` are learned (as
-  logarithms, so they stay positive), and ``k`` in (-1/2, 1/2) comes from a network of rotation
-  invariants of ``E``: it stiffens or softens the law by up to half and adds second-order terms,
-  so the law stays stable. ``tau`` is zero at rest and rotation-equivariant whatever the
-  weights. Plastic part:
-  a return map in principal Hencky strain ``eps`` (eigenvalues of ``log(F F^T) / 2``):
-  ``eps <- eps + c1 mean(eps) + c2 dev(eps) + c3 (dev(eps)^2 - mean(dev(eps)^2))``, with
-  ``c`` in (-1, 1) from a network of invariants of ``eps``; von Mises, Drucker–Prager and the
-  fluid's volume reset all have this form.
+- ``invariant`` (:class:`NeuralLaw`): a physical prior that spans the classic MPM laws, its few
+  scalars identified from the motion, and networks that learn what the prior misses.
+  Elastic part, in the principal stretches ``sigma`` of ``U`` (``F = R U``, ``J = det F``):
+  ``S_i = lambda ((1 + k1) V_i + k2 |sigma - 1|^2) + 2 mu ((1 + k3) D_i + k4 (sigma_i - 1)^2)``
+  with ``V_i = ((1 - w) J (J - 1) + w log J) / sigma_i`` and
+  ``D_i = (1 - w) (sigma_i - 1) + w log(sigma_i) / sigma_i``; ``w = 0`` is the fixed-corotated
+  solid, ``w = 1`` Hencky elasticity. ``tau = R S F^T``. ``k`` in (-1/2, 1/2) comes from a
+  network of rotation invariants of ``E = U - I``: it stiffens or softens the law by up to half
+  and adds second-order terms, so the law stays stable. ``tau`` is zero at rest and
+  rotation-equivariant whatever the weights. Plastic part, in principal Hencky strains ``eps``
+  (eigenvalues of ``log(F F^T) / 2``): the prior returns ``eps`` onto the Drucker–Prager cone
+  ``|dev(eps)| <= y - f tr(eps)`` (beyond its apex, onto the apex), the yield strain ``y`` and
+  friction slope ``f`` identified; von Mises is ``f -> 0``, cohesionless sand ``y -> 0``. A
+  network of invariants of ``eps`` adds ``c1 mean + c2 dev + c3 (dev^2 - mean(dev^2))`` of the
+  returned strain, with ``c`` in (-1, 1), zero untrained.
 - ``mlp`` (:class:`MLPLaw`): the unconstrained baseline of the acceptance experiments, a network
   from the entries of ``F - I`` to the entries of ``tau``, no plastic part.
 
@@ -28,6 +31,8 @@ import torch
 from engine.diff.linalg import polar_rotation, safe_eigh
 
 HIDDEN = 64
+INITIAL_YIELD = [0.1, 0.1]  # the untrained return map: yield strain, friction slope
+PRIOR_RANGE = 12.0  # prior scalars are clamped to +-this (a factor e^12 ~ 1.6e5 either way)
 MODULATION = 0.5  # the elastic network changes the moduli by at most this fraction
 STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it, then asinh-squashed
 
@@ -82,9 +87,12 @@ def principal_invariants(mean: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
 class NeuralLaw(torch.nn.Module):
     """The ``invariant`` architecture: ``kirchhoff(F)`` and ``project(F)`` on ``(N, d, d)``.
 
-    Untrained, the elastic part is a fixed-corotated solid with Young's modulus
-    ``stress_scale`` (Pa) and Poisson's ratio 0.3, and the plastic part is the identity. The
-    two moduli are learned as logarithms (``log_moduli``), their modulation by a network.
+    The physical prior's scalars are parameters named ``prior_*``: ``prior_moduli`` (log of
+    lambda and 2 mu over ``stress_scale``), ``prior_mix`` (logit of the weight of Hencky over
+    fixed-corotated elasticity) and ``prior_yield`` (log of the yield strain and friction slope).
+    Untrained: a fixed-corotated and Hencky half-and-half solid of Young's modulus
+    ``stress_scale`` (Pa) and Poisson's ratio 0.3, and a return map that leaves strains inside
+    yield strain and friction slope 0.1 alone.
     """
 
     architecture = "invariant"
@@ -95,35 +103,53 @@ class NeuralLaw(torch.nn.Module):
         self.register_buffer(
             "base_moduli", torch.tensor([nu / ((1 + nu) * (1 - 2 * nu)), 1 / (1 + nu)])
         )
-        self.log_moduli = torch.nn.Parameter(torch.zeros(2))  # lambda, 2 mu = base * exp(this)
+        self.register_buffer("stress_scale", torch.tensor(float(stress_scale)))
+        self.prior_moduli = torch.nn.Parameter(torch.zeros(2))
+        self.prior_mix = torch.nn.Parameter(torch.zeros(()))
+        self.prior_yield = torch.nn.Parameter(torch.log(torch.tensor(INITIAL_YIELD)))
         self.elastic = mlp(3, 4)
         self.plastic = mlp(3, 3)
-        self.register_buffer("stress_scale", torch.tensor(float(stress_scale)))
 
     def kirchhoff(self, F: torch.Tensor) -> torch.Tensor:
         R = polar_rotation(F)
         U = R.transpose(1, 2) @ F
-        eye = _eye(F)
-        E = 0.5 * (U + U.transpose(1, 2)) - eye
-        lam, two_mu = self.base_moduli * torch.exp(self.log_moduli)
+        sigma, W = safe_eigh(0.5 * (U + U.transpose(1, 2)))  # principal stretches (N, d)
+        strain = sigma - 1
+        E = W @ torch.diag_embed(strain) @ W.transpose(1, 2)
+        lam, two_mu = self.base_moduli * torch.exp(
+            self.prior_moduli.clamp(-PRIOR_RANGE, PRIOR_RANGE)
+        )
+        hencky = torch.sigmoid(self.prior_mix.clamp(-PRIOR_RANGE, PRIOR_RANGE))
         k = MODULATION * torch.tanh(self.elastic(stretch_invariants(E)))  # (N, 4) in (-1/2, 1/2)
-        J = torch.linalg.det(F)[:, None, None]
-        squared = (E * E).sum((1, 2))[:, None, None]
-        volumetric = (1 + k[:, 0, None, None]) * J * (J - 1) * torch.linalg.inv(U)
-        S = lam * (volumetric + k[:, 1, None, None] * squared * eye)
-        S = S + two_mu * ((1 + k[:, 2, None, None]) * E + k[:, 3, None, None] * (E @ E))
-        return R @ (self.stress_scale * S) @ F.transpose(1, 2)
+        J = sigma.prod(-1, keepdim=True)
+        volumetric = ((1 - hencky) * J * (J - 1) + hencky * torch.log(J)) / sigma
+        distortion = (1 - hencky) * strain + hencky * torch.log(sigma) / sigma
+        squared = (strain * strain).sum(-1, keepdim=True)
+        principal = lam * ((1 + k[:, :1]) * volumetric + k[:, 1:2] * squared)
+        principal = principal + two_mu * ((1 + k[:, 2:3]) * distortion + k[:, 3:] * strain**2)
+        S = W @ torch.diag_embed(self.stress_scale * principal) @ W.transpose(1, 2)
+        return R @ S @ F.transpose(1, 2)
 
     def project(self, F: torch.Tensor) -> torch.Tensor:
         values, V = safe_eigh(F @ F.transpose(1, 2))
         eps = 0.5 * torch.log(values.clamp_min(1e-12))  # principal Hencky strains (N, d)
+        d = eps.shape[-1]
         mean = eps.mean(-1, keepdim=True)
         dev = eps - mean
+        cap, friction = torch.exp(self.prior_yield.clamp(-PRIOR_RANGE, PRIOR_RANGE))
+        apex = cap / friction  # tr(eps) at the tip of the cone |dev| <= cap - friction tr(eps)
+        beyond = d * mean > apex
+        radius = torch.clamp(cap - friction * d * mean, min=0.0)
+        norm_squared = (dev * dev).sum(-1, keepdim=True)
+        outside = norm_squared > radius * radius
+        norm = torch.sqrt(torch.where(outside, norm_squared, 1.0))  # no 0/0 gradient at rest
+        returned = torch.where(beyond, 0.0, torch.where(outside, dev * (radius / norm), dev))
+        new_mean = torch.where(beyond, apex / d, mean)
         c = torch.tanh(self.plastic(principal_invariants(mean, dev)))  # in (-1, 1)
-        squared = dev * dev
-        delta = c[:, :1] * mean + c[:, 1:2] * dev
+        squared = returned * returned
+        delta = (new_mean - mean) + (returned - dev) + c[:, :1] * new_mean + c[:, 1:2] * returned
         delta = delta + c[:, 2:] * (squared - squared.mean(-1, keepdim=True))
-        # F + V (exp(delta) - 1) V^T F: exactly F where delta is 0 (untrained, or at rest)
+        # F + V (exp(delta) - 1) V^T F: exactly F where delta is 0 (no yield, untrained network)
         return F + V @ torch.diag_embed(torch.expm1(delta)) @ V.transpose(1, 2) @ F
 
 

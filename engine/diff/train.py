@@ -32,7 +32,7 @@ from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
 
 NEEDED = ("velocity", "C", "F")
-MODULI_ITERATIONS = 20  # L-BFGS iterations of stage one (the moduli alone)
+MODULI_ITERATIONS = 40  # L-BFGS iterations of stage one (the moduli alone)
 
 
 class TrainingError(ValueError):
@@ -108,34 +108,44 @@ class WindowLoss:
 
 
 def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int]) -> None:
-    """Stage one: fit the law's ``log_*`` scalars (its moduli) alone, by L-BFGS on the loss of
-    every window from ``starts``; a law without them (the ``mlp`` baseline) is left as is."""
-    logs = [p for name, p in law.named_parameters() if name.startswith("log_")]
+    """Stage one: fit the law's ``prior_*`` scalars (moduli, yield) alone, by L-BFGS on the loss
+    of every window from ``starts``; a law without them (the ``mlp`` baseline) is left as is."""
+    logs = [p for name, p in law.named_parameters() if name.startswith("prior_")]
     starts = [s for s in starts if s + window_loss.window < len(window_loss.observation.states)]
     if not logs or not starts:
         return
     optimiser = torch.optim.LBFGS(logs, max_iter=MODULI_ITERATIONS, line_search_fn="strong_wolfe")
 
+    def mean_loss() -> torch.Tensor:
+        return sum(window_loss(start) for start in starts) / len(starts)
+
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = sum(window_loss(start) for start in starts) / len(starts)
+        loss = mean_loss()
         loss.backward()
         return loss
 
     saved = [p.detach().clone() for p in logs]
-    optimiser.step(closure)
-    if not all(torch.isfinite(p).all() for p in logs):  # a diverged fit: keep the first guess
+    with torch.no_grad():
+        before = float(mean_loss())
+    try:
+        optimiser.step(closure)
+        with torch.no_grad():
+            after = float(mean_loss())
+    except (RuntimeError, ValueError):  # e.g. an eigensolver fed NaN by a wild line search
+        after = math.inf
+    if not after <= before:  # diverged or no better: keep the first guess
         with torch.no_grad():
             for p, value in zip(logs, saved, strict=True):
                 p.copy_(value)
 
 
 def parameter_groups(law: torch.nn.Module, learning_rate: float) -> list[dict]:
-    """Adam groups: the law's ``log_*`` scalars (log-moduli) step 10x faster than its networks,
-    so that a modulus can change by a factor of two within a few hundred steps."""
+    """Adam groups: the law's ``prior_*`` scalars (logarithms of moduli and yield) step 10x
+    faster than its networks, so that a modulus can double within a few hundred steps."""
     named = list(law.named_parameters())
-    logs = [p for name, p in named if name.startswith("log_")]
-    rest = [p for name, p in named if not name.startswith("log_")]
+    logs = [p for name, p in named if name.startswith("prior_")]
+    rest = [p for name, p in named if not name.startswith("prior_")]
     groups = [{"params": rest, "lr": learning_rate}]
     return groups + ([{"params": logs, "lr": 10 * learning_rate}] if logs else [])
 
@@ -179,13 +189,12 @@ def train_constitutive(
     if material not in names:
         raise TrainingError(f"no material {material!r} in the scene; choose from {names}")
     sim = Simulation(loaded)
-    twin = TorchTwin(sim)
+    torch.manual_seed(config.seed)
+    law = build_law(config.architecture, config.stress_scale, sim.dim).double()
+    twin = TorchTwin(sim, laws={material: law})
     density = loaded.scene.materials[material].density
     if "F" not in observation.states[0]:  # positions only: start from the scene's initial state
         observation.states[0] = twin.initial_state(sim)
-    torch.manual_seed(config.seed)
-    law = build_law(config.architecture, config.stress_scale, sim.dim).double()
-    twin.materials[material].law = law
     optimiser = torch.optim.Adam(parameter_groups(law, config.learning_rate))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs, 0.0)
     shuffle = torch.Generator().manual_seed(config.seed)

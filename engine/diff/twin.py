@@ -37,7 +37,9 @@ class TwinMaterial:
 class TorchTwin:
     """The MLS-MPM step in torch (APIC transfers, walls and plane colliders)."""
 
-    def __init__(self, sim, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(self, sim, dtype: torch.dtype = torch.float64, laws: dict | None = None) -> None:
+        """``laws`` maps scene material names to torch modules with ``project(F)`` and
+        ``kirchhoff(F)`` that replace those materials (e.g. a law being trained)."""
         if sim.scene.simulation.transfer != "apic" or sim.contact_bodies:
             raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
@@ -50,7 +52,7 @@ class TorchTwin:
         self.mass = torch.as_tensor(sim.numpy("mass"), dtype=dtype)
         self.volume = torch.as_tensor(sim.numpy("volume"), dtype=dtype)
         self.planes = torch.as_tensor(sim.colliders.planes.to_numpy(), dtype=dtype)
-        self.materials = self._materials(sim)
+        self.materials = self._materials(sim, laws or {})
         self.params = {name: m.params for name, m in self.materials.items()}
         self.offsets = torch.tensor(list(itertools.product(range(3), repeat=self.dim)))  # (K, d)
         self.behind_planes = self._behind_planes()
@@ -62,21 +64,22 @@ class TorchTwin:
         position = (nodes - PAD).to(self.dtype) * self.dx
         return [(position - row[: self.dim]) @ row[3 : 3 + self.dim] <= 0.0 for row in self.planes]
 
-    def _materials(self, sim) -> dict[str, TwinMaterial]:
+    def _materials(self, sim, laws: dict) -> dict[str, TwinMaterial]:
         material_id = torch.as_tensor(sim.numpy("material_id"))
         out = {}
         for row, (name, params) in enumerate(
             zip(sim.materials.names, sim.materials.params, strict=True)
         ):
-            law = dict(sim.materials.torch_laws).get(row)
-            if law is None and params.model not in LAWS:
+            law = laws[name] if name in laws else dict(sim.materials.torch_laws).get(row)
+            law = law if law is not None else LAWS.get(params.model)
+            if law is None:
                 raise TwinError(f"no torch twin of material model {params.model!r}")
             numbers = {
                 key: torch.tensor(float(value), dtype=self.dtype)
                 for key, value in params.model_dump().items()
                 if isinstance(value, int | float) and not isinstance(value, bool)
             }
-            out[name] = TwinMaterial(material_id == row, law or LAWS[params.model], numbers)
+            out[name] = TwinMaterial(material_id == row, law, numbers)
         return out
 
     def initial_state(self, sim) -> dict[str, torch.Tensor]:

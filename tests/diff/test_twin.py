@@ -195,3 +195,16 @@ def test_gradients_are_finite_at_rest(load, model):
     loss = rollout_loss(twin, {**start, "F": F}, steps=2)
     loss.backward()
     assert torch.isfinite(F.grad).all() and torch.isfinite(E.grad)
+
+
+def test_a_material_without_a_twin_can_be_replaced_by_a_torch_law(load):
+    from engine.diff.twin import TwinError
+    from plugins.neural_law_model import NeuralLaw
+
+    sand = scene("neo_hookean", 2).replace('model = "neo_hookean"', 'model = "sand"')
+    sim = Simulation(load(sand))
+    with pytest.raises(TwinError, match="no torch twin of material model 'sand'"):
+        TorchTwin(sim)
+    twin = TorchTwin(sim, laws={"body": NeuralLaw(2.0e4).double()})
+    state = twin.step(twin.initial_state(sim), 1e-4)
+    assert torch.isfinite(state["x"]).all()

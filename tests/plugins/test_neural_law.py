@@ -51,10 +51,12 @@ def test_rotating_F_rotates_the_stress(dim):
     assert (projected - Q @ F).abs().max() > 1e-3  # the plastic part does something
 
 
-def test_untrained_plastic_part_is_the_identity():
+def test_untrained_plastic_part_is_the_identity_inside_the_initial_yield_surface():
     law = NeuralLaw().double()
-    F = torch.eye(3, dtype=torch.float64) + 0.1 * torch.randn(8, 3, 3, dtype=torch.float64)
+    F = torch.eye(3, dtype=torch.float64) + 0.01 * torch.randn(8, 3, 3, dtype=torch.float64)
     assert torch.equal(law.project(F), F)
+    stretched = torch.diag(torch.tensor([1.5, 1.0, 1.0], dtype=torch.float64))[None]
+    assert law.project(stretched)[0, 0, 0] < 1.4  # beyond it, the return map acts
 
 
 SCENE = """
