@@ -114,7 +114,9 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
     starts = [s for s in starts if s + window_loss.window < len(window_loss.observation.states)]
     if not logs or not starts:
         return
-    optimiser = torch.optim.LBFGS(logs, max_iter=MODULI_ITERATIONS, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        logs, lr=0.5, max_iter=MODULI_ITERATIONS, line_search_fn="strong_wolfe"
+    )
 
     def mean_loss() -> torch.Tensor:
         return sum(window_loss(start) for start in starts) / len(starts)
@@ -122,6 +124,8 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
         loss = mean_loss()
+        if not torch.isfinite(loss):  # a step too far: report a wall, not a NaN, to the search
+            return torch.tensor(1e30, dtype=loss.dtype)
         loss.backward()
         return loss
 
@@ -132,22 +136,12 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
         optimiser.step(closure)
         with torch.no_grad():
             after = float(mean_loss())
-    except (RuntimeError, ValueError):  # e.g. an eigensolver fed NaN by a wild line search
+    except (RuntimeError, ValueError, IndexError):  # a line search that lost its bracket
         after = math.inf
     if not after <= before:  # diverged or no better: keep the first guess
         with torch.no_grad():
             for p, value in zip(logs, saved, strict=True):
                 p.copy_(value)
-
-
-def parameter_groups(law: torch.nn.Module, learning_rate: float) -> list[dict]:
-    """Adam groups: the law's ``prior_*`` scalars (logarithms of moduli and yield) step 10x
-    faster than its networks, so that a modulus can double within a few hundred steps."""
-    named = list(law.named_parameters())
-    logs = [p for name, p in named if name.startswith("prior_")]
-    rest = [p for name, p in named if not name.startswith("prior_")]
-    groups = [{"params": rest, "lr": learning_rate}]
-    return groups + ([{"params": logs, "lr": 10 * learning_rate}] if logs else [])
 
 
 def estimated_wave_speed(law, dim: int, density: float, strain: float = 1e-3) -> float:
@@ -195,7 +189,7 @@ def train_constitutive(
     density = loaded.scene.materials[material].density
     if "F" not in observation.states[0]:  # positions only: start from the scene's initial state
         observation.states[0] = twin.initial_state(sim)
-    optimiser = torch.optim.Adam(parameter_groups(law, config.learning_rate))
+    optimiser = torch.optim.Adam(law.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs, 0.0)
     shuffle = torch.Generator().manual_seed(config.seed)
     frames = len(observation.states)
