@@ -106,9 +106,9 @@ class Scale:
     resolution: int = 32
     frame_dt: float = 0.02  # s
     train_time: float = 0.4  # s of the box's trajectory used for training
-    epochs: int = 40
+    epochs: int = 30
     max_window: int = 6
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-4
 
 
 @dataclass

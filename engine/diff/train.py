@@ -8,7 +8,8 @@ with the observed run's own step where the result records it. The loss is the me
 error of positions, and of velocities times the frame interval, over the window, relative to
 the body's size squared. With positions only, every window starts from the scene's initial
 state at frame 0. Stage one fits the law's moduli alone (L-BFGS over every one-frame window);
-stage two trains everything with Adam. Windows grow from one frame to ``max_window`` over the
+stage two trains everything with Adam, and the better of the two (mean loss over every
+longest window) is kept. Windows grow from one frame to ``max_window`` over the
 epochs, visited in a shuffled order, with a cosine-decaying learning rate; a window whose loss is
 not finite is skipped. Each epoch writes a checkpoint (``--resume`` continues from it), and the
 loss curve goes to a PNG beside the weights.
@@ -144,6 +145,27 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
                 p.copy_(value)
 
 
+def keep_the_better(
+    law: torch.nn.Module, stage_one: dict, window_loss: WindowLoss, starts: list[int]
+) -> str:
+    """Keep whichever of the trained law and its stage-one state has the lower mean loss over
+    every full window (no gradients); returns ``"stage two"`` or ``"stage one"``."""
+    starts = [s for s in starts if s + window_loss.window < len(window_loss.observation.states)]
+
+    def mean_loss() -> float:
+        with torch.no_grad():
+            loss = float(sum(window_loss(start) for start in starts) / max(1, len(starts)))
+        return loss if math.isfinite(loss) else math.inf
+
+    trained = {key: value.clone() for key, value in law.state_dict().items()}
+    trained_loss = mean_loss()
+    law.load_state_dict(stage_one)
+    if mean_loss() < trained_loss:
+        return "stage one"
+    law.load_state_dict(trained)
+    return "stage two"
+
+
 def estimated_wave_speed(law, dim: int, density: float, strain: float = 1e-3) -> float:
     """P-wave speed (m/s) of ``law`` at small uniaxial strain: ``sqrt(M / density)`` with the
     largest |d tau_xx / d eps| over tension and compression."""
@@ -202,6 +224,7 @@ def train_constitutive(
         schedule.load_state_dict(saved["schedule"])
         shuffle.set_state(saved["shuffle"])
         losses = list(saved["losses"])
+        stage_one = saved["stage_one"]
     frame_dt = float(np.diff(observation.times).mean())
     observed_dt = float(np.max(result.diagnostics().get("dt", [frame_dt])))  # the run's own step
     fastest = max(
@@ -219,6 +242,7 @@ def train_constitutive(
 
     if not losses:
         fit_moduli(law, windows(1), starts)
+        stage_one = {key: value.clone() for key, value in law.state_dict().items()}
     bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
     for epoch in bar:
         window_loss = windows(config.window(epoch))
@@ -246,9 +270,11 @@ def train_constitutive(
                 "schedule": schedule.state_dict(),
                 "shuffle": shuffle.get_state(),
                 "losses": losses,
+                "stage_one": stage_one,
             },
             checkpoint,
         )
+    kept = keep_the_better(law, stage_one, windows(config.max_window), starts)
     record = {
         "trained_on": str(Path(result_path).resolve()),
         "scene": str(result.metadata["scene_file"]),
@@ -263,6 +289,7 @@ def train_constitutive(
         "learning_rate": config.learning_rate,
         "stress_scale": config.stress_scale,
         "final_loss": losses[-1] if losses else None,
+        "kept": kept,
         "training_seconds": round(time.perf_counter() - started, 1),
         "wave_speed": estimated_wave_speed(law, sim.dim, density),
     }
