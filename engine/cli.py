@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--case", action="append", choices=["jelly", "plasticine", "sand", "water"]
     )
     experiment.add_argument("--out", default="out/experiments", help="folder for all outputs")
-    experiment.add_argument("--epochs", type=int, help="training epochs (default 40)")
+    experiment.add_argument("--epochs", type=int, help="training epochs (default 30)")
     experiment.add_argument(
         "--quick", action="store_true", help="tiny scale, to check the pipeline"
     )
