@@ -172,14 +172,16 @@ class MLPLaw(torch.nn.Module):
         return F
 
 
-ARCHITECTURES = {law.architecture: law for law in (NeuralLaw, MLPLaw)}
+ARCHITECTURES = ("invariant", "mlp")
 
 
 def build_law(architecture: str, stress_scale: float, dim: int) -> torch.nn.Module:
-    """An untrained law of ``architecture`` (a key of :data:`ARCHITECTURES`) for ``dim``-D."""
+    """An untrained law of ``architecture`` (one of :data:`ARCHITECTURES`) for ``dim``-D."""
+    if architecture == "invariant":
+        return NeuralLaw(stress_scale)
     if architecture == "mlp":
         return MLPLaw(stress_scale, dim)
-    return ARCHITECTURES[architecture](stress_scale)
+    raise ValueError(f"unknown law architecture {architecture!r}; choose from {ARCHITECTURES}")
 
 
 def save_neural_law(path: str | Path, law: torch.nn.Module, record: dict) -> None:

@@ -107,24 +107,26 @@ class WindowLoss:
             loss = loss + error / self.observation.size**2
         return loss / self.window
 
+    def mean(self, starts: list[int]) -> torch.Tensor:
+        """The loss averaged over the windows from ``starts`` that fit in the observation."""
+        last = len(self.observation.states) - self.window
+        fitting = [start for start in starts if start < last]
+        return sum(self(start) for start in fitting) / max(1, len(fitting))
+
 
 def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int]) -> None:
     """Stage one: fit the law's ``prior_*`` scalars (moduli, yield) alone, by L-BFGS on the loss
     of every window from ``starts``; a law without them (the ``mlp`` baseline) is left as is."""
     logs = [p for name, p in law.named_parameters() if name.startswith("prior_")]
-    starts = [s for s in starts if s + window_loss.window < len(window_loss.observation.states)]
-    if not logs or not starts:
+    if not logs:
         return
     optimiser = torch.optim.LBFGS(
         logs, lr=0.5, max_iter=MODULI_ITERATIONS, line_search_fn="strong_wolfe"
     )
 
-    def mean_loss() -> torch.Tensor:
-        return sum(window_loss(start) for start in starts) / len(starts)
-
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = mean_loss()
+        loss = window_loss.mean(starts)
         if not torch.isfinite(loss):  # a step too far: report a wall, not a NaN, to the search
             return torch.tensor(1e30, dtype=loss.dtype)
         loss.backward()
@@ -132,11 +134,11 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
 
     saved = [p.detach().clone() for p in logs]
     with torch.no_grad():
-        before = float(mean_loss())
+        before = float(window_loss.mean(starts))
     try:
         optimiser.step(closure)
         with torch.no_grad():
-            after = float(mean_loss())
+            after = float(window_loss.mean(starts))
     except (RuntimeError, ValueError, IndexError):  # a line search that lost its bracket
         after = math.inf
     if not after <= before:  # diverged or no better: keep the first guess
@@ -150,11 +152,10 @@ def keep_the_better(
 ) -> str:
     """Keep whichever of the trained law and its stage-one state has the lower mean loss over
     every full window (no gradients); returns ``"stage two"`` or ``"stage one"``."""
-    starts = [s for s in starts if s + window_loss.window < len(window_loss.observation.states)]
 
     def mean_loss() -> float:
         with torch.no_grad():
-            loss = float(sum(window_loss(start) for start in starts) / max(1, len(starts)))
+            loss = float(window_loss.mean(starts))
         return loss if math.isfinite(loss) else math.inf
 
     trained = {key: value.clone() for key, value in law.state_dict().items()}

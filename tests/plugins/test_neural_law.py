@@ -89,3 +89,10 @@ def test_a_scene_runs_with_saved_weights_and_refuses_missing_ones(scene_file, tm
     )
     assert json.loads((tmp_path / "models" / "law.json").read_text())["wave_speed"] == 5.0
     assert main(["run", str(scene_file(SCENE)), "-q"]) == 0
+
+
+def test_an_unknown_architecture_names_the_choices():
+    from plugins.neural_law_model import build_law
+
+    with pytest.raises(ValueError, match="unknown law architecture 'transformer'.*invariant"):
+        build_law("transformer", 1.0e4, 2)
