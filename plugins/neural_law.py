@@ -40,6 +40,7 @@ class NeuralMaterial(TorchMaterial):
 
     name = "neural"
     Params = NeuralParams
+    state_vars = (("volume_correction", 0.0),)  # plugins.neural_law_model.STATE_VARS
 
     def __init__(self, params, base_dir, device, dtype) -> None:
         super().__init__(params, base_dir, device, dtype)
@@ -59,8 +60,8 @@ class NeuralMaterial(TorchMaterial):
     def kirchhoff(self, F):
         return self.law.kirchhoff(F)
 
-    def project(self, F_trial):
-        return self.law.project(F_trial)
+    def project(self, F_trial, state):
+        return self.law.project(F_trial, state)
 
 
 @hookimpl

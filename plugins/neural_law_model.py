@@ -14,7 +14,11 @@ Two architectures, named in each law's JSON sidecar (``"architecture"``):
   rotation-equivariant whatever the weights. Plastic part, in principal Hencky strains ``eps``
   (eigenvalues of ``log(F F^T) / 2``): the prior returns ``eps`` onto the Drucker–Prager cone
   ``|dev(eps)| <= y - f tr(eps)`` (beyond its apex, onto the apex), the yield strain ``y`` and
-  friction slope ``f`` identified; von Mises is ``f -> 0``, cohesionless sand ``y -> 0``. A
+  friction slope ``f`` identified; von Mises is ``f -> 0``, cohesionless sand ``y -> 0``. The
+  law carries one state per particle (:data:`STATE_VARS`): a fraction ``h`` (identified) of the
+  log volume by which the last step went beyond the apex, added to the next step's ``tr(eps)``
+  (the volume correction of Klar et al. 2016, ``h = 1``), so a body that separated must close up
+  again before it carries load. A
   network of invariants of ``eps`` adds ``c1 mean + c2 dev + c3 (dev^2 - mean(dev^2))`` of the
   returned strain, with ``c`` in (-1, 1), zero untrained.
 - ``mlp`` (:class:`MLPLaw`): the unconstrained baseline of the acceptance experiments, a network
@@ -34,6 +38,8 @@ HIDDEN = 64
 INITIAL_YIELD = [0.1, 0.1]  # the untrained return map: yield strain, friction slope
 PRIOR_RANGE = 12.0  # prior scalars are clamped to +-this (a factor e^12 ~ 1.6e5 either way)
 MODULATION = 0.5  # the elastic network changes the moduli by at most this fraction
+#: The per-particle state of every neural law: log volume remembered from separating.
+STATE_VARS = (("volume_correction", 0.0),)
 STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it, then asinh-squashed
 
 
@@ -89,13 +95,15 @@ class NeuralLaw(torch.nn.Module):
 
     The physical prior's scalars are parameters named ``prior_*``: ``prior_moduli`` (log of
     lambda and 2 mu over ``stress_scale``), ``prior_mix`` (logit of the weight of Hencky over
-    fixed-corotated elasticity) and ``prior_yield`` (log of the yield strain and friction slope).
+    fixed-corotated elasticity), ``prior_yield`` (log of the yield strain and friction slope)
+    and ``prior_history`` (logit of the fraction ``h`` of separated volume remembered).
     Untrained: a fixed-corotated and Hencky half-and-half solid of Young's modulus
     ``stress_scale`` (Pa) and Poisson's ratio 0.3, and a return map that leaves strains inside
     yield strain and friction slope 0.1 alone.
     """
 
     architecture = "invariant"
+    state_vars = STATE_VARS
 
     def __init__(self, stress_scale: float = 1.0e4) -> None:
         super().__init__()
@@ -107,6 +115,7 @@ class NeuralLaw(torch.nn.Module):
         self.prior_moduli = torch.nn.Parameter(torch.zeros(2))
         self.prior_mix = torch.nn.Parameter(torch.zeros(()))
         self.prior_yield = torch.nn.Parameter(torch.log(torch.tensor(INITIAL_YIELD)))
+        self.prior_history = torch.nn.Parameter(torch.zeros(()))
         self.elastic = mlp(3, 4)
         self.plastic = mlp(3, 3)
 
@@ -130,7 +139,9 @@ class NeuralLaw(torch.nn.Module):
         S = W @ torch.diag_embed(self.stress_scale * principal) @ W.transpose(1, 2)
         return R @ S @ F.transpose(1, 2)
 
-    def project(self, F: torch.Tensor) -> torch.Tensor:
+    def project(self, F: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The return map of the trial ``F`` ``(N, d, d)`` given the particles' remembered
+        volume ``state`` ``(N, 1)``; returns the elastic ``F`` and the new state."""
         values, V = safe_eigh(F @ F.transpose(1, 2))
         eps = 0.5 * torch.log(values.clamp_min(1e-12))  # principal Hencky strains (N, d)
         d = eps.shape[-1]
@@ -138,25 +149,30 @@ class NeuralLaw(torch.nn.Module):
         dev = eps - mean
         cap, friction = torch.exp(self.prior_yield.clamp(-PRIOR_RANGE, PRIOR_RANGE))
         apex = cap / friction  # tr(eps) at the tip of the cone |dev| <= cap - friction tr(eps)
-        beyond = d * mean > apex
-        radius = torch.clamp(cap - friction * d * mean, min=0.0)
+        trace = d * mean + state  # with the log volume remembered from separating last step
+        beyond = trace > apex
+        radius = torch.clamp(cap - friction * trace, min=0.0)
         norm_squared = (dev * dev).sum(-1, keepdim=True)
         outside = norm_squared > radius * radius
         norm = torch.sqrt(torch.where(outside, norm_squared, 1.0))  # no 0/0 gradient at rest
         returned = torch.where(beyond, 0.0, torch.where(outside, dev * (radius / norm), dev))
         new_mean = torch.where(beyond, apex / d, mean)
+        remembered = torch.sigmoid(self.prior_history.clamp(-PRIOR_RANGE, PRIOR_RANGE))
+        new_state = torch.where(beyond, remembered * (trace - apex), 0.0)
         c = torch.tanh(self.plastic(principal_invariants(mean, dev)))  # in (-1, 1)
         squared = returned * returned
         delta = (new_mean - mean) + (returned - dev) + c[:, :1] * new_mean + c[:, 1:2] * returned
         delta = delta + c[:, 2:] * (squared - squared.mean(-1, keepdim=True))
         # F + V (exp(delta) - 1) V^T F: exactly F where delta is 0 (no yield, untrained network)
-        return F + V @ torch.diag_embed(torch.expm1(delta)) @ V.transpose(1, 2) @ F
+        F_elastic = F + V @ torch.diag_embed(torch.expm1(delta)) @ V.transpose(1, 2) @ F
+        return F_elastic, new_state
 
 
 class MLPLaw(torch.nn.Module):
     """The ``mlp`` baseline: ``tau = s * net(F - I)``, entries to entries; elastic only."""
 
     architecture = "mlp"
+    state_vars = STATE_VARS  # carried unchanged: this law has no plastic part
 
     def __init__(self, stress_scale: float = 1.0e4, dim: int = 3) -> None:
         super().__init__()
@@ -168,8 +184,8 @@ class MLPLaw(torch.nn.Module):
         strain = torch.asinh((F - _eye(F)).flatten(1) / STRAIN_SCALE)
         return self.stress_scale * self.stress(strain).reshape(F.shape)
 
-    def project(self, F: torch.Tensor) -> torch.Tensor:
-        return F
+    def project(self, F: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return F, state
 
 
 ARCHITECTURES = ("invariant", "mlp")

@@ -2,7 +2,7 @@
 
 ``TorchTwin.from_simulation(sim)`` takes the grid, walls, plane colliders, gravity and the
 particles of a :class:`~engine.solver.simulation.Simulation`; :meth:`TorchTwin.step` advances a
-state ``{"x", "v", "C", "F"}`` of tensors by one step with autograd, so gradients of any loss on
+state ``{"x", "v", "C", "F", "state"}`` of tensors by one step with autograd, so gradients of any loss on
 trajectories flow to the initial state, to material parameters (:attr:`TorchTwin.params`) and to
 the parameters of torch modules used as materials. ``tests/diff`` proves that the twin and the
 Taichi kernels agree step by step and that its gradients match finite differences.
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from engine.diff.laws import LAWS
+from engine.materials.base import MAX_STATE
 from engine.solver.contact import SEPARATE, SLIP, STICKY
 from engine.solver.kernels import PAD
 
@@ -30,7 +31,7 @@ class TwinMaterial:
     """One scene material: its particles, law and parameter tensors."""
 
     mask: torch.Tensor  # (N,) bool
-    law: object  # a function of LAWS, or an object with project(F) and kirchhoff(F) methods
+    law: object  # a function of LAWS, or an object with project(F, state) and kirchhoff(F)
     params: dict[str, torch.Tensor]
 
 
@@ -38,8 +39,9 @@ class TorchTwin:
     """The MLS-MPM step in torch (APIC transfers, walls and plane colliders)."""
 
     def __init__(self, sim, dtype: torch.dtype = torch.float64, laws: dict | None = None) -> None:
-        """``laws`` maps scene material names to torch modules with ``project(F)`` and
-        ``kirchhoff(F)`` that replace those materials (e.g. a law being trained)."""
+        """``laws`` maps scene material names to torch modules with ``project(F, state)``,
+        ``kirchhoff(F)`` and optionally ``state_vars`` (as :class:`TorchMaterial` has them) that
+        replace those materials (e.g. a law being trained)."""
         if sim.scene.simulation.transfer != "apic" or sim.contact_bodies:
             raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
@@ -84,22 +86,27 @@ class TorchTwin:
 
     def initial_state(self, sim) -> dict[str, torch.Tensor]:
         """The simulation's current particle state as tensors (copies)."""
-        return {k: torch.as_tensor(sim.numpy(k), dtype=self.dtype) for k in ("x", "v", "C", "F")}
+        keys = ("x", "v", "C", "F", "state")
+        return {k: torch.as_tensor(sim.numpy(k), dtype=self.dtype) for k in keys}
 
     # -- stages --------------------------------------------------------------------------------
-    def constitutive(self, F, C):
-        """Plastic projection and Kirchhoff stress per material: ``(F_elastic, tau)``."""
-        F_out, tau = F, torch.zeros_like(F)
+    def constitutive(self, F, C, S):
+        """Plastic projection and Kirchhoff stress per material, from the trial ``F`` and the
+        plastic state ``S`` ``(N, MAX_STATE)``: ``(F_elastic, tau, new S)``."""
+        F_out, tau, S_out = F, torch.zeros_like(F), S
         for material in self.materials.values():
             if hasattr(material.law, "kirchhoff"):  # a TorchMaterial, or any torch module like it
-                F_m = material.law.project(F)
+                columns = len(getattr(material.law, "state_vars", ()))
+                F_m, S_m = material.law.project(F, S[:, :columns])
+                S_m = torch.cat([S_m, S[:, columns:]], dim=1)
                 tau_m = material.law.kirchhoff(F_m)
             else:
-                F_m, tau_m = material.law(F, C, material.params)
+                F_m, tau_m, S_m = material.law(F, C, S, material.params)
             mask = material.mask[:, None, None]
             F_out = torch.where(mask, F_m, F_out)
             tau = torch.where(mask, tau_m, tau)
-        return F_out, tau
+            S_out = torch.where(material.mask[:, None], S_m, S_out)
+        return F_out, tau, S_out
 
     def _stencil(self, x):
         """The 3^d nodes around each particle: flat node index ``(N, K)``, offset from the particle
@@ -118,9 +125,14 @@ class TorchTwin:
         return index, (self.offsets - fx[:, None, :]) * self.dx, weight
 
     def step(self, state: dict[str, torch.Tensor], dt: float) -> dict[str, torch.Tensor]:
-        """One step of ``dt`` seconds; returns the new state (the input is not modified)."""
+        """One step of ``dt`` seconds; returns the new state (the input is not modified). A
+        state without ``"state"`` (plastic state, e.g. one read from a result) starts from
+        zeros."""
         x, v, C = state["x"], state["v"], state["C"]
-        F, tau = self.constitutive(state["F"], C)
+        plastic = state.get("state")
+        if plastic is None:
+            plastic = torch.zeros(len(x), MAX_STATE, dtype=self.dtype)
+        F, tau, plastic = self.constitutive(state["F"], C, plastic)
         index, dpos, weight = self._stencil(x)
         affine = (-dt * 4.0 / self.dx**2) * self.volume[:, None, None] * tau
         affine = affine + self.mass[:, None, None] * C
@@ -137,7 +149,8 @@ class TorchTwin:
         new_v = (weight[..., None] * grid_v).sum(1)
         new_C = (4.0 / self.dx**2) * (weight[..., None] * grid_v).transpose(1, 2) @ dpos
         eye = torch.eye(self.dim, dtype=self.dtype)
-        return {"x": x + dt * new_v, "v": new_v, "C": new_C, "F": (eye + dt * new_C) @ F}
+        new_F = (eye + dt * new_C) @ F
+        return {"x": x + dt * new_v, "v": new_v, "C": new_C, "F": new_F, "state": plastic}
 
     def _grid_update(self, momentum, mass, dt):
         """Velocities ``(G, d)`` of the grid nodes after gravity and walls/planes."""

@@ -13,17 +13,20 @@ class TorchMaterial(ConstitutiveModel):
     """Base class of a torch material. One instance is made per scene material.
 
     Subclasses set :attr:`name` and :attr:`Params` and implement :meth:`kirchhoff` and
-    :meth:`wave_speed`; they may override :meth:`project` (plasticity) and :meth:`critical_dt`.
-    Tensors have shapes ``(N, d, d)``, the simulation's dtype and device.
+    :meth:`wave_speed`; they may override :meth:`project` (plasticity), :meth:`critical_dt` and
+    :attr:`state_vars` (per-particle history the projection reads and updates, e.g. a hardening
+    variable). Tensors have the simulation's dtype and device.
     """
 
     def __init__(self, params: MaterialParams, base_dir, device, dtype) -> None:
         """Build the law for one scene material (load weights relative to ``base_dir`` here)."""
         self.params = params
 
-    def project(self, F_trial):
-        """Plastic projection ``F_trial (N, d, d) -> F_elastic (N, d, d)``; identity by default."""
-        return F_trial
+    def project(self, F_trial, state):
+        """Plastic projection: ``(F_elastic (N, d, d), new state (N, S))`` from the trial
+        deformation gradient ``(N, d, d)`` and the particles' state ``(N, S)``, one column per
+        entry of :attr:`state_vars` (``S`` may be 0). The identity by default."""
+        return F_trial, state
 
     def kirchhoff(self, F):
         """Kirchhoff stress ``(N, d, d)``, Pa, of the elastic deformation gradient ``F``."""

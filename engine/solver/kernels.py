@@ -23,6 +23,7 @@ import taichi as ti
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
 from engine.solver.contact import SEPARATE
 from engine.solver.runtime import on_restart
+from engine.solver.svd import svd
 
 #: Grid nodes beyond each face of the domain.
 PAD = 3
@@ -111,7 +112,7 @@ def build_kernels(config: KernelConfig):
                     V = ti.Matrix.identity(float, dim)
                     sig = ti.Vector.one(float, dim)
                     if ti.static(material.needs_svd):
-                        U, S, V = ti.svd(Fp)
+                        U, S, V = svd(Fp)
                         for i in ti.static(range(dim)):
                             sig[i] = S[i, i]
                     Fp, sig, st = material.project(U, sig, V, Fp, st, k)

@@ -213,36 +213,35 @@ class Simulation:
     def _apply_torch_law(self, row: int, law, index) -> None:
         torch = self.store.torch
         provider, name = self.materials.providers[row], type(law).__name__
+        columns = len(law.state_vars)
         with torch.no_grad():
             F = self.F if index is None else self.F[index]
-            for method in ("project", "kirchhoff"):
-                try:
-                    out = getattr(law, method)(F)
-                except Exception as error:
-                    raise PluginError(provider, f"{name}.{method}", str(error)) from error
-                if not isinstance(out, torch.Tensor) or out.shape != F.shape:
-                    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                    raise PluginError(
-                        provider,
-                        f"{name}.{method}",
-                        f"returned shape {got}, expected {tuple(F.shape)}",
-                    )
-                if not bool(torch.isfinite(out).all()):
-                    raise PluginError(
-                        provider,
-                        f"{name}.{method}",
-                        f"returned NaN or inf at t = {self.time:.6g} s",
-                    )
-                if method == "project":
-                    F = out.to(F.dtype)
-                else:
-                    tau = out.to(F.dtype)
-            if index is None:
-                self.F.copy_(F)
-                self.tau.copy_(tau)
-            else:
-                self.F[index] = F
-                self.tau[index] = tau
+            state = (self.state if index is None else self.state[index])[:, :columns]
+            try:
+                F, state = law.project(F, state)
+            except Exception as error:
+                raise PluginError(provider, f"{name}.project", str(error)) from error
+            matrices, rows = tuple(F.shape), (len(F), columns)
+            self._check_torch_output(provider, f"{name}.project", F, matrices)
+            self._check_torch_output(provider, f"{name}.project", state, rows)
+            try:
+                tau = law.kirchhoff(F)
+            except Exception as error:
+                raise PluginError(provider, f"{name}.kirchhoff", str(error)) from error
+            self._check_torch_output(provider, f"{name}.kirchhoff", tau, matrices)
+            chosen = slice(None) if index is None else index
+            self.F[chosen] = F.to(self.F.dtype)
+            self.tau[chosen] = tau.to(self.F.dtype)
+            self.state[chosen, :columns] = state.to(self.F.dtype)
+
+    def _check_torch_output(self, provider: str, where: str, out, shape: tuple) -> None:
+        """A torch law's output must be a finite tensor of ``shape``."""
+        torch = self.store.torch
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise PluginError(provider, where, f"returned shape {got}, expected {shape}")
+        if not bool(torch.isfinite(out).all()):
+            raise PluginError(provider, where, f"returned NaN or inf at t = {self.time:.6g} s")
 
     def _run_stage(self, stage: str, dt: float) -> None:
         for hook in self.stages[stage]:
