@@ -2,9 +2,10 @@
 
 ``TorchTwin.from_simulation(sim)`` takes the grid, walls, plane colliders, gravity and the
 particles of a :class:`~engine.solver.simulation.Simulation`; :meth:`TorchTwin.step` advances a
-state ``{"x", "v", "C", "F", "state"}`` of tensors by one step with autograd, so gradients of any loss on
-trajectories flow to the initial state, to material parameters (:attr:`TorchTwin.params`) and to
-the parameters of torch modules used as materials. ``tests/diff`` proves that the twin and the
+state ``{"x", "v", "C", "F", "state"}`` of tensors (``state``: the plastic state) by one step
+with autograd, so gradients of any loss on trajectories flow to the initial state, to material
+parameters (:attr:`TorchTwin.params`) and to the parameters of torch modules used as
+materials. ``tests/diff`` proves that the twin and the
 Taichi kernels agree step by step and that its gradients match finite differences.
 """
 
