@@ -15,12 +15,14 @@ Two architectures, named in each law's JSON sidecar (``"architecture"``):
   (eigenvalues of ``log(F F^T) / 2``): the prior returns ``eps`` onto the Drucker–Prager cone
   ``|dev(eps)| <= y - f tr(eps)`` (beyond its apex, onto the apex), the yield strain ``y`` and
   friction slope ``f`` identified; von Mises is ``f -> 0``, cohesionless sand ``y -> 0``. The
-  law carries one state per particle (:data:`STATE_VARS`): a fraction ``h`` (identified) of the
-  log volume by which the last step went beyond the apex, added to the next step's ``tr(eps)``
-  (the volume correction of Klar et al. 2016, ``h = 1``), so a body that separated must close up
-  again before it carries load. A
-  network of invariants of ``eps`` adds ``c1 mean + c2 dev + c3 (dev^2 - mean(dev^2))`` of the
-  returned strain, with ``c`` in (-1, 1), zero untrained.
+  law carries one state per particle (:data:`STATE_VARS`): the log volume by which the last
+  step went beyond the apex, added to the next step's ``tr(eps)`` (the volume correction of Klar
+  et al. 2016), so a body that came apart must close up again before it carries load. A
+  network of the two invariants the radial return keeps, the mean strain and the Lode invariant
+  ``sum(dev^3) / |dev|^3``, shapes the yield surface: it scales the cone's radius by
+  ``1 + c``, ``c`` in (-1/2, 1/2), zero untrained (pressure- and Lode-dependent yield, as in
+  Mohr–Coulomb). Inside the yield surface the map is exactly the identity whatever the weights,
+  and projecting its output again changes nothing.
 - ``mlp`` (:class:`MLPLaw`): the unconstrained baseline of the acceptance experiments, a network
   from the entries of ``F - I`` to the entries of ``tau``, no plastic part.
 
@@ -37,7 +39,7 @@ from engine.diff.linalg import polar_rotation, safe_eigh
 HIDDEN = 64
 INITIAL_YIELD = [0.1, 0.1]  # the untrained return map: yield strain, friction slope
 PRIOR_RANGE = 12.0  # prior scalars are clamped to +-this (a factor e^12 ~ 1.6e5 either way)
-MODULATION = 0.5  # the elastic network changes the moduli by at most this fraction
+MODULATION = 0.5  # the networks change the moduli and the yield radius by at most this fraction
 #: The per-particle state of every neural law: log volume remembered from separating.
 STATE_VARS = (("volume_correction", 0.0),)
 STRAIN_SCALE = 0.05  # typical strain; network inputs are divided by it, then asinh-squashed
@@ -74,29 +76,13 @@ def stretch_invariants(E: torch.Tensor) -> torch.Tensor:
     )
 
 
-def principal_invariants(mean: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
-    """Invariants ``(N, 3)`` of principal strains split into mean ``(N, 1)`` and deviator
-    ``(N, d)``: the mean, the deviator's squared norm and the sum of its cubes, scaled and
-    squashed like :func:`stretch_invariants`."""
-    return torch.asinh(
-        torch.cat(
-            [
-                mean / STRAIN_SCALE,
-                (dev * dev).sum(-1, keepdim=True) / STRAIN_SCALE**2,
-                (dev**3).sum(-1, keepdim=True) / STRAIN_SCALE**3,
-            ],
-            dim=1,
-        )
-    )
-
-
 class NeuralLaw(torch.nn.Module):
     """The ``invariant`` architecture: ``kirchhoff(F)`` and ``project(F)`` on ``(N, d, d)``.
 
     The physical prior's scalars are parameters named ``prior_*``: ``prior_moduli`` (log of
     lambda and 2 mu over ``stress_scale``), ``prior_mix`` (logit of the weight of Hencky over
-    fixed-corotated elasticity), ``prior_yield`` (log of the yield strain and friction slope)
-    and ``prior_history`` (logit of the fraction ``h`` of separated volume remembered).
+    fixed-corotated elasticity) and ``prior_yield`` (log of the yield strain and friction
+    slope).
     Untrained: a fixed-corotated and Hencky half-and-half solid of Young's modulus
     ``stress_scale`` (Pa) and Poisson's ratio 0.3, and a return map that leaves strains inside
     yield strain and friction slope 0.1 alone.
@@ -115,9 +101,8 @@ class NeuralLaw(torch.nn.Module):
         self.prior_moduli = torch.nn.Parameter(torch.zeros(2))
         self.prior_mix = torch.nn.Parameter(torch.zeros(()))
         self.prior_yield = torch.nn.Parameter(torch.log(torch.tensor(INITIAL_YIELD)))
-        self.prior_history = torch.nn.Parameter(torch.zeros(()))
         self.elastic = mlp(3, 4)
-        self.plastic = mlp(3, 3)
+        self.plastic = mlp(2, 1)
 
     def kirchhoff(self, F: torch.Tensor) -> torch.Tensor:
         R = polar_rotation(F)
@@ -149,21 +134,21 @@ class NeuralLaw(torch.nn.Module):
         dev = eps - mean
         cap, friction = torch.exp(self.prior_yield.clamp(-PRIOR_RANGE, PRIOR_RANGE))
         apex = cap / friction  # tr(eps) at the tip of the cone |dev| <= cap - friction tr(eps)
-        trace = d * mean + state  # with the log volume remembered from separating last step
+        trace = d * mean + state  # with the log volume remembered from coming apart
         beyond = trace > apex
-        radius = torch.clamp(cap - friction * trace, min=0.0)
         norm_squared = (dev * dev).sum(-1, keepdim=True)
+        sheared = norm_squared > 0.0
+        norm = torch.sqrt(torch.where(sheared, norm_squared, 1.0))  # no 0/0 gradient at rest
+        lode = torch.where(sheared, (dev**3).sum(-1, keepdim=True) / norm**3, 0.0)
+        shape = self.plastic(torch.cat([torch.asinh(mean / STRAIN_SCALE), lode], dim=1))
+        radius = torch.clamp(cap - friction * trace, min=0.0)
+        radius = radius * (1.0 + MODULATION * torch.tanh(shape))
         outside = norm_squared > radius * radius
-        norm = torch.sqrt(torch.where(outside, norm_squared, 1.0))  # no 0/0 gradient at rest
         returned = torch.where(beyond, 0.0, torch.where(outside, dev * (radius / norm), dev))
         new_mean = torch.where(beyond, apex / d, mean)
-        remembered = torch.sigmoid(self.prior_history.clamp(-PRIOR_RANGE, PRIOR_RANGE))
-        new_state = torch.where(beyond, remembered * (trace - apex), 0.0)
-        c = torch.tanh(self.plastic(principal_invariants(mean, dev)))  # in (-1, 1)
-        squared = returned * returned
-        delta = (new_mean - mean) + (returned - dev) + c[:, :1] * new_mean + c[:, 1:2] * returned
-        delta = delta + c[:, 2:] * (squared - squared.mean(-1, keepdim=True))
-        # F + V (exp(delta) - 1) V^T F: exactly F where delta is 0 (no yield, untrained network)
+        new_state = torch.where(beyond, trace - apex, 0.0)  # so projecting again changes nothing
+        delta = (new_mean - mean) + (returned - dev)
+        # F + V (exp(delta) - 1) V^T F: exactly F where delta is 0 (inside the yield surface)
         F_elastic = F + V @ torch.diag_embed(torch.expm1(delta)) @ V.transpose(1, 2) @ F
         return F_elastic, new_state
 

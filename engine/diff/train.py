@@ -6,8 +6,11 @@ state, training uses teacher forcing: each sample starts from the observed state
 rolls the torch twin, with the neural law in place of the material, over a window of frames,
 with the observed run's own step where the result records it. The loss is the mean squared
 error of positions, and of velocities times the frame interval, over the window, relative to
-the body's size squared. With positions only, every window starts from the scene's initial
-state at frame 0. Stage one fits the law's moduli alone (L-BFGS over every one-frame window);
+the body's size squared. The law's plastic state (its history, which no observation holds) is
+carried along the observation frame by frame (:meth:`WindowLoss.carry_history`), and every
+window starts from it. With positions only, every window starts from the scene's initial
+state at frame 0. Stage one fits the law's prior scalars alone (L-BFGS over the chain of
+one-frame windows);
 stage two trains everything with Adam, and the better of the two (mean loss over every
 longest window) is kept. Windows grow from one frame to ``max_window`` over the
 epochs, visited in a shuffled order, with a cosine-decaying learning rate; a window whose loss is
@@ -20,6 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,9 +99,13 @@ class WindowLoss:
     frame_dt: float  # s
 
     def __call__(self, start: int) -> torch.Tensor:
-        state, loss = self.observation.states[start], 0.0
-        dt = self.frame_dt / self.substeps
-        for offset in range(1, self.window + 1):
+        return self.roll(start, self.observation.states[start], self.window)[0]
+
+    def roll(self, start: int, state: dict, frames: int) -> tuple[torch.Tensor, dict]:
+        """The loss of ``frames`` frames from ``state`` at frame ``start``, and the twin's state
+        at their end."""
+        loss, dt = 0.0, self.frame_dt / self.substeps
+        for offset in range(1, frames + 1):
             for _ in range(self.substeps):
                 state = self.twin.step(state, dt)
             target = self.observation.states[start + offset]
@@ -105,7 +113,7 @@ class WindowLoss:
             if "v" in target:
                 error = error + self.frame_dt**2 * ((state["v"] - target["v"]) ** 2).sum(-1).mean()
             loss = loss + error / self.observation.size**2
-        return loss / self.window
+        return loss / frames, state
 
     def mean(self, starts: list[int]) -> torch.Tensor:
         """The loss averaged over the windows from ``starts`` that fit in the observation."""
@@ -113,10 +121,28 @@ class WindowLoss:
         fitting = [start for start in starts if start < last]
         return sum(self(start) for start in fitting) / max(1, len(fitting))
 
+    def carry_history(self) -> torch.Tensor:
+        """The law's plastic state along the observation, and the mean one-frame loss on the way.
 
-def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int]) -> None:
-    """Stage one: fit the law's ``prior_*`` scalars (moduli, yield) alone, by L-BFGS on the loss
-    of every window from ``starts``; a law without them (the ``mlp`` baseline) is left as is."""
+        The plastic state (e.g. the volume a body gained by coming apart) is the law's own, so
+        no observation holds it: from frame 0, each frame's observed state, with the plastic
+        state the previous frame's step ended with, is stepped over one frame. Every frame's
+        plastic state is stored in the observation (detached), where windows start from it;
+        gradients of the returned loss flow along the chain. Needs the full state at every
+        frame (``velocity``, ``C`` and ``F`` in the result).
+        """
+        states, total = self.observation.states, 0.0
+        state = states[0]
+        for start in range(len(states) - 1):
+            loss, end = self.roll(start, state, 1)
+            states[start + 1]["state"] = end["state"].detach()
+            state, total = {**states[start + 1], "state": end["state"]}, total + loss
+        return total / (len(states) - 1)
+
+
+def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> None:
+    """Stage one: fit the law's ``prior_*`` scalars (moduli, yield, history) alone, by L-BFGS on
+    ``objective()``; a law without them (the ``mlp`` baseline) is left as is."""
     logs = [p for name, p in law.named_parameters() if name.startswith("prior_")]
     if not logs:
         return
@@ -126,7 +152,7 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = window_loss.mean(starts)
+        loss = objective()
         if not torch.isfinite(loss):  # a step too far: report a wall, not a NaN, to the search
             return torch.tensor(1e30, dtype=loss.dtype)
         loss.backward()
@@ -134,11 +160,11 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
 
     saved = [p.detach().clone() for p in logs]
     with torch.no_grad():
-        before = float(window_loss.mean(starts))
+        before = float(objective())
     try:
         optimiser.step(closure)
         with torch.no_grad():
-            after = float(window_loss.mean(starts))
+            after = float(objective())
     except (RuntimeError, ValueError, IndexError):  # a line search that lost its bracket
         after = math.inf
     if not after <= before:  # diverged or no better: keep the first guess
@@ -148,14 +174,14 @@ def fit_moduli(law: torch.nn.Module, window_loss: WindowLoss, starts: list[int])
 
 
 def keep_the_better(
-    law: torch.nn.Module, stage_one: dict, window_loss: WindowLoss, starts: list[int]
+    law: torch.nn.Module, stage_one: dict, objective: Callable[[], torch.Tensor]
 ) -> str:
-    """Keep whichever of the trained law and its stage-one state has the lower mean loss over
-    every full window (no gradients); returns ``"stage two"`` or ``"stage one"``."""
+    """Keep whichever of the trained law and its stage-one state has the lower ``objective()``
+    (no gradients); returns ``"stage two"`` or ``"stage one"``."""
 
     def mean_loss() -> float:
         with torch.no_grad():
-            loss = float(window_loss.mean(starts))
+            loss = float(objective())
         return loss if math.isfinite(loss) else math.inf
 
     trained = {key: value.clone() for key, value in law.state_dict().items()}
@@ -232,6 +258,7 @@ def train_constitutive(
         float(state["v"].norm(dim=1).max()) for state in observation.states if "v" in state
     )
     starts = [i for i, state in enumerate(observation.states[:-1]) if "F" in state]
+    full = all("F" in state for state in observation.states)
     started = time.perf_counter()
 
     def windows(window: int) -> WindowLoss:
@@ -241,12 +268,23 @@ def train_constitutive(
         substeps = max(1, math.ceil(frame_dt / min(cfl_step, observed_dt) - 1e-6))
         return WindowLoss(twin, observation, window, substeps, frame_dt)
 
+    def full_windows() -> torch.Tensor:
+        """The mean loss of every longest window, from the law's history along the run."""
+        window_loss = windows(config.max_window)
+        if full:
+            window_loss.carry_history()
+        return window_loss.mean(starts)
+
     if not losses:
-        fit_moduli(law, windows(1), starts)
+        one_frame = windows(1)
+        fit_moduli(law, one_frame.carry_history if full else lambda: one_frame.mean(starts))
         stage_one = {key: value.clone() for key, value in law.state_dict().items()}
     bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
     for epoch in bar:
         window_loss = windows(config.window(epoch))
+        if full:
+            with torch.no_grad():
+                window_loss.carry_history()  # where the law's history stands at each frame
         total, used = 0.0, 0
         order = torch.randperm(len(starts), generator=shuffle).tolist()
         for start in [starts[i] for i in order if starts[i] + window_loss.window < frames]:
@@ -275,7 +313,7 @@ def train_constitutive(
             },
             checkpoint,
         )
-    kept = keep_the_better(law, stage_one, windows(config.max_window), starts)
+    kept = keep_the_better(law, stage_one, full_windows)
     record = {
         "trained_on": str(Path(result_path).resolve()),
         "scene": str(result.metadata["scene_file"]),

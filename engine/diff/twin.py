@@ -1,6 +1,6 @@
 """A torch twin of the engine's MLS-MPM step: same stages, same formulas, differentiable.
 
-``TorchTwin.from_simulation(sim)`` takes the grid, walls, plane colliders, gravity and the
+``TorchTwin(sim)`` takes the grid, walls, plane colliders, gravity and the
 particles of a :class:`~engine.solver.simulation.Simulation`; :meth:`TorchTwin.step` advances a
 state ``{"x", "v", "C", "F", "state"}`` of tensors (``state``: the plastic state) by one step
 with autograd, so gradients of any loss on trajectories flow to the initial state, to material

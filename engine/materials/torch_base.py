@@ -25,7 +25,8 @@ class TorchMaterial(ConstitutiveModel):
     def project(self, F_trial, state):
         """Plastic projection: ``(F_elastic (N, d, d), new state (N, S))`` from the trial
         deformation gradient ``(N, d, d)`` and the particles' state ``(N, S)``, one column per
-        entry of :attr:`state_vars` (``S`` may be 0). The identity by default."""
+        entry of :attr:`state_vars` (``S`` may be 0). Projecting its own output again must
+        change nothing (the solver may call it twice in a step). The identity by default."""
         return F_trial, state
 
     def kirchhoff(self, F):

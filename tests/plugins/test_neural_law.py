@@ -2,6 +2,7 @@
 an identity plastic part until trained, weights loaded safely, and usable from a scene."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -56,12 +57,28 @@ def test_rotating_F_rotates_the_stress(dim):
     assert (projected - Q @ F).abs().max() > 1e-3  # the plastic part does something
 
 
-def test_untrained_plastic_part_is_the_identity_inside_the_initial_yield_surface():
-    law = NeuralLaw().double()
-    F = torch.eye(3, dtype=torch.float64) + 0.01 * torch.randn(8, 3, 3, dtype=torch.float64)
-    assert torch.equal(law.project(F, no_history(F))[0], F)
+def test_plastic_part_is_the_identity_inside_the_yield_surface_whatever_the_weights():
+    law = random_law(3)
+    with torch.no_grad():
+        law.prior_yield.copy_(torch.log(torch.tensor([0.05, 0.2])))  # yield strain, friction
+    small = torch.eye(3, dtype=torch.float64) + 0.003 * torch.randn(8, 3, 3, dtype=torch.float64)
+    assert torch.equal(law.project(small, no_history(small))[0], small)
     stretched = torch.diag(torch.tensor([1.5, 1.0, 1.0], dtype=torch.float64))[None]
     assert law.project(stretched, no_history(stretched))[0][0, 0, 0] < 1.4  # the map acts
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_return_map_remembers_the_volume_beyond_the_apex_and_is_idempotent(dim):
+    law = random_law(4)
+    F = torch.eye(dim, dtype=torch.float64) + 0.3 * torch.randn(32, dim, dim, dtype=torch.float64)
+    F[0] = 2.0 * torch.eye(dim)  # tr(eps) = d log 2, beyond the apex y / f = 1
+    F_elastic, state = law.project(F, no_history(F))
+    assert float(state[0, 0].detach()) == pytest.approx(dim * math.log(2.0) - 1.0, rel=1e-12)
+    again, state_again = law.project(F_elastic, state)
+    assert (again - F_elastic).abs().max() <= 1e-12
+    assert (state_again - state).abs().max() <= 1e-12
+    # the remembered volume counts: the same F with a history yields differently
+    assert (law.project(F, state + 0.1)[0] - F_elastic).abs().max() > 1e-3
 
 
 SCENE = """
