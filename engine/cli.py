@@ -182,6 +182,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         max_window=args.window,
         learning_rate=args.lr,
+        device=args.device,
     )
     try:
         losses = train_constitutive(
@@ -342,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["invariant", "mlp"],
         default="invariant",
         help="invariant (physics built in) or mlp (the unconstrained baseline)",
+    )
+    constitutive.add_argument(
+        "--device", default="cpu", help="torch device to train on: cpu, or cuda for a GPU"
     )
     constitutive.add_argument("--resume", action="store_true", help="continue from the .ckpt")
     constitutive.add_argument("--quiet", "-q", action="store_true")

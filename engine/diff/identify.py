@@ -56,5 +56,5 @@ def fit_parameters(
     optimiser.step(closure)
     fitted = {name: float(log.detach().exp()) for name, log in logs.items()}
     for name, value in fitted.items():
-        params[name] = torch.tensor(value, dtype=twin.dtype)
+        params[name] = torch.tensor(value, dtype=twin.dtype, device=twin.device)
     return fitted

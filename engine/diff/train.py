@@ -53,17 +53,19 @@ class Observation:
     size: float  # m, the body's extent (the loss is relative to it)
 
 
-def read_observation(path: Path) -> tuple[Observation, engine.io.Result]:
-    """Positions of every frame, and the full state where the result stores it."""
+def read_observation(
+    path: Path, device: str | torch.device = "cpu"
+) -> tuple[Observation, engine.io.Result]:
+    """Positions of every frame, and the full state where the result stores it (on ``device``)."""
     result = engine.io.open(path)
     full = all(name in result.fields for name in NEEDED)
     states = []
     for index in range(result.n_frames):
-        state = {"x": torch.as_tensor(result.points(index), dtype=torch.float64)}
+        state = {"x": torch.as_tensor(result.points(index), dtype=torch.float64, device=device)}
         if full:
             arrays = result.arrays(index)
             state |= {
-                key: torch.as_tensor(arrays[name], dtype=torch.float64)
+                key: torch.as_tensor(arrays[name], dtype=torch.float64, device=device)
                 for key, name in (("v", "velocity"), ("C", "C"), ("F", "F"))
             }
         states.append(state)
@@ -81,6 +83,7 @@ class TrainingConfig:
     max_window: int = 4  # frames; windows grow from 1 to this over the epochs
     learning_rate: float = 1e-3
     seed: int = 0  # of the networks' initial weights
+    device: str = "cpu"  # torch device of the twin and the law: "cuda" trains on a GPU
 
     def window(self, epoch: int) -> int:
         return min(self.max_window, 1 + epoch * self.max_window // max(1, self.epochs))
@@ -154,7 +157,7 @@ def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> N
         optimiser.zero_grad()
         loss = objective()
         if not torch.isfinite(loss):  # a step too far: report a wall, not a NaN, to the search
-            return torch.tensor(1e30, dtype=loss.dtype)
+            return loss.new_tensor(1e30)
         loss.backward()
         return loss
 
@@ -199,10 +202,26 @@ def estimated_wave_speed(law, dim: int, density: float, strain: float = 1e-3) ->
     with torch.no_grad():
         moduli = []
         for sign in (1.0, -1.0):
-            F = torch.eye(dim, dtype=torch.float64)[None].clone()
+            F = torch.eye(dim, dtype=torch.float64, device=law_device(law))[None].clone()
             F[0, 0, 0] += sign * strain
             moduli.append(abs(float(law.kirchhoff(F)[0, 0, 0])) / strain)
     return math.sqrt(max(moduli) / density)
+
+
+def usable_device(device: str) -> None:
+    """Raise a :class:`TrainingError` naming the fix if torch cannot use ``device``."""
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise TrainingError(
+            f"--device {device!r} is not usable here ({str(error).splitlines()[0]}); use "
+            "--device cpu, or install a torch build for that device"
+        ) from None
+
+
+def law_device(law: torch.nn.Module) -> torch.device:
+    """The device the law's parameters live on."""
+    return next(law.parameters()).device
 
 
 def train_constitutive(
@@ -221,9 +240,10 @@ def train_constitutive(
     from plugins.neural_law_model import build_law, save_neural_law
 
     config = config or TrainingConfig()
+    usable_device(config.device)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    observation, result = read_observation(Path(result_path))
+    observation, result = read_observation(Path(result_path), config.device)
     loaded = load_scene(
         result.metadata["scene_file"], ['simulation.precision="f64"'], text=result.scene_text
     )
@@ -233,8 +253,8 @@ def train_constitutive(
         raise TrainingError(f"no material {material!r} in the scene; choose from {names}")
     sim = Simulation(loaded)
     torch.manual_seed(config.seed)
-    law = build_law(config.architecture, config.stress_scale, sim.dim).double()
-    twin = TorchTwin(sim, laws={material: law})
+    law = build_law(config.architecture, config.stress_scale, sim.dim).double().to(config.device)
+    twin = TorchTwin(sim, laws={material: law}, device=config.device)
     density = loaded.scene.materials[material].density
     if "F" not in observation.states[0]:  # positions only: start from the scene's initial state
         observation.states[0] = twin.initial_state(sim)
@@ -245,11 +265,11 @@ def train_constitutive(
     checkpoint = out.with_suffix(".ckpt")
     losses: list[float] = []
     if resume and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=True)
+        saved = torch.load(checkpoint, weights_only=True, map_location=config.device)
         law.load_state_dict(saved["law"])
         optimiser.load_state_dict(saved["optimiser"])
         schedule.load_state_dict(saved["schedule"])
-        shuffle.set_state(saved["shuffle"])
+        shuffle.set_state(saved["shuffle"].cpu())
         losses = list(saved["losses"])
         stage_one = saved["stage_one"]
     frame_dt = float(np.diff(observation.times).mean())

@@ -39,36 +39,45 @@ class TwinMaterial:
 class TorchTwin:
     """The MLS-MPM step in torch (APIC transfers, walls and plane colliders)."""
 
-    def __init__(self, sim, dtype: torch.dtype = torch.float64, laws: dict | None = None) -> None:
+    def __init__(
+        self,
+        sim,
+        dtype: torch.dtype = torch.float64,
+        laws: dict | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         """``laws`` maps scene material names to torch modules with ``project(F, state)``,
         ``kirchhoff(F)`` and optionally ``state_vars`` (as :class:`TorchMaterial` has them) that
-        replace those materials (e.g. a law being trained)."""
+        replace those materials (e.g. a law being trained). Every tensor of the twin lives on
+        ``device`` (``"cuda"`` for a GPU); states and laws handed to it must too."""
         if sim.scene.simulation.transfer != "apic" or sim.contact_bodies:
             raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
             raise TwinError("the torch twin has no mesh colliders, movers or plugin stages")
         self.dtype = dtype
+        self.device = torch.device(device)
         self.dim = sim.dim
         self.dx = sim.grid.dx
         self.shape = sim.grid.shape
-        self.gravity = torch.tensor(sim.gravity, dtype=dtype)
-        self.mass = torch.as_tensor(sim.numpy("mass"), dtype=dtype)
-        self.volume = torch.as_tensor(sim.numpy("volume"), dtype=dtype)
-        self.planes = torch.as_tensor(sim.colliders.planes.to_numpy(), dtype=dtype)
+        self.gravity = self._tensor(sim.gravity)
+        self.mass = self._tensor(sim.numpy("mass"))
+        self.volume = self._tensor(sim.numpy("volume"))
+        self.planes = self._tensor(sim.colliders.planes.to_numpy())
         self.materials = self._materials(sim, laws or {})
         self.params = {name: m.params for name, m in self.materials.items()}
-        self.offsets = torch.tensor(list(itertools.product(range(3), repeat=self.dim)))  # (K, d)
+        offsets = list(itertools.product(range(3), repeat=self.dim))
+        self.offsets = torch.tensor(offsets, device=self.device)  # (K, d)
         self.behind_planes = self._behind_planes()
 
     def _behind_planes(self) -> list[torch.Tensor]:
         """Per plane collider: which grid nodes ``(G,)`` lie on or behind it."""
-        axes = [torch.arange(n) for n in self.shape]
+        axes = [torch.arange(n, device=self.device) for n in self.shape]
         nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.dim)
         position = (nodes - PAD).to(self.dtype) * self.dx
         return [(position - row[: self.dim]) @ row[3 : 3 + self.dim] <= 0.0 for row in self.planes]
 
     def _materials(self, sim, laws: dict) -> dict[str, TwinMaterial]:
-        material_id = torch.as_tensor(sim.numpy("material_id"))
+        material_id = torch.as_tensor(sim.numpy("material_id"), device=self.device)
         out = {}
         for row, (name, params) in enumerate(
             zip(sim.materials.names, sim.materials.params, strict=True)
@@ -78,7 +87,7 @@ class TorchTwin:
             if law is None:
                 raise TwinError(f"no torch twin of material model {params.model!r}")
             numbers = {
-                key: torch.tensor(float(value), dtype=self.dtype)
+                key: self._tensor(float(value))
                 for key, value in params.model_dump().items()
                 if isinstance(value, int | float) and not isinstance(value, bool)
             }
@@ -88,7 +97,11 @@ class TorchTwin:
     def initial_state(self, sim) -> dict[str, torch.Tensor]:
         """The simulation's current particle state as tensors (copies)."""
         keys = ("x", "v", "C", "F", "state")
-        return {k: torch.as_tensor(sim.numpy(k), dtype=self.dtype) for k in keys}
+        return {k: self._tensor(sim.numpy(k)) for k in keys}
+
+    def _tensor(self, values) -> torch.Tensor:
+        """``values`` (a number or an array) as a tensor of the twin's dtype and device."""
+        return torch.as_tensor(values, dtype=self.dtype, device=self.device)
 
     # -- stages --------------------------------------------------------------------------------
     def constitutive(self, F, C, S):
@@ -113,14 +126,14 @@ class TorchTwin:
         """The 3^d nodes around each particle: flat node index ``(N, K)``, offset from the particle
         to the node ``(N, K, d)`` (m) and quadratic B-spline weight ``(N, K)``."""
         Xp = x / self.dx + PAD
-        upper = torch.tensor(self.shape) - 3
+        upper = torch.tensor(self.shape, device=self.device) - 3
         base = torch.clamp(torch.floor(Xp - 0.5).long(), min=torch.zeros_like(upper), max=upper)
         fx = Xp - base
         w = torch.stack([0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2], -1)
-        axes = torch.arange(self.dim)
+        axes = torch.arange(self.dim, device=self.device)
         weight = w[:, axes, self.offsets].prod(-1)  # w: (N, d, 3) -> (N, K, d) -> (N, K)
         nodes = base[:, None, :] + self.offsets
-        index = torch.zeros(nodes.shape[:2], dtype=torch.long)
+        index = torch.zeros(nodes.shape[:2], dtype=torch.long, device=self.device)
         for axis in range(self.dim):
             index = index * self.shape[axis] + nodes[..., axis]
         return index, (self.offsets - fx[:, None, :]) * self.dx, weight
@@ -132,7 +145,7 @@ class TorchTwin:
         x, v, C = state["x"], state["v"], state["C"]
         plastic = state.get("state")
         if plastic is None:
-            plastic = torch.zeros(len(x), MAX_STATE, dtype=self.dtype)
+            plastic = x.new_zeros(len(x), MAX_STATE)
         F, tau, plastic = self.constitutive(state["F"], C, plastic)
         index, dpos, weight = self._stencil(x)
         affine = (-dt * 4.0 / self.dx**2) * self.volume[:, None, None] * tau
@@ -140,16 +153,14 @@ class TorchTwin:
         contribution = self.mass[:, None, None] * v[:, None, :] + dpos @ affine.transpose(1, 2)
         flat = index.reshape(-1)
         n_nodes = int(np.prod(self.shape))
-        momentum = torch.zeros(n_nodes, self.dim, dtype=self.dtype).index_add(
+        momentum = x.new_zeros(n_nodes, self.dim).index_add(
             0, flat, (weight[..., None] * contribution).reshape(-1, self.dim)
         )
-        mass = torch.zeros(n_nodes, dtype=self.dtype).index_add(
-            0, flat, (weight * self.mass[:, None]).reshape(-1)
-        )
+        mass = x.new_zeros(n_nodes).index_add(0, flat, (weight * self.mass[:, None]).reshape(-1))
         grid_v = self._grid_update(momentum, mass, dt)[index]  # (N, K, d)
         new_v = (weight[..., None] * grid_v).sum(1)
         new_C = (4.0 / self.dx**2) * (weight[..., None] * grid_v).transpose(1, 2) @ dpos
-        eye = torch.eye(self.dim, dtype=self.dtype)
+        eye = torch.eye(self.dim, dtype=self.dtype, device=self.device)
         new_F = (eye + dt * new_C) @ F
         return {"x": x + dt * new_v, "v": new_v, "C": new_C, "F": new_F, "state": plastic}
 

@@ -4,6 +4,7 @@ with per-epoch checkpoints, resume, a loss curve, and weights a scene can use.""
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from engine.cli import main
@@ -84,6 +85,14 @@ def test_positions_alone_train_from_the_scene_initial_state(scene_file, tmp_path
     options = ["--out", str(weights), "--epochs", "2", "--window", "2", "-q"]
     assert main(["train", "constitutive", str(tmp_path / "out" / "jelly.vtkhdf"), *options]) == 0
     assert json.loads(weights.with_suffix(".json").read_text())["epochs"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch can train on CUDA")
+def test_a_device_torch_cannot_use_is_refused_with_the_fix(tmp_path, capsys):
+    options = ["--out", str(tmp_path / "x.pt"), "--device", "cuda"]
+    assert main(["train", "constitutive", str(tmp_path / "any.vtkhdf"), *options]) == 2
+    error = capsys.readouterr().err
+    assert "--device 'cuda' is not usable here" in error and "--device cpu" in error
 
 
 SAND = """
