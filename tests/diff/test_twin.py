@@ -8,6 +8,7 @@ import torch
 
 from engine.diff.twin import TorchTwin
 from engine.solver.simulation import Simulation
+from plugins.neural_law_model import NeuralLaw
 
 SCENE = """
 [simulation]
@@ -172,24 +173,68 @@ class LearnableNeoHookean(torch.nn.Module):
         return self.log_mu.exp() * (F @ F.transpose(1, 2) - eye) + self.log_lam.exp() * log_J * eye
 
 
+def assert_module_gradients_match(twin, start, module, entries) -> None:
+    """The gradient of :func:`rollout_loss` with respect to each ``(parameter name, index)`` of
+    ``module`` matches central finite differences (step 1e-6) to 1e-3 relative."""
+    module.zero_grad()
+    rollout_loss(twin, start).backward()
+    parameters = dict(module.named_parameters())
+    for name, index in entries:
+        parameter = parameters[name]
+        analytic = float(parameter.grad[index])
+        value = float(parameter.detach()[index])
+        numeric = []
+        with torch.no_grad():
+            for sign in (1, -1):
+                parameter[index] = value + sign * 1e-6
+                numeric.append(float(rollout_loss(twin, start)))
+            parameter[index] = value
+        fd = (numeric[0] - numeric[1]) / 2e-6
+        assert abs(fd) > 1e-6, (name, index, "no sensitivity: the check would be empty")
+        assert relative_error(analytic, fd) <= 1e-3, (name, index, analytic, fd)
+
+
 def test_gradients_reach_the_parameters_of_a_torch_module_material(load):
     sim = Simulation(load(scene("neo_hookean", 2)))
     twin = TorchTwin(sim)
     module = LearnableNeoHookean()
     twin.materials["body"].law = module
+    assert_module_gradients_match(
+        twin, twin.initial_state(sim), module, [("log_mu", ()), ("log_lam", ())]
+    )
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_gradients_reach_the_neural_law_through_its_stress_and_return_map(load, dim):
+    """The learned law of plugins/neural_law_model.py, with random networks and a yield strain
+    the impact exceeds: its moduli, yield, and both networks' weights."""
+    torch.manual_seed(dim)
+    law = NeuralLaw(2.0e4).double()
+    with torch.no_grad():
+        law.prior_yield.copy_(torch.log(torch.tensor([0.01, 0.3])))
+        for name, parameter in law.named_parameters():
+            if not name.startswith("prior_"):
+                parameter.normal_(0.0, 0.3)
+    sim = Simulation(load(scene("von_mises", dim)))
+    twin = TorchTwin(sim, laws={"body": law})
     start = twin.initial_state(sim)
-    rollout_loss(twin, start).backward()
-    for name, parameter in module.named_parameters():
-        analytic = float(parameter.grad)
-        value = parameter.detach().clone()
-        numeric = []
-        with torch.no_grad():
-            for sign in (1, -1):
-                parameter.copy_(value + sign * 1e-6)
-                numeric.append(float(rollout_loss(twin, start)))
-            parameter.copy_(value)
-        fd = (numeric[0] - numeric[1]) / 2e-6
-        assert relative_error(analytic, fd) <= 1e-3, (name, analytic, fd)
+    with torch.no_grad():
+        end = start
+        for _ in range(STEPS):
+            end = twin.step(end, DT)
+        trial = end["F"]  # the elastic F, stepped once more, is a trial F the law must return
+        trial = (torch.eye(dim, dtype=torch.float64) + DT * end["C"]) @ trial
+        returned = law.project(trial, end["state"][:, :1])[0]
+    assert (returned - trial).abs().max() > 1e-4  # the return map is active at the end
+    entries = [
+        ("prior_moduli", (1,)),
+        ("prior_yield", (0,)),
+        ("elastic.4.bias", (0,)),
+        ("elastic.0.weight", (1, 2)),
+        ("plastic.4.bias", (0,)),
+        ("plastic.0.weight", (3, 0)),  # the mean strain's (the Lode invariant is 0 in 2D)
+    ]
+    assert_module_gradients_match(twin, start, law, entries)
 
 
 @pytest.mark.parametrize("model", ["fixed_corotated", "von_mises", "neo_hookean", "sand"])
