@@ -196,6 +196,39 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identify(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from engine.diff.identify import identify
+    from engine.diff.train import TrainingError
+
+    starts: dict[str, float | None] = {}
+    for item in args.fit:
+        name, _, value = item.partition("=")
+        try:
+            starts[name] = float(value) if value else None
+        except ValueError:
+            print(
+                f"error: --fit {item}: the start must be a number, e.g. {name}=1.0e4",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        found = identify(args.result, starts, args.material, args.iterations, args.device)
+    except (TrainingError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name, value in found.fitted.items():
+        print(f"{found.material}.{name}: {found.start[name]:.6g} -> {value:.6g}")
+    print(f"loss {found.loss_before:.3e} -> {found.loss_after:.3e} ({found.seconds:.1f} s)")
+    if args.out:
+        Path(args.out).write_text(json.dumps(asdict(found), indent=1))
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _experiment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -350,6 +383,24 @@ def build_parser() -> argparse.ArgumentParser:
     constitutive.add_argument("--resume", action="store_true", help="continue from the .ckpt")
     constitutive.add_argument("--quiet", "-q", action="store_true")
     constitutive.set_defaults(handler=_train)
+
+    identify = commands.add_parser(
+        "identify", help="fit a built-in material's parameters to a trajectory (a result file)"
+    )
+    identify.add_argument("result", help="result file of the observed motion")
+    identify.add_argument(
+        "--fit",
+        action="append",
+        required=True,
+        metavar="NAME[=START]",
+        help="a positive material parameter to fit, from START (default: the scene's value); "
+        "repeatable",
+    )
+    identify.add_argument("--material", help="the scene material (default: first)")
+    identify.add_argument("--iterations", type=int, default=30, help="L-BFGS iterations")
+    identify.add_argument("--device", default="cpu", help="torch device: cpu, or cuda")
+    identify.add_argument("--out", help="write the start, fitted values and losses as JSON")
+    identify.set_defaults(handler=_identify)
 
     sweep = commands.add_parser("sweep", help="run a parameter sweep on Ray")
     sweep.add_argument("sweep", help="sweep file (.toml): a base scene plus parameter axes")

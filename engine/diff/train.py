@@ -143,14 +143,21 @@ class WindowLoss:
         return total / (len(states) - 1)
 
 
-def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> None:
-    """Stage one: fit the law's ``prior_*`` scalars (moduli, yield, history) alone, by L-BFGS on
-    ``objective()``; a law without them (the ``mlp`` baseline) is left as is."""
-    logs = [p for name, p in law.named_parameters() if name.startswith("prior_")]
-    if not logs:
-        return
+def minimise(
+    leaves: list[torch.Tensor],
+    objective: Callable[[], torch.Tensor],
+    iterations: int,
+    lr: float = 1.0,
+    precise: bool = False,
+) -> None:
+    """L-BFGS with a strong-Wolfe line search on ``objective()`` over ``leaves`` (in place).
+
+    A value that is not finite is a wall to the line search, not a NaN; if the search fails or
+    ends no better than it started, the leaves are put back. ``precise`` runs until round-off
+    (gradient 1e-12, change 1e-14) instead of torch's default tolerances."""
+    tolerances = {"tolerance_grad": 1e-12, "tolerance_change": 1e-14} if precise else {}
     optimiser = torch.optim.LBFGS(
-        logs, lr=0.5, max_iter=MODULI_ITERATIONS, line_search_fn="strong_wolfe"
+        leaves, lr=lr, max_iter=iterations, line_search_fn="strong_wolfe", **tolerances
     )
 
     def closure() -> torch.Tensor:
@@ -161,7 +168,7 @@ def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> N
         loss.backward()
         return loss
 
-    saved = [p.detach().clone() for p in logs]
+    saved = [leaf.detach().clone() for leaf in leaves]
     with torch.no_grad():
         before = float(objective())
     try:
@@ -172,8 +179,28 @@ def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> N
         after = math.inf
     if not after <= before:  # diverged or no better: keep the first guess
         with torch.no_grad():
-            for p, value in zip(logs, saved, strict=True):
-                p.copy_(value)
+            for leaf, value in zip(leaves, saved, strict=True):
+                leaf.copy_(value)
+
+
+def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> None:
+    """Stage one: fit the law's ``prior_*`` scalars (moduli, mix, yield) alone, by L-BFGS on
+    ``objective()``; a law without them (the ``mlp`` baseline) is left as is."""
+    priors = [p for name, p in law.named_parameters() if name.startswith("prior_")]
+    if priors:
+        minimise(priors, objective, MODULI_ITERATIONS, lr=0.5)
+
+
+def observed_steps(observation: Observation, result: engine.io.Result) -> tuple[float, float]:
+    """The frame interval and the largest step the observed run took (its own CFL step where
+    the result records it), s."""
+    frame_dt = float(np.diff(observation.times).mean())
+    return frame_dt, float(np.max(result.diagnostics().get("dt", [frame_dt])))
+
+
+def substeps_per_frame(frame_dt: float, dt: float) -> int:
+    """The number of steps no longer than ``dt`` that make up one frame of ``frame_dt``."""
+    return max(1, math.ceil(frame_dt / dt - 1e-6))
 
 
 def keep_the_better(
@@ -272,8 +299,7 @@ def train_constitutive(
         shuffle.set_state(saved["shuffle"].cpu())
         losses = list(saved["losses"])
         stage_one = saved["stage_one"]
-    frame_dt = float(np.diff(observation.times).mean())
-    observed_dt = float(np.max(result.diagnostics().get("dt", [frame_dt])))  # the run's own step
+    frame_dt, observed_dt = observed_steps(observation, result)
     fastest = max(
         float(state["v"].norm(dim=1).max()) for state in observation.states if "v" in state
     )
@@ -285,7 +311,7 @@ def train_constitutive(
         """The loss of windows of ``window`` frames, stepped at the law's current CFL step."""
         speed = fastest + estimated_wave_speed(law, sim.dim, density)
         cfl_step = loaded.scene.simulation.cfl * sim.grid.dx / speed
-        substeps = max(1, math.ceil(frame_dt / min(cfl_step, observed_dt) - 1e-6))
+        substeps = substeps_per_frame(frame_dt, min(cfl_step, observed_dt))
         return WindowLoss(twin, observation, window, substeps, frame_dt)
 
     def full_windows() -> torch.Tensor:

@@ -1,9 +1,13 @@
 """System identification: Young's modulus recovered within 5 % from one trajectory, starting
-from half the true value (issue target)."""
+from half the true value (issue target), through the API and through `engine identify`."""
 
+import json
+
+import pytest
 import torch
 
-from engine.diff.identify import fit_parameters
+from engine.cli import main
+from engine.diff.identify import fit_parameters, trajectory_mismatch
 from engine.diff.twin import TorchTwin
 from engine.solver.simulation import Simulation
 
@@ -12,10 +16,15 @@ JELLY = """
 dim = 2
 domain = [0.6, 0.6]
 resolution = 16
-end_time = 1.0
+end_time = 0.08
 frame_dt = 0.01
+max_dt = 5.0e-4
 precision = "f64"
 boundary = "separate"
+
+[output]
+path = "out/jelly.vtkhdf"
+fields = {fields}
 
 [materials.jelly]
 model = "fixed_corotated"
@@ -33,17 +42,47 @@ jitter = 0.0
 """
 
 TRUE_MODULUS, STEPS, DT = 2.0e4, 40, 5e-4
+FULL_STATE = '["velocity", "C", "F"]'
 
 
 def test_youngs_modulus_is_recovered_from_half_its_value(load):
-    truth = Simulation(load(JELLY.format(modulus=TRUE_MODULUS)))  # the engine's own kernels
+    truth = Simulation(load(JELLY.format(modulus=TRUE_MODULUS, fields=FULL_STATE)))
     observed = []
-    for _ in range(STEPS):
+    for _ in range(STEPS):  # the engine's own kernels
         truth.step(DT)
         observed.append(torch.as_tensor(truth.numpy("x")))
-    guess = Simulation(load(JELLY.format(modulus=TRUE_MODULUS / 2)))
+    guess = Simulation(load(JELLY.format(modulus=TRUE_MODULUS / 2, fields=FULL_STATE)))
     twin = TorchTwin(guess)
-    fitted = fit_parameters(
-        twin, twin.initial_state(guess), observed, DT, "jelly", ["youngs_modulus"]
-    )
+    mismatch = trajectory_mismatch(twin, twin.initial_state(guess), observed, DT)
+    fitted = fit_parameters(twin, "jelly", ["youngs_modulus"], mismatch)
     assert abs(fitted["youngs_modulus"] / TRUE_MODULUS - 1) <= 0.05, fitted
+
+
+@pytest.mark.parametrize("fields", [FULL_STATE, '["J"]'], ids=["full_state", "positions_only"])
+def test_engine_identify_recovers_the_modulus_from_a_result_file(
+    scene_file, tmp_path, capsys, fields
+):
+    scene = scene_file(JELLY.format(modulus=TRUE_MODULUS, fields=fields))
+    assert main(["run", str(scene), "-q"]) == 0
+    report = tmp_path / "identified.json"
+    result = str(tmp_path / "out" / "jelly.vtkhdf")
+    start = f"youngs_modulus={TRUE_MODULUS / 2}"
+    assert main(["identify", result, "--fit", start, "--out", str(report)]) == 0
+    assert "jelly.youngs_modulus: 10000 -> " in capsys.readouterr().out
+    found = json.loads(report.read_text())
+    assert found["start"] == {"youngs_modulus": TRUE_MODULUS / 2}
+    assert abs(found["fitted"]["youngs_modulus"] / TRUE_MODULUS - 1) <= 0.05, found
+    assert found["loss_after"] < 1e-3 * found["loss_before"]
+
+
+def test_engine_identify_names_the_parameters_it_can_fit(scene_file, tmp_path, capsys):
+    scene = scene_file(JELLY.format(modulus=TRUE_MODULUS, fields=FULL_STATE))
+    assert main(["run", str(scene), "-q", "--set", "simulation.end_time=0.02"]) == 0
+    result = str(tmp_path / "out" / "jelly.vtkhdf")
+    assert main(["identify", result, "--fit", "stiffness=1e4"]) == 2
+    error = capsys.readouterr().err
+    assert "no parameter 'stiffness'" in error and "youngs_modulus" in error
+    assert main(["identify", result, "--fit", "youngs_modulus=soft"]) == 2
+    assert "the start must be a number" in capsys.readouterr().err
+    assert main(["identify", result, "--fit", "youngs_modulus=-1"]) == 2
+    assert "positive" in capsys.readouterr().err
