@@ -6,11 +6,14 @@ way (the unseen shape). A ``neural`` law (physics built in) and the unconstraine
 are trained on the box's first ``train_time`` seconds, the same way; then ``engine run`` rolls
 out, with each law in place of the material, (a) the box over twice the training horizon and
 (b) the disk over the same time. The analytic law with a doubled modulus is the third
-contender. The error of a roll-out is the mean over frames and particles of the distance to the
-ground truth, divided by the body's size (its largest initial extent).
+contender. System identification fits the ground truth's modulus to the training trajectory
+from half its value (``engine identify``). The error of a roll-out is the mean over frames and
+particles of the distance to the ground truth, divided by the body's size (its largest initial
+extent).
 
 Everything runs in 2D on a coarse grid (:class:`Scale`), so that a training takes minutes on a
 2-core CPU; ``report.json`` in each case's folder keeps the numbers and the training times.
+Re-running reuses weights already trained with the same settings (their sidecars say so).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import engine.io
+from engine.diff.identify import identify
 from engine.diff.train import TrainingConfig, train_constitutive
 from engine.runner import run_scene
 from engine.scene.loader import load_scene
@@ -115,6 +119,7 @@ class CaseReport:
     errors: dict[str, dict[str, float]] = field(default_factory=dict)  # contender -> rollout -> e
     training_minutes: dict[str, float] = field(default_factory=dict)
     target: float | None = None
+    identified: dict[str, float | str] = field(default_factory=dict)  # see identify_modulus
 
 
 def doubled_modulus(case: Case) -> str:
@@ -124,6 +129,45 @@ def doubled_modulus(case: Case) -> str:
         key, _, value = line.partition(" = ")
         lines.append(f"{key} = {2 * float(value)}" if key == case.modulus_key else line)
     return "\n".join(lines)
+
+
+def true_modulus(case: Case) -> float:
+    """The ground truth's value of ``case.modulus_key``, Pa."""
+    values = dict(line.partition(" = ")[::2] for line in case.law.splitlines())
+    return float(values[case.modulus_key])
+
+
+def identify_modulus(case: Case, observed: Path) -> dict[str, float | str]:
+    """System identification: the modulus fitted to the observed trajectory from half its true
+    value (``engine identify``), with its relative error and the minutes it took."""
+    truth = true_modulus(case)
+    found = identify(observed, {case.modulus_key: truth / 2}, "body")
+    fitted = found.fitted[case.modulus_key]
+    return {
+        "parameter": case.modulus_key,
+        "truth": truth,
+        "start": truth / 2,
+        "fitted": fitted,
+        "error": abs(fitted / truth - 1),
+        "minutes": found.seconds / 60,
+    }
+
+
+def trained_minutes(weights: Path, config: TrainingConfig, observed: Path) -> float | None:
+    """The training minutes its sidecar records if ``weights`` exist and were trained with
+    ``config`` on a run of the same scene as ``observed`` (so a re-run of the experiments
+    reuses them), else None."""
+    sidecar = weights.with_suffix(".json")
+    if not (weights.exists() and sidecar.exists()):
+        return None
+    record = json.loads(sidecar.read_text())
+    keys = ("architecture", "epochs", "max_window", "learning_rate", "stress_scale")
+    if any(record.get(key) != getattr(config, key) for key in keys):
+        return None
+    with engine.io.open(observed) as result:
+        if record.get("scene_text") != result.scene_text:
+            return None
+    return record["training_seconds"] / 60
 
 
 def neural_law(case: Case, weights: Path) -> str:
@@ -186,10 +230,14 @@ def run_case(name: str, folder: Path, scale: Scale, quiet: bool = True) -> CaseR
             learning_rate=scale.learning_rate,
         )
         weights = folder / f"{architecture}.pt"
-        started = time.perf_counter()
-        train_constitutive(observed, weights, "body", config, quiet=quiet)
-        report.training_minutes[architecture] = (time.perf_counter() - started) / 60
+        minutes = trained_minutes(weights, config, observed)
+        if minutes is None:
+            started = time.perf_counter()
+            train_constitutive(observed, weights, "body", config, quiet=quiet)
+            minutes = (time.perf_counter() - started) / 60
+        report.training_minutes[architecture] = minutes
         laws[architecture] = neural_law(case, weights)
+    report.identified = identify_modulus(case, observed)
     for contender, law in laws.items():
         report.errors[contender] = {}
         for rollout in rollouts:
@@ -231,5 +279,17 @@ def summary_table(reports: list[CaseReport]) -> str:
                 f"| {report.case} | {rollout} | "
                 + " | ".join(f"{e:.2f} %" if math.isfinite(e) else "diverged" for e in errors)
                 + f" | {target} | {minutes} |"
+            )
+    lines += [
+        "",
+        "| case | identified | truth (Pa) | start (Pa) | fitted (Pa) | error | minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for report in reports:
+        if found := report.identified:
+            lines.append(
+                f"| {report.case} | {found['parameter']} | {found['truth']:.4g} | "
+                f"{found['start']:.4g} | {found['fitted']:.6g} | {found['error'] * 100:.3f} % | "
+                f"{found['minutes']:.1f} |"
             )
     return "\n".join(lines)

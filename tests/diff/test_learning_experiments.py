@@ -32,4 +32,15 @@ def test_quick_jelly_experiment_reports_every_contender(tmp_path, capsys):
     assert set(report["training_minutes"]) == {"invariant", "mlp"}
     sidecar = json.loads((out / "jelly" / "invariant.json").read_text())
     assert sidecar["observed_material"]["model"] == "fixed_corotated"
-    assert "| jelly | unseen |" in capsys.readouterr().out
+    identified = report["identified"]
+    assert identified["parameter"] == "youngs_modulus" and identified["start"] == 5.0e4
+    assert identified["error"] <= 0.05, identified  # the target, from half the truth
+    output = capsys.readouterr().out
+    assert "| jelly | unseen |" in output and "| jelly | youngs_modulus | 1e+05 |" in output
+    weights = out / "jelly" / "invariant.pt"
+    trained_at = weights.stat().st_mtime_ns
+    assert (
+        main(["experiment", "materials", "--case", "jelly", "--quick", "-q", "--out", str(out)])
+        == 0
+    )
+    assert weights.stat().st_mtime_ns == trained_at  # the second run reused the trained law
