@@ -203,6 +203,7 @@ def _identify(args: argparse.Namespace) -> int:
 
     from engine.diff.identify import identify
     from engine.diff.train import TrainingError
+    from engine.diff.twin import TwinError
 
     starts: dict[str, float | None] = {}
     for item in args.fit:
@@ -217,7 +218,7 @@ def _identify(args: argparse.Namespace) -> int:
             return 2
     try:
         found = identify(args.result, starts, args.material, args.iterations, args.device)
-    except (TrainingError, OSError) as error:
+    except (TrainingError, TwinError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for name, value in found.fitted.items():
