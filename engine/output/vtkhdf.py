@@ -16,8 +16,8 @@ VTK >= 9.3 and ParaView):
 
 HDF5 files are not crash-safe while open for writing, so frames are written into a shadow copy
 (``<name>.shadow``) that then replaces the result file with one atomic rename; the old file
-becomes the next shadow. A process killed at any moment leaves a result file whose frames are
-all complete. Within a file, the ``Steps`` entries (``NSteps`` last) are written after the bulk
+becomes the next shadow; a new file is likewise made aside and renamed in. A process killed at
+any moment leaves a result file whose frames are all complete. Within a file, the ``Steps`` entries (``NSteps`` last) are written after the bulk
 data, and each frame's rows go to chunks of their own.
 """
 
@@ -185,10 +185,12 @@ class _PolyDataWriter:
         self._diagnostics: dict[str, tuple[int, ...]] | None = None
         self._pending: _Frame | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(self.path, "w") as f:
+        with h5py.File(self._shadow, "w") as f:
             _write_vtkhdf_skeleton(f)
             _write_engine_group(f, dim, scene_text, metadata, self.kind)
-        shutil.copyfile(self.path, self._shadow)
+        fresh = self.path.with_name(self.path.name + ".new")
+        shutil.copyfile(self._shadow, fresh)
+        os.replace(fresh, self.path)  # killed at any moment: no result file or a readable one
 
     def close(self) -> None:
         """Drop the shadow copy (a resumed writer rebuilds it from the result file)."""

@@ -175,3 +175,23 @@ def test_reserved_metadata_and_dim(tmp_path: Path) -> None:
         ParticleWriter(tmp_path / "a.vtkhdf", 2, "", {"dim": "2"})
     with pytest.raises(ValueError, match="dim"):
         ParticleWriter(tmp_path / "b.vtkhdf", 4, "", {})
+
+
+def test_a_run_killed_while_creating_its_file_leaves_the_old_result_whole(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The new file is made aside and swapped in with one rename; a kill before the rename
+    (simulated by a failing rename) leaves the previous result file as it was."""
+    path = tmp_path / "run.vtkhdf"
+    write_run(path, 2)
+    before = path.read_bytes()
+
+    def killed(*args) -> None:
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr("engine.output.vtkhdf.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ParticleWriter(path, 2, "[scene]\n", {})
+    assert path.read_bytes() == before
+    with h5py.File(path, "r") as f:
+        assert f["VTKHDF/Steps"].attrs["NSteps"] == len(COUNTS)
