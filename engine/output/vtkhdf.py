@@ -17,8 +17,9 @@ VTK >= 9.3 and ParaView):
 HDF5 files are not crash-safe while open for writing, so frames are written into a shadow copy
 (``<name>.shadow``) that then replaces the result file with one atomic rename; the old file
 becomes the next shadow; a new file is likewise made aside and renamed in. A process killed at
-any moment leaves a result file whose frames are all complete. Within a file, the ``Steps`` entries (``NSteps`` last) are written after the bulk
-data, and each frame's rows go to chunks of their own.
+any moment leaves a result file whose frames are all complete. Within a file, the ``Steps``
+entries (``NSteps`` last) are written after the bulk data, and each frame's rows go to chunks of
+their own.
 """
 
 from __future__ import annotations
