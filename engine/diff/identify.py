@@ -22,13 +22,13 @@ from engine.diff.train import (
     TrainingError,
     WindowLoss,
     minimise,
+    observed_scene,
     observed_steps,
     read_observation,
     substeps_per_frame,
     usable_device,
 )
 from engine.diff.twin import TorchTwin
-from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
 
 
@@ -101,28 +101,21 @@ def identify(
     that is None, from the value in the result's scene."""
     usable_device(device)
     observation, result = read_observation(Path(result_path), device)
-    scene_file, text = result.metadata["scene_file"], result.scene_text
-    materials = load_scene(scene_file, text=text).scene.materials
-    material = material or next(iter(materials))
-    if material not in materials:
-        raise TrainingError(f"no material {material!r} in the scene; choose from {list(materials)}")
-    known = {
-        key: value
-        for key, value in materials[material].model_dump().items()
-        if isinstance(value, int | float) and not isinstance(value, bool) and key != "density"
-    }
-    for name, value in starts.items():
-        if name not in known:
-            raise TrainingError(
-                f"material {material!r} has no parameter {name!r} to fit; choose from {list(known)}"
-            )
-        if not (value if value is not None else known[name]) > 0:
-            raise TrainingError(f"--fit {name}: start from a positive value, e.g. {name}=1.0e4")
-    overrides = [f"materials.{material}.{k}={v}" for k, v in starts.items() if v is not None]
-    loaded = load_scene(scene_file, ['simulation.precision="f64"', *overrides], text=text)
+    loaded, material = observed_scene(result, material)
     sim = Simulation(loaded)
     twin = TorchTwin(sim, device=device)
-    start = {name: float(twin.params[material][name]) for name in starts}
+    params = twin.params[material]
+    fittable = [key for key in params if key != "density"]  # the density is in the masses
+    for name, value in starts.items():
+        if name not in fittable:
+            raise TrainingError(
+                f"material {material!r} has no parameter {name!r} to fit; choose from {fittable}"
+            )
+        if value is not None:
+            params[name] = torch.tensor(float(value), dtype=twin.dtype, device=twin.device)
+        if not float(params[name]) > 0:
+            raise TrainingError(f"--fit {name}: start from a positive value, e.g. {name}=1.0e4")
+    start = {name: float(params[name]) for name in starts}
     frame_dt, observed_dt = observed_steps(observation, result)
     substeps = substeps_per_frame(frame_dt, observed_dt)
     if all("F" in state for state in observation.states):

@@ -235,6 +235,19 @@ def estimated_wave_speed(law, dim: int, density: float, strain: float = 1e-3) ->
     return math.sqrt(max(moduli) / density)
 
 
+def observed_scene(result: engine.io.Result, material: str | None) -> tuple:
+    """The scene the observed run was started with, in f64, and the material to fit:
+    ``material``, or the scene's first; one the scene lacks is a :class:`TrainingError`."""
+    loaded = load_scene(
+        result.metadata["scene_file"], ['simulation.precision="f64"'], text=result.scene_text
+    )
+    names = list(loaded.scene.materials)
+    material = material or names[0]
+    if material not in names:
+        raise TrainingError(f"no material {material!r} in the scene; choose from {names}")
+    return loaded, material
+
+
 def usable_device(device: str) -> None:
     """Raise a :class:`TrainingError` naming the fix if torch cannot use ``device``."""
     try:
@@ -271,13 +284,7 @@ def train_constitutive(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     observation, result = read_observation(Path(result_path), config.device)
-    loaded = load_scene(
-        result.metadata["scene_file"], ['simulation.precision="f64"'], text=result.scene_text
-    )
-    names = list(loaded.scene.materials)
-    material = material or names[0]
-    if material not in names:
-        raise TrainingError(f"no material {material!r} in the scene; choose from {names}")
+    loaded, material = observed_scene(result, material)
     sim = Simulation(loaded)
     torch.manual_seed(config.seed)
     law = build_law(config.architecture, config.stress_scale, sim.dim).double().to(config.device)

@@ -68,6 +68,8 @@ class TorchTwin:
         offsets = list(itertools.product(range(3), repeat=self.dim))
         self.offsets = torch.tensor(offsets, device=self.device)  # (K, d)
         self.behind_planes = self._behind_planes()
+        # read once, not per step (on a GPU each read would wait for the device)
+        self.plane_conditions = [int(c) for c in self.planes[:, 6].tolist()]
 
     def _behind_planes(self) -> list[torch.Tensor]:
         """Per plane collider: which grid nodes ``(G,)`` lie on or behind it."""
@@ -171,10 +173,11 @@ class TorchTwin:
             has_mass[:, None], momentum / torch.where(has_mass, mass, 1.0)[:, None], 0.0
         )
         v = torch.where(has_mass[:, None], v + dt * self.gravity, 0.0)
-        for row, behind in zip(self.planes, self.behind_planes, strict=True):
+        planes = zip(self.planes, self.behind_planes, self.plane_conditions, strict=True)
+        for row, behind, condition in planes:
             normal = row[3 : 3 + self.dim]
             inside = behind & has_mass
-            v = torch.where(inside[:, None], contact(v, normal, int(row[6]), row[7]), v)
+            v = torch.where(inside[:, None], contact(v, normal, condition, row[7]), v)
         return v
 
 
