@@ -7,7 +7,7 @@ Each case runs in its own process (one Taichi runtime each) on the same grid and
 - ``fluid``: the engine's weakly compressible fluid (same wave speed, dt and gravity);
 - ``elastic``: the engine's fixed-corotated solid, same layout;
 - ``taichi_law`` and ``torch_law``: 100 000 particles of the same neo-Hookean law, compiled into the
-  Taichi constitutive stage or batched in torch (``plugins/torch_materials.py``) on state shared
+  Taichi constitutive stage or batched in torch (``engine_plugins.torch_materials``) on state shared
   without copies; their step-time ratio is the cost of a torch material.
 
 The figures that matter are ratios taken in one run, since these machines are noisy.

@@ -8,13 +8,13 @@ import os
 import sys
 
 from engine import __version__
-from engine.hooks.manager import PluginError
+from engine.hooks.calls import PluginError
 from engine.scene.errors import SceneError
 from engine.viz import VizError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.hooks.manager import disable_tracing, enable_tracing
+    from engine.hooks.calls import disable_tracing, enable_tracing
     from engine.runner import output_path, run_scene
     from engine.scene.loader import load_scene
     from engine.solver.simulation import SimulationError
@@ -66,7 +66,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace):
-    from engine.hooks.manager import make_plugin_manager
+    from engine.discovery import make_plugin_manager
     from engine.registry import Registry
 
     return Registry.collect(make_plugin_manager(args.plugin or ()))
@@ -80,7 +80,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from engine.hooks.manager import plugin_version
+    from engine.discovery import plugin_version
 
     registry = _registry(args)
     manager = registry.manager

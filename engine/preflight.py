@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from engine.scene.loader import LoadedScene
+from engine.scene.loaded import LoadedScene
 from engine.solver.kernels import PAD
 
 #: Bytes per particle in memory, a generous bound (3D, f64, every array, plus output copies).

@@ -7,7 +7,7 @@ from typing import Any
 
 import pluggy
 
-from engine.hooks.manager import PluginError, call_each
+from engine.hooks.calls import PluginError, call_each
 
 #: (attribute, hook) pairs, in the order ``engine plugins`` lists them.
 KINDS = (
@@ -64,8 +64,8 @@ class Registry:
                         raise PluginError(
                             plugin,
                             hook,
-                            f"{kind[:-1].replace('_', ' ')} {name!r} is "
-                            f"already registered by {first!r}",
+                            f"{kind[:-1].replace('_', ' ')} {name!r} is registered by both "
+                            f"{first!r} and {plugin!r}",
                             "rename one of them",
                         )
                     table[name] = item

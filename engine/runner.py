@@ -6,18 +6,18 @@ import json
 import math
 import sys
 import time as clock
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import taichi as ti
 
 from engine import __version__
-from engine.hooks.manager import PluginError, call_each
-from engine.output.vtkhdf import SurfaceWriter
+from engine.hooks.calls import PluginError, call_each
+from engine.hooks.records import RunSummary
+from engine.output.vtkhdf import SurfaceWriter, surface_path
 from engine.preflight import preflight
 from engine.progress import Progress
-from engine.scene.loader import LoadedScene
+from engine.scene.loaded import LoadedScene
 from engine.solver.bodies import EmptyBodyError
 from engine.solver.checkpoint import (
     capture,
@@ -30,29 +30,6 @@ from engine.solver.fields import diagnostics, particle_fields
 from engine.solver.simulation import Simulation, SimulationError
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """What a finished run did."""
-
-    output: Path
-    frames: int
-    steps: int
-    particles: int
-    wall_time: float  # s
-
-    @property
-    def particle_steps_per_second(self) -> float:
-        return self.particles * self.steps / max(self.wall_time, 1e-9)
-
-    def __str__(self) -> str:
-        return (
-            f"{self.frames} frames, {self.steps} steps, {self.particles} particles in "
-            f"{self.wall_time:.1f} s "
-            f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s)"
-            f" -> {self.output}"
-        )
-
-
 def frame_count(end_time: float, frame_dt: float) -> int:
     """Number of output frames after the initial one."""
     return max(1, math.ceil(end_time / frame_dt - 1e-9))
@@ -61,11 +38,6 @@ def frame_count(end_time: float, frame_dt: float) -> int:
 def output_path(loaded: LoadedScene) -> Path:
     """The result file, resolved against the scene's folder."""
     return loaded.resolve(loaded.scene.output.path)
-
-
-def surface_path(path: Path) -> Path:
-    """Where mesh movers' surfaces go: ``out/name.vtkhdf`` -> ``out/name_surface.vtkhdf``."""
-    return path.with_name(f"{path.stem}_surface{path.suffix}")
 
 
 class FrameWriter:
@@ -183,7 +155,7 @@ def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) ->
     Every ``output.checkpoint_every`` frames the full state goes to ``<output>_checkpoint.h5``;
     ``resume`` continues from it (the frames after it are recomputed, and come out the same).
     Raises :class:`engine.solver.simulation.SimulationError` when the run cannot go on and
-    :class:`engine.hooks.manager.PluginError` when a plugin fails; frames written before stay
+    :class:`engine.hooks.calls.PluginError` when a plugin fails; frames written before stay
     readable.
     """
     config = loaded.scene.simulation

@@ -2,7 +2,7 @@
 Ma et al. 2023).
 
 The law's architecture is named in the JSON sidecar beside the weights
-(:mod:`plugins.neural_law_model`): ``invariant``, where a network of rotation invariants of the
+(:mod:`engine.diff.neural_law`): ``invariant``, where a network of rotation invariants of the
 stretch gives a stress that is zero at rest and rotation-equivariant by construction, and a
 return map in principal Hencky strain is the plastic part; or ``mlp``, the unconstrained
 baseline. Weights load with ``torch.load(..., weights_only=True)``; the sidecar also records what
@@ -40,13 +40,13 @@ class NeuralMaterial(TorchMaterial):
 
     name = "neural"
     Params = NeuralParams
-    state_vars = (("volume_correction", 0.0),)  # plugins.neural_law_model.STATE_VARS
+    state_vars = (("volume_correction", 0.0),)  # engine.diff.neural_law.STATE_VARS
 
     def __init__(self, params, base_dir, device, dtype) -> None:
         super().__init__(params, base_dir, device, dtype)
         path = Path(params.weights)  # made absolute by validation
         self.record = json.loads(path.with_suffix(".json").read_text())
-        from plugins.neural_law_model import load_neural_law  # imports torch: only when used
+        from engine.diff.neural_law import load_neural_law  # imports torch: only when used
 
         self.law = load_neural_law(path, device, dtype)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.scene.loader import LoadedScene, load_scene
+from engine.scene.loaded import LoadedScene
+from engine.scene.loader import load_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 

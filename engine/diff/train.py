@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 import engine.io
+from engine.diff.neural_law import build_law, save_neural_law
 from engine.diff.twin import TorchTwin
 from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
@@ -277,8 +278,6 @@ def train_constitutive(
     Nothing of the observed material is read but its density; the untrained law is a corotated
     linear solid of modulus ``config.stress_scale``. Returns the loss per epoch.
     """
-    from plugins.neural_law_model import build_law, save_neural_law
-
     config = config or TrainingConfig()
     usable_device(config.device)
     out = Path(out)

@@ -1,17 +1,68 @@
-"""Typed records that registration hooks return (one small frozen dataclass per kind)."""
+"""The records of the plugin contract: what registration hooks return (one small frozen
+dataclass per kind), the view of a simulation that hooks are handed, and a run's summary."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from engine.solver.simulation import Simulation
+
+class Simulation(Protocol):
+    """What hooks are handed of a running simulation (:class:`engine.solver.simulation.Simulation`
+    is the implementation; this contract names what plugins may rely on).
+
+    Particle arrays are Taichi ndarrays, or torch tensors on :attr:`device` when the scene uses
+    a torch material: ``x``, ``v`` ``(N, d)`` m, m/s; ``C`` ``(N, d, d)`` 1/s; ``F``, ``tau``
+    ``(N, d, d)`` (Kirchhoff stress, Pa); ``mass`` kg, ``volume`` m³, ``material_id``,
+    ``body_id`` ``(N,)``; plugin particle fields in ``fields``. ``grid_nodes`` holds momentum
+    and mass per node, ``grid`` its spacing ``dx`` (m) and shape.
+    """
+
+    dim: int
+    arch: str  # the Taichi backend that runs the kernels: "x64", "arm64", "cuda", "vulkan", ...
+    device: str  # where torch views of the particle arrays live: "cpu" or "cuda"
+    n_particles: int
+    time: float  # s
+    step_count: int
+    dt: float  # s, the last step
+    scene: Any
+    grid: Any
+    fields: dict[str, Any]
+    x: Any
+    v: Any
+    F: Any
+
+    def numpy(self, name: str) -> np.ndarray:
+        """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run did."""
+
+    output: Path
+    frames: int
+    steps: int
+    particles: int
+    wall_time: float  # s
+
+    @property
+    def particle_steps_per_second(self) -> float:
+        return self.particles * self.steps / max(self.wall_time, 1e-9)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.frames} frames, {self.steps} steps, {self.particles} particles in "
+            f"{self.wall_time:.1f} s "
+            f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s)"
+            f" -> {self.output}"
+        )
 
 
 @dataclass(frozen=True)

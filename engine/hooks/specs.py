@@ -19,12 +19,12 @@ if TYPE_CHECKING:
         ContactModel,
         MeshMoverType,
         ParticleField,
+        RunSummary,
         ShapeType,
+        Simulation,
         StageHook,
         WriterType,
     )
-    from engine.runner import RunSummary
-    from engine.solver.simulation import Simulation
 
 
 @hookspec

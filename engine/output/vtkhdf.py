@@ -38,6 +38,13 @@ VTKHDF_VERSION = (2, 2)
 TOPOLOGIES = ("Vertices", "Lines", "Polygons", "Strips")
 SCALAR, VECTOR, TENSOR = "scalar", "vector", "tensor"
 PARTICLES, SURFACE = "particles", "surface"
+
+
+def surface_path(path: Path) -> Path:
+    """Where mesh movers' surfaces go: ``out/name.vtkhdf`` -> ``out/name_surface.vtkhdf``."""
+    return path.with_name(f"{path.stem}_surface{path.suffix}")
+
+
 RESERVED_METADATA = ("dim", "kind")
 
 _INT32 = np.iinfo(np.int32)

@@ -5,45 +5,19 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from engine.hooks.manager import make_plugin_manager
+from engine.discovery import make_plugin_manager
 from engine.registry import Registry
 from engine.scene.checks import check_scene
 from engine.scene.errors import SceneError, SceneIssue
+from engine.scene.loaded import LoadedScene
 from engine.scene.locate import KeyPath, find_line, key_lines
 from engine.scene.schema import scene_model
-
-
-@dataclass(frozen=True)
-class LoadedScene:
-    """A validated scene and where it came from."""
-
-    scene: Any  # an instance of scene_model(registry)
-    path: Path  # the scene file
-    text: str  # the effective scene (overrides applied) as TOML
-    source: str  # the scene file as written
-    registry: Registry  # what the built-ins and the scene's plugins registered
-    plugins: tuple[str, ...] = ()  # plugins given besides the scene's own (--plugin)
-
-    def error(self, path: KeyPath, message: str, fix: str) -> SceneError:
-        """A :class:`SceneError` about one key of this scene, found while preparing the run."""
-        line = find_line(key_lines(self.source), path)
-        return SceneError(self.path, [SceneIssue(path, message, fix, line)])
-
-    @property
-    def base_dir(self) -> Path:
-        """Folder that relative paths in the scene resolve against."""
-        return self.path.parent
-
-    def resolve(self, relative: str) -> Path:
-        """A path from the scene, made absolute against the scene's folder."""
-        return (self.base_dir / relative).resolve()
 
 
 def parse_override(assignment: str) -> tuple[KeyPath, Any]:
@@ -194,7 +168,7 @@ def load_scene(
     """Read, override, validate and check a scene; raise :class:`SceneError` on any problem.
 
     ``plugins`` (modules or .py files) are loaded besides the scene's ``[plugins] load`` and
-    the installed ones; a plugin that fails raises :class:`engine.hooks.manager.PluginError`.
+    the installed ones; a plugin that fails raises :class:`engine.hooks.calls.PluginError`.
     ``text`` replaces the file's content (resuming from a result file); ``path`` still names
     the scene and the folder its relative paths resolve against.
     """

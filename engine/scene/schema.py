@@ -141,6 +141,30 @@ class ColliderBase(Strict):
     friction: float = Field(default=0.0, ge=0, description="Coulomb friction coefficient.")
 
 
+class PlaneCollider(ColliderBase):
+    """A static half-space: everything behind ``point`` along ``-normal`` is solid."""
+
+    type: Literal["plane"]
+    point: Vector = Field(description="A point on the plane, m.")
+    normal: Vector = Field(description="Normal pointing to the free side.")
+
+
+class MeshColliderParams(ColliderBase, MeshTransform):
+    """A rigid triangle mesh moving with a prescribed velocity (3D scenes)."""
+
+    type: Literal["mesh"]
+    velocity: Vector = Field(
+        default_factory=lambda: [0.0, 0.0, 0.0], description="Linear velocity, m/s."
+    )
+    angular_velocity: Vector = Field(
+        default_factory=lambda: [0.0, 0.0, 0.0],
+        description="Angular velocity about `position`, rad/s.",
+    )
+    sdf_spacing: float | None = Field(
+        default=None, gt=0, description="Spacing of its signed distance field, m (default dx/2)."
+    )
+
+
 class Plugins(Strict):
     """``[plugins]``: extra plugins this scene needs (loading a plugin runs its code)."""
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import taichi as ti
-from pydantic import Field
 
+from engine.geometry.rotation import rotation_matrix
 from engine.geometry.sdf import SDFGrid, mesh_sdf
 from engine.geometry.seeding import MeshError, load_mesh
 from engine.geometry.shapes import MESH_FIX, vector_length
 from engine.hooks.records import ColliderType, ShapeIssue
-from engine.scene.schema import ColliderBase, MeshTransform, Vector
+from engine.scene.schema import MeshColliderParams, PlaneCollider
 from engine.solver.contact import SEPARATE, SLIP, STICKY
 from engine.solver.kernels import MESH_COLUMNS, PLANE_COLUMNS
 
@@ -49,16 +48,6 @@ def wall_rows(domain: list[float], condition: str, friction: float) -> list[np.n
     return rows
 
 
-def rotation_matrix(rotation_vector: np.ndarray) -> np.ndarray:
-    """Rotation ``(3, 3)`` by ``|r|`` radians about ``r / |r|`` (Rodrigues' formula)."""
-    angle = float(np.linalg.norm(rotation_vector))
-    if angle < 1e-15:
-        return np.eye(3)
-    k = rotation_vector / angle
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
-
-
 @dataclass
 class MeshCollider:
     """A rigid body given by its SDF, moving at constant linear and angular velocity."""
@@ -85,14 +74,6 @@ class MeshCollider:
         return row
 
 
-class PlaneCollider(ColliderBase):
-    """A static half-space: everything behind ``point`` along ``-normal`` is solid."""
-
-    type: Literal["plane"]
-    point: Vector = Field(description="A point on the plane, m.")
-    normal: Vector = Field(description="Normal pointing to the free side.")
-
-
 def _check_plane(plane: PlaneCollider, dim: int, base: Path) -> list[ShapeIssue]:
     issues = vector_length("point", plane.point, dim) + vector_length("normal", plane.normal, dim)
     if not any(plane.normal):
@@ -106,22 +87,6 @@ PLANE = ColliderType(
     build=lambda p, base, dim, dx: [plane_row(p.point, p.normal, p.boundary, p.friction)],
     check=_check_plane,
 )
-
-
-class MeshColliderParams(ColliderBase, MeshTransform):
-    """A rigid triangle mesh moving with a prescribed velocity (3D scenes)."""
-
-    type: Literal["mesh"]
-    velocity: Vector = Field(
-        default_factory=lambda: [0.0, 0.0, 0.0], description="Linear velocity, m/s."
-    )
-    angular_velocity: Vector = Field(
-        default_factory=lambda: [0.0, 0.0, 0.0],
-        description="Angular velocity about `position`, rad/s.",
-    )
-    sdf_spacing: float | None = Field(
-        default=None, gt=0, description="Spacing of its signed distance field, m (default dx/2)."
-    )
 
 
 def _check_mesh_collider(params: MeshColliderParams, dim: int, base: Path) -> list[ShapeIssue]:

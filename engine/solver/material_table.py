@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from engine.hooks.manager import PluginError
+from engine.hooks.calls import PluginError
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE, Material
 from engine.materials.torch_base import TorchMaterial
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
-from engine.hooks.manager import PluginError, call_each
+from engine.hooks.calls import PluginError, call_each
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
-from engine.scene.loader import LoadedScene
+from engine.scene.loaded import LoadedScene
 from engine.solver.bodies import seed_bodies
 from engine.solver.colliders import ColliderArrays
 from engine.solver.kernels import HEALTH_INTS, PAD, KernelConfig, build_kernels

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import engine.io
-from engine.output.vtkhdf import SURFACE
-from engine.runner import surface_path
+from engine.output.vtkhdf import SURFACE, surface_path
 from engine.viz import VizError
 
 

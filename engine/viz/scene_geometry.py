@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
+from engine.geometry.rotation import rotation_matrix
 from engine.geometry.seeding import MeshError, load_mesh
 from engine.io import Result
-from engine.solver.colliders import rotation_matrix
 from engine.viz import VizError
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.diff.neural_law import NeuralLaw
 from engine.diff.twin import TorchTwin
 from engine.solver.simulation import Simulation
-from plugins.neural_law_model import NeuralLaw
 
 SCENE = """
 [simulation]
@@ -255,8 +255,8 @@ def test_gradients_are_finite_at_rest(load, model):
 
 
 def test_a_material_without_a_twin_can_be_replaced_by_a_torch_law(load):
+    from engine.diff.neural_law import NeuralLaw
     from engine.diff.twin import TwinError
-    from plugins.neural_law_model import NeuralLaw
 
     snow = scene("neo_hookean", 2).replace('model = "neo_hookean"', 'model = "snow"')
     sim = Simulation(load(snow))

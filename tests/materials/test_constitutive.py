@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from engine.materials.elastic import FixedCorotatedParams, NeoHookeanParams
-from engine.materials.evaluate import evaluate_material
 from engine.materials.fluid import FluidParams
 from engine.materials.sand import SandParams
 from engine.materials.snow import SnowParams
 from engine.materials.von_mises import VonMisesParams
+from engine.solver.evaluate import evaluate_material
 from engine.solver.runtime import ensure_runtime
 
 E, NU = 1.0e5, 0.3

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from engine.cli import main
+from engine.diff.neural_law import NeuralLaw, save_neural_law
 from engine.scene.errors import SceneError
 from engine.scene.loader import load_scene
-from plugins.neural_law_model import NeuralLaw, save_neural_law
 
 
 def random_law(seed: int = 0) -> NeuralLaw:
@@ -114,7 +114,7 @@ def test_a_scene_runs_with_saved_weights_and_refuses_missing_ones(scene_file, tm
 
 
 def test_an_unknown_architecture_names_the_choices():
-    from plugins.neural_law_model import build_law
+    from engine.diff.neural_law import build_law
 
     with pytest.raises(ValueError, match="unknown law architecture 'transformer'.*invariant"):
         build_law("transformer", 1.0e4, 2)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.hooks.manager import PluginError
+from engine.hooks.calls import PluginError
 from engine.solver.simulation import Simulation
 
 BLOCK = """

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engine.hooks.manager import make_plugin_manager
+from engine.discovery import make_plugin_manager
 from engine.registry import Registry
 from engine.scene.errors import SceneError
 from engine.scene.loader import apply_override, load_scene, parse_override

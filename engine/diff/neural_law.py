@@ -1,4 +1,6 @@
-"""The networks of the ``neural`` material (see :mod:`plugins.neural_law`); imports torch.
+"""The networks of the ``neural`` material; imports torch. The built-in plugin
+``engine_plugins.neural_law`` registers the material, training (:mod:`engine.diff.train`) builds
+and saves the networks, so they live in the core.
 
 Two architectures, named in each law's JSON sidecar (``"architecture"``):
 
