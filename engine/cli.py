@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 from engine import __version__
+from engine.extras import MissingExtra, require
 from engine.hooks.calls import PluginError
 from engine.scene.errors import SceneError
 from engine.viz import VizError
@@ -25,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         loaded = load_scene(
             args.scene, args.set or (), args.plugin or (), getattr(args, "text", None)
         )
+        _require_torch_materials(loaded)
         try:
             summary = run_scene(loaded, quiet=args.quiet, resume=args.resume)
         except (SimulationError, PluginError) as error:
@@ -36,6 +39,15 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary)
     return 0
+
+
+def _require_torch_materials(loaded) -> None:
+    """A scene with a torch material (``neural``, ``torch_neo_hookean``) runs only with torch."""
+    from engine.materials.torch_base import TorchMaterial
+
+    for name, params in loaded.scene.materials.items():
+        if issubclass(loaded.registry.materials[params.model], TorchMaterial):
+            require("torch", f"{loaded.path}: material {name!r} (model {params.model})")
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -99,24 +111,17 @@ def _plugins(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from engine.bench import run_benchmarks
 
+    if args.only is None or "torch_law" in args.only:
+        require("torch", "engine bench (its torch_law case; leave it out with --only)")
     run_benchmarks(steps=args.steps, grid=args.grid, which=args.only)
     return 0
 
 
-def _viz_module(name: str):
-    """``engine.viz.<name>``, or a :class:`VizError` saying how to install what it needs."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"engine.viz.{name}")
-    except ModuleNotFoundError as error:
-        raise VizError(
-            f"{error.name} is not installed; install the viewer with pip install -e '.[view]'"
-        ) from None
-
-
 def _view(args: argparse.Namespace) -> int:
-    _viz_module("view").view(
+    require("view", "engine view")
+    from engine.viz.view import view
+
+    view(
         args.result,
         field=args.field,
         camera=args.camera,
@@ -129,9 +134,11 @@ def _view(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    require("view", "engine render")
+    from engine.viz.render import render
     from engine.viz.results import parse_frames
 
-    written = _viz_module("render").render(
+    written = render(
         args.result,
         args.output,
         field=args.field,
@@ -152,6 +159,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    require("sweep", "engine sweep")
     from engine.sweep.execute import run_sweep
     from engine.sweep.spec import load_sweep
 
@@ -167,6 +175,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _sweep_bench(args: argparse.Namespace) -> int:
+    require("sweep", "engine sweep-bench")
     from engine.sweep.bench import run_sweep_benchmark
 
     run_sweep_benchmark(runs=args.runs, workers=args.workers)
@@ -174,6 +183,7 @@ def _sweep_bench(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    require("torch", "engine train")
     from engine.diff.train import TrainingConfig, TrainingError, train_constitutive
 
     config = TrainingConfig(
@@ -197,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
+    require("torch", "engine identify")
     import json
     from dataclasses import asdict
     from pathlib import Path
@@ -231,6 +242,7 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    require("torch", "engine experiment")
     from pathlib import Path
 
     from engine.diff.experiments import CASES, Scale, load_reports, run_case, summary_table
@@ -246,12 +258,14 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    if args.plot:  # plain info needs no extra; the plot draws with matplotlib
+        require("view", "engine info --plot", modules=("matplotlib",))
+    from engine.viz.info import describe, plot_diagnostics
     from engine.viz.results import open_result
 
-    info = _viz_module("info")
     result = open_result(args.result)
-    plot = info.plot_diagnostics(result, args.plot) if args.plot else None
-    print(info.describe(result))
+    plot = plot_diagnostics(result, args.plot) if args.plot else None
+    print(describe(result))
     if plot:
         print(f"wrote {plot}")
     return 0
@@ -445,10 +459,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as the command's own lines: ``warning: ...`` on stderr, no source line."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.handler(args)
     except SceneError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -456,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 3
     except VizError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except MissingExtra as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from engine.solver.checkpoint import (
     write_checkpoint,
 )
 from engine.solver.fields import diagnostics, particle_fields
+from engine.solver.runtime import ArchUnavailable
 from engine.solver.simulation import Simulation, SimulationError
 
 
@@ -55,6 +56,9 @@ class FrameWriter:
             "taichi_version": ".".join(str(p) for p in ti.__version__),
             "scene_file": str(loaded.path),
             "plugins": json.dumps(list(loaded.plugins)),
+            "arch_requested": sim.hardware.requested,
+            "arch": sim.arch,
+            "torch_device": sim.device if sim.store.backend == "torch" else "none",
         }
         writer = next(w for w in loaded.registry.writers.values() if self.path.suffix in w.suffixes)
         self.surfaces = None
@@ -152,7 +156,9 @@ def advance_with_rollback(sim: Simulation, target: float, frame: int, log) -> No
 def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) -> RunSummary:
     """Simulate a scene to its end time, appending one output frame per ``frame_dt``.
 
-    Every ``output.checkpoint_every`` frames the full state goes to ``<output>_checkpoint.h5``;
+    Every ``output.checkpoint_every`` frames, or after a frame that ends
+    ``output.checkpoint_seconds`` of wall-clock time after the last checkpoint, the full state
+    goes to ``<output>_checkpoint.h5``;
     ``resume`` continues from it (the frames after it are recomputed, and come out the same).
     Raises :class:`engine.solver.simulation.SimulationError` when the run cannot go on and
     :class:`engine.hooks.calls.PluginError` when a plugin fails; frames written before stay
@@ -171,6 +177,8 @@ def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) ->
             "this body's shape holds no particles at this resolution",
             "enlarge the body, or raise particles_per_cell or simulation.resolution",
         ) from None
+    except ArchUnavailable as error:
+        raise loaded.error(("simulation", "arch"), error.what, error.fix) from None
     manager = loaded.registry.manager
     first = 1
     if checkpoint is not None:
@@ -184,16 +192,27 @@ def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) ->
     progress = Progress(config.end_time, sim.n_particles, quiet=quiet, stream=sys.stderr)
     log = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr))
     every, saved = loaded.scene.output.checkpoint_every, checkpoint_path(path)
+    seconds, last_saved = loaded.scene.output.checkpoint_seconds, clock.perf_counter()
     summary = None
     try:
         for frame in range(first, frames + 1):
             advance_with_rollback(sim, min(frame * config.frame_dt, config.end_time), frame, log)
             output.write(plugin_diagnostics(sim, frame))
-            if frame % every == 0 or frame == frames:
+            due = clock.perf_counter() - last_saved >= seconds
+            if frame % every == 0 or frame == frames or due:
                 write_checkpoint(saved, capture(sim, frame), loaded.text)
+                last_saved = clock.perf_counter()
             progress.update(frame, frames, sim.time, sim.step_count)
         wall = clock.perf_counter() - started
-        summary = RunSummary(output.path, output.n_frames, sim.step_count, sim.n_particles, wall)
+        summary = RunSummary(
+            output.path,
+            output.n_frames,
+            sim.step_count,
+            sim.n_particles,
+            wall,
+            arch=sim.arch,
+            device=sim.device if sim.store.backend == "torch" else None,
+        )
     finally:
         progress.close()
         output.close()

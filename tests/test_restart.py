@@ -12,6 +12,7 @@ import pytest
 
 import engine.io
 from engine.cli import main
+from engine.solver.checkpoint import read_checkpoint
 
 SCENE = """
 [simulation]
@@ -82,6 +83,20 @@ def test_resume_after_a_crash_gives_the_same_frames(reference, tmp_path, capsys)
     assert engine.io.open(output).n_frames == 8  # frames 0..7 written before the crash
     assert main(["run", str(scene), "-q", "--resume"]) == 0  # from the checkpoint at frame 6
     assert_same_run(output, uninterrupted)
+
+
+def test_a_run_is_also_checkpointed_by_wall_clock_time(reference, tmp_path):
+    """A run that dies before its first checkpoint by frame count still resumes: a checkpoint
+    also follows any frame that ends output.checkpoint_seconds after the last one."""
+    scene, uninterrupted = reference
+    crash = tmp_path / "crash.py"
+    crash.write_text(CRASH)
+    by_time = ["--set", "output.checkpoint_every=1000", "--set", "output.checkpoint_seconds=1e-6"]
+    assert main(["run", str(scene), "-q", "--plugin", str(crash), *by_time]) == 1
+    checkpoint, _ = read_checkpoint(tmp_path / "out" / "run_checkpoint.h5")
+    assert checkpoint.frame == 7  # the last frame before the crash, not a multiple of 1000
+    assert main(["run", str(scene), "-q", "--resume", *by_time]) == 0
+    assert_same_run(tmp_path / "out" / "run.vtkhdf", uninterrupted)
 
 
 def test_engine_resume_reads_scene_and_plugins_from_the_result(reference, tmp_path):

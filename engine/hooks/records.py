@@ -51,6 +51,8 @@ class RunSummary:
     steps: int
     particles: int
     wall_time: float  # s
+    arch: str = ""  # the Taichi backend that ran: "x64", "arm64", "cuda", "vulkan", ...
+    device: str | None = None  # the torch device of the particle arrays; None: not torch
 
     @property
     def particle_steps_per_second(self) -> float:
@@ -60,9 +62,14 @@ class RunSummary:
         return (
             f"{self.frames} frames, {self.steps} steps, {self.particles} particles in "
             f"{self.wall_time:.1f} s "
-            f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s)"
+            f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s) on {self.hardware}"
             f" -> {self.output}"
         )
+
+    @property
+    def hardware(self) -> str:
+        """``"x64"``, or ``"cuda, torch on cuda"`` when particle arrays are torch tensors."""
+        return self.arch + (f", torch on {self.device}" if self.device else "")
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,11 @@ class Simulation(Strict):
     contact: str = Field(
         default="coulomb", description="Contact model at colliders and walls (a plugin may add)."
     )
-    arch: Literal["cpu", "gpu"] = Field(default="cpu", description="Taichi backend.")
+    arch: Literal["cpu", "gpu", "cuda"] = Field(
+        default="cpu",
+        description='Taichi backend: "cpu"; "gpu", the first GPU backend that starts (CUDA, '
+        'Vulkan, Metal, OpenGL), else the CPU with a warning; "cuda", CUDA or an error.',
+    )
     precision: Literal["f32", "f64"] = Field(default="f32", description="Floating-point precision.")
     seed: int = Field(default=0, ge=0, description="Seed of the particle jitter.")
     max_retries: int = Field(
@@ -100,6 +104,12 @@ class Output(Strict):
     )
     checkpoint_every: int = Field(
         default=10, ge=1, description="Frames between full-state checkpoints (for --resume)."
+    )
+    checkpoint_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Also checkpoint after a frame once this much wall-clock time (s) has "
+        "passed since the last checkpoint, whichever of the two comes first.",
     )
 
 

@@ -64,7 +64,8 @@ class Simulation:
     def __init__(self, loaded: LoadedScene) -> None:
         scene, registry = loaded.scene, loaded.registry
         sim = scene.simulation
-        ensure_runtime(sim.arch, sim.precision)
+        self.hardware = ensure_runtime(sim.arch, sim.precision)
+        self.arch, self.device = self.hardware.arch, self.hardware.torch_device
         self.loaded, self.scene, self.registry = loaded, scene, registry
         self.dim = dim = sim.dim
         self.grid = Grid.for_domain(sim.domain, sim.resolution)
@@ -72,7 +73,7 @@ class Simulation:
         self.materials = MaterialTable(scene, registry, loaded.base_dir, self.grid.dx)
         self.material_classes = self.materials.classes
         self.store = Storage(
-            "torch" if self.materials.uses_torch else "taichi", sim.precision, sim.arch
+            "torch" if self.materials.uses_torch else "taichi", sim.precision, self.hardware
         )
         if self.materials.uses_torch:
             self.materials.build_torch_laws(self.store.device, self.store.float_torch)

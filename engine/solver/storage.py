@@ -6,22 +6,38 @@ tensors on the simulation's device; the Taichi kernels read and write that same 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import taichi as ti
+
+from engine.solver.runtime import ArchUnavailable, Hardware
 
 
 class Storage:
     """Allocates ``(N, *components)`` arrays in one backend and converts them to NumPy."""
 
-    def __init__(self, backend: str, precision: str, arch: str) -> None:
+    def __init__(self, backend: str, precision: str, hardware: Hardware) -> None:
         self.backend = backend  # "taichi" or "torch"
         self.float_np = np.float32 if precision == "f32" else np.float64
+        self.device = hardware.torch_device
         if backend == "torch":
             import torch
 
             self.torch = torch
             self.float_torch = torch.float32 if precision == "f32" else torch.float64
-            self.device = "cuda" if arch == "gpu" and torch.cuda.is_available() else "cpu"
+            if self.device == "cuda" and not torch.cuda.is_available():
+                raise ArchUnavailable(
+                    f"Taichi runs on CUDA but torch {torch.__version__} cannot use CUDA, so "
+                    "every kernel call would copy the particle arrays between host and GPU",
+                    'install a CUDA build of torch (https://pytorch.org), or use arch = "cpu"',
+                )
+            if not (hardware.on_cpu or self.device == "cuda"):
+                warnings.warn(
+                    f"Taichi runs on {hardware.arch}, where torch cannot share memory with it: "
+                    "the particle arrays stay on the CPU and every kernel call copies them",
+                    stacklevel=2,
+                )
 
     def array(self, n: int, components: tuple[int, ...] = (), integer: bool = False):
         """A zeroed array of ``n`` elements, each of shape ``components``."""

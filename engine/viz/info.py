@@ -22,6 +22,16 @@ PANELS = (
 )
 
 
+def _hardware(metadata: dict) -> str:
+    """``x64 (arch = "gpu" asked for)``: the backend that ran, and what the scene asked."""
+    if "arch" not in metadata:
+        return "not recorded (written before engine recorded it)"
+    torch = metadata.get("torch_device", "none")
+    return f'{metadata["arch"]} (arch = "{metadata.get("arch_requested", "?")}")' + (
+        f", torch on {torch}" if torch != "none" else ""
+    )
+
+
 def describe(result: Result) -> str:
     """A multi-line report: frames, time range, fields, particle counts, surface, diagnostics,
     and the scene text."""
@@ -29,6 +39,7 @@ def describe(result: Result) -> str:
     lines = [
         f"result: {result.path} ({result.dim}D, engine {result.metadata.get('engine_version')})",
         f"scene file: {result.metadata.get('scene_file', '?')}",
+        f"ran on: {_hardware(result.metadata)}",
         f"frames: {result.n_frames}, t = {result.times[0]:.4g} to {result.times[-1]:.4g} s",
         "fields (first frame):",
         *(f"    {name}: {_shape(values)}" for name, values in first.items()),

@@ -155,6 +155,7 @@ def test_trace_hooks_and_plugins_listing(scene_file, capsys):
     assert main(["run", str(scene_file(SCENE)), "-q", "--trace-hooks"]) == 0
     trace = capsys.readouterr().err
     assert "hook engine_register_materials <- engine.builtins: [fixed_corotated" in trace
+    assert "hook engine_register_materials -> " in trace  # the plugins, in pluggy's call order
     assert main(["plugins"]) == 0
     listing = capsys.readouterr().out
     assert "engine.builtins" in listing and "mesh movers: advect" in listing
@@ -167,3 +168,63 @@ def test_a_material_that_breaks_the_contract_is_refused(tmp_path):
     )
     with pytest.raises(PluginError, match="'odd' is not a Material or TorchMaterial subclass"):
         Registry.collect(make_plugin_manager([str(tmp_path / "odd.py")]))
+
+
+ORDERED = """
+import numpy as np
+from engine.hooks import hookimpl
+from engine.hooks.records import ParticleField, StageHook
+
+
+def field(name):
+    return ParticleField(name, (), "1", "a test field", lambda x, body: np.zeros(len(x)))
+
+
+@hookimpl({when})
+def engine_register_particle_fields():
+    return [field("{name}")]
+
+
+@hookimpl({when})
+def engine_register_stages(simulation):
+    return [StageHook("{name}", "after_grid_update", lambda sim, dt: None)]
+"""
+
+
+def test_tryfirst_and_trylast_are_honoured_for_registration_and_stage_hooks(load, tmp_path):
+    """pluggy's order: tryfirst, then the others (the last registered first), trylast last."""
+    for name, when in (("early", "tryfirst=True"), ("plain", ""), ("late", "trylast=True")):
+        (tmp_path / f"{name}.py").write_text(ORDERED.format(when=when, name=name))
+    # registered late first, so a walk in registration order would come out backwards
+    plugins = '\n[plugins]\nload = ["late.py", "plain.py", "early.py"]\n'
+    loaded = load(SCENE + plugins)
+    fields = list(loaded.registry.particle_fields)
+    assert fields.index("early") < fields.index("plain") < fields.index("late")
+    assert fields.index("early") < fields.index("rest_position") < fields.index("late")
+    stages = [hook.name for hook in Simulation(loaded).stages["after_grid_update"]]
+    assert stages == ["early", "plain", "late"]
+
+
+WRAPPER = """
+from engine.hooks import hookimpl
+
+calls = []
+
+
+@hookimpl(wrapper=True)
+def engine_register_particle_fields():
+    calls.append("before")
+    results = yield
+    calls.append(len(results))
+    return results
+"""
+
+
+def test_hook_wrappers_wrap_the_call_instead_of_being_called_as_implementations(tmp_path):
+    (tmp_path / "wrapper.py").write_text(WRAPPER)
+    registry = Registry.collect(make_plugin_manager([str(tmp_path / "wrapper.py")]))
+    import sys
+
+    assert sys.modules["engine_local_plugin_wrapper"].calls == ["before", 1]
+    assert list(registry.particle_fields) == ["rest_position"]
+    assert registry.provider[("particle_fields", "rest_position")] == "engine.builtins"
