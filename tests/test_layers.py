@@ -34,6 +34,7 @@ LAYERS = {
         "engine.io",
         "engine.progress",
         "engine.scene.checks",
+        "engine.scene.explain",
         "engine.diff.linalg",
         "engine.diff.laws",
         "engine.diff.neural_law",

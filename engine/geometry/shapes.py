@@ -112,7 +112,11 @@ def body_mesh(body: MeshBody, base: Path):
 
 def _check_mesh_body(body: MeshBody, dim: int) -> list[ShapeIssue]:
     if dim != 3:
-        return [ShapeIssue("shape", "mesh bodies need dim = 3", "use dim = 3")]
+        fix = (
+            "use box, sphere or cylinder in 2D, or set simulation.dim = 3 "
+            "(2D shapes from outlines are not supported yet)"
+        )
+        return [ShapeIssue("shape", "mesh bodies need dim = 3", fix)]
     return vector_length("position", body.position, 3) + vector_length("rotation", body.rotation, 3)
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from engine.discovery import make_plugin_manager
 from engine.registry import Registry
 from engine.scene.checks import check_scene
 from engine.scene.errors import SceneError, SceneIssue
+from engine.scene.explain import schema_issues
 from engine.scene.loaded import LoadedScene
 from engine.scene.locate import KeyPath, find_line, key_lines
 from engine.scene.schema import scene_model
@@ -56,79 +56,6 @@ def apply_override(data: dict, path: KeyPath, value: Any) -> None:
         if not isinstance(node, list) or last >= len(node):
             raise ValueError(f"--set: there is no entry {last} at {path}")
     node[last] = value
-
-
-def _known_keys(model: type[BaseModel], seen: set | None = None) -> set[str]:
-    """Every field name in a model tree (for "did you mean" hints)."""
-    seen = seen if seen is not None else set()
-    names: set[str] = set()
-    if model in seen:
-        return names
-    seen.add(model)
-    for name, field in model.model_fields.items():
-        names.add(name)
-        for sub in _models_in(field.annotation):
-            names |= _known_keys(sub, seen)
-    return names
-
-
-def _models_in(annotation) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
-
-
-def _data_path(data: Any, loc: tuple) -> KeyPath:
-    """Keep the parts of a pydantic error location that are real keys of the scene data."""
-    path: list[str | int] = []
-    node = data
-    for position, part in enumerate(loc):
-        inside_dict = isinstance(node, dict) and part in node
-        inside_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
-        if inside_dict or inside_list:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, dict) and position == len(loc) - 1:
-            path.append(part)  # a missing key: name it
-    return tuple(path)
-
-
-def _fix_for(error: dict, known: set[str]) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    key = str(error["loc"][-1]) if error["loc"] else ""
-    if kind == "missing":
-        return f"add `{key} = ...` to this table"
-    if kind == "extra_forbidden":
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean `{close[0]}`? " if close else ""
-        return f"{hint}remove `{key}` or correct its spelling"
-    if kind in ("union_tag_invalid", "literal_error"):
-        expected = ctx.get("expected_tags") or ctx.get("expected")
-        return f"use one of: {expected}"
-    if kind == "union_tag_not_found":
-        return f"add `{ctx.get('discriminator', 'model')} = ...`".replace("'", "")
-    for bound, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-        if bound in ctx:
-            return f"use a value {word} {ctx[bound]}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return "write a value of the expected type (see `engine schema`)"
-    return "see `engine schema` for what this key accepts"
-
-
-def _schema_issues(error: ValidationError, data: dict, model: type[BaseModel]) -> list[SceneIssue]:
-    known = _known_keys(model)
-    merged: dict[KeyPath, SceneIssue] = {}
-    for item in error.errors():
-        path = _data_path(data, item["loc"])
-        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            path = (*path, item["ctx"]["discriminator"].strip("'"))  # point at `model =`
-        message = item["msg"]
-        if path in merged:  # alternatives of a union: one issue per key
-            previous = merged[path]
-            merged[path] = SceneIssue(path, f"{previous.message}, or {message}", previous.fix)
-        else:
-            merged[path] = SceneIssue(path, message, _fix_for(item, known))
-    return list(merged.values())
 
 
 def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -> list[SceneIssue]:
@@ -206,7 +133,8 @@ def load_scene(
     try:
         scene = model.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as error:
-        issues = _with_lines(_schema_issues(error, data, model), text, overridden)
+        issues = schema_issues(error, data, model, registry, path.parent)
+        issues = _with_lines(issues, text, overridden)
         raise SceneError(path, issues) from None
     issues = check_scene(scene, path.parent, registry)
     if issues:

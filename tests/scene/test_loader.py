@@ -163,3 +163,87 @@ def test_json_schema_covers_every_table():
     text = json.dumps(schema)
     for key in ("simulation", "materials", "bodies", "colliders", "output", "friction_angle"):
         assert key in text
+
+
+MESH_BODY_2D = GOOD.split("[[bodies]]")[0].replace("fluid", "neo_hookean").replace(
+    "bulk_modulus = 1.0e5", "youngs_modulus = 1.0e5"
+) + ('[[bodies]]\nmaterial = "water"\nshape = "mesh"\nmesh = "bunny.obj"\n')
+
+
+@pytest.mark.parametrize("extra", ["", "min = [0.2, 0.2]\nmax = [0.6, 0.6]\n"])
+def test_a_mesh_body_in_2d_says_it_needs_3d(scene_file, extra):
+    error = problems(scene_file, MESH_BODY_2D + extra)
+    assert [issue.path for issue in error.issues] == [("bodies", 0, "shape")]
+    text = str(error)
+    assert "scene.toml:15: bodies[0].shape: mesh bodies need dim = 3" in text
+    assert "fix: use box, sphere or cylinder in 2D, or set simulation.dim = 3" in text
+    assert "2D shapes from outlines are not supported yet" in text
+    assert "Extra inputs" not in text and "`min`" not in text  # no merged or bogus hints
+
+
+def test_a_key_of_another_shape_names_the_shapes_that_take_it(scene_file):
+    error = problems(scene_file, GOOD.replace("max = [0.3, 0.3]", "max = [0.3, 0.3]\nradius = 0.1"))
+    (issue,) = error.issues
+    assert issue.path == ("bodies", 0, "radius") and issue.line == 18
+    assert issue.message == "`radius` is a key of shape sphere/cylinder, not box"
+    assert issue.fix == "remove `radius`, or change shape to sphere or cylinder"
+
+
+def test_a_key_of_another_material_model_names_the_model(scene_file):
+    steel = GOOD.replace(
+        'model = "fluid"\ndensity = 1000.0\nbulk_modulus = 1.0e5',
+        'model = "fixed_corotated"\ndensity = 1000.0\nyoungs_modulus = 1e5\nyield_stress = 1e3',
+    )
+    (issue,) = problems(scene_file, steel).issues
+    assert issue.path == ("materials", "water", "yield_stress")
+    assert issue.message == "`yield_stress` is a key of model von_mises, not fixed_corotated"
+    assert issue.fix == "remove `yield_stress`, or change model to von_mises"
+    sand = GOOD.replace("bulk_modulus = 1.0e5", "bulk_modulus = 1.0e5\nfriction_angle = 30.0")
+    (issue,) = problems(scene_file, sand).issues
+    assert issue.message == "`friction_angle` is a key of model sand, not fluid"
+
+
+COLLIDER_SCENE = """\
+[simulation]
+dim = {dim}
+domain = [{ones}]
+resolution = 16
+end_time = 0.1
+frame_dt = 0.01
+
+[materials.water]
+model = "fluid"
+density = 1000.0
+bulk_modulus = 1.0e5
+
+[[bodies]]
+material = "water"
+shape = "sphere"
+center = [{halves}]
+radius = 0.1
+
+[[colliders]]
+type = "plane"
+point = [{zeros}]
+normal = [{up}]
+velocity = [{zeros}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("dim", "fix"),
+    [
+        (3, "remove `velocity`, or change type to mesh"),
+        (2, "remove `velocity` (mesh colliders need dim = 3)"),
+    ],
+)
+def test_a_key_of_another_collider_type_names_the_type(scene_file, dim, fix):
+    values = {
+        name: ", ".join([value] * dim)
+        for name, value in (("ones", "1.0"), ("halves", "0.5"), ("zeros", "0.0"))
+    }
+    up = ", ".join(["0.0", "1.0", "0.0"][:dim])
+    (issue,) = problems(scene_file, COLLIDER_SCENE.format(dim=dim, up=up, **values)).issues
+    assert issue.path == ("colliders", 0, "velocity") and issue.line == 23
+    assert issue.message == "`velocity` is a key of mesh colliders, not plane colliders"
+    assert issue.fix == fix
