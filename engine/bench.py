@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psutil
 
+from engine.progress import Counter
+
 DT = 2e-4  # s, the reference example's step at 64^3
 WAVE_SPEED_MODULUS = 4.0e5  # Pa at 1000 kg/m^3: 20 m/s, the reference's sqrt(E / rho)
 
@@ -141,18 +143,31 @@ def measure(case: str, steps: int, grid: int) -> dict:
     }
 
 
+class BenchError(RuntimeError):
+    """A case whose process failed, with the last line it wrote to stderr."""
+
+
+def measure_apart(case: str, steps: int, grid: int) -> dict:
+    """:func:`measure` in a fresh process (one Taichi runtime per case)."""
+    command = [sys.executable, "-m", "engine.bench", case, str(steps), str(grid)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines() or ["nothing on stderr"]
+        raise BenchError(f"bench case {case} failed (exit status {done.returncode}): {said[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = None) -> list[dict]:
-    """Run each case in a fresh process and print a table with ratios to the reference."""
+    """Run each case in a fresh process and print a table with ratios to the reference; the
+    case being compiled and timed shows on stderr as it runs."""
     cases = which or ["reference", *CASES]
     results = []
-    for case in cases:
-        output = subprocess.run(
-            [sys.executable, "-m", "engine.bench", case, str(steps), str(grid)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
+    with Counter("bench", len(cases), "cases") as counter:
+        for done, case in enumerate(cases):
+            counter.update(done, f"{case}: compiling, then timing {steps} steps")
+            results.append(measure_apart(case, steps, grid))
+            rate = results[-1]["particle_steps_per_second"]
+            counter.update(done + 1, f"{case}: {rate / 1e6:.3f} M particle-steps/s")
     reference = next((r for r in results if r["case"] == "reference"), None)
     print(f"grid {grid}^3, {steps} timed steps per case, one process per case")
     print(

@@ -7,8 +7,9 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 
-from engine import __version__
+from engine import __version__, interrupts
 from engine.extras import MissingExtra, require
 from engine.hooks.calls import PluginError
 from engine.scene.errors import SceneError
@@ -16,26 +17,38 @@ from engine.viz import VizError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.hooks.calls import disable_tracing, enable_tracing
-    from engine.runner import output_path, run_scene
-    from engine.scene.loader import load_scene
-    from engine.solver.simulation import SimulationError
+    with interrupts.deferred():  # Ctrl-C while importing or loading stops cleanly below
+        from engine.hooks.calls import disable_tracing, enable_tracing
+        from engine.runner import output_path, refuse_to_overwrite, resume_advice, run_scene
+        from engine.scene.loader import load_scene
+        from engine.solver.simulation import SimulationError
 
-    if args.trace_hooks:
-        enable_tracing()
-    try:
-        loaded = load_scene(
-            args.scene, args.set or (), args.plugin or (), getattr(args, "text", None)
-        )
-        _require_torch_materials(loaded)
+        interrupts.check()
+        if args.trace_hooks:
+            enable_tracing()
         try:
-            summary = run_scene(loaded, quiet=args.quiet, resume=args.resume)
-        except (SimulationError, PluginError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            print(f"frames written so far stay readable in {output_path(loaded)}", file=sys.stderr)
-            return 1
-    finally:
-        disable_tracing()
+            loaded = load_scene(
+                args.scene, args.set or (), args.plugin or (), getattr(args, "text", None)
+            )
+            _require_torch_materials(loaded)
+            if not (args.resume or getattr(args, "overwrite", False)):
+                refuse_to_overwrite(loaded)
+            interrupts.check()
+            try:
+                summary = run_scene(
+                    loaded, args.quiet, args.resume, assume_yes=getattr(args, "yes", False)
+                )
+            except (SimulationError, PluginError) as error:
+                print(f"error: {error}", file=sys.stderr)
+                print(
+                    f"frames written so far stay readable in {output_path(loaded)}", file=sys.stderr
+                )
+                return 1
+            except KeyboardInterrupt:
+                print(f"interrupted; {resume_advice(output_path(loaded))}", file=sys.stderr)
+                return 130
+        finally:
+            disable_tracing()
     if not args.quiet:
         print(summary)
     return 0
@@ -109,11 +122,15 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from engine.bench import run_benchmarks
+    from engine.bench import BenchError, run_benchmarks
 
     if args.only is None or "torch_law" in args.only:
         require("torch", "engine bench (its torch_law case; leave it out with --only)")
-    run_benchmarks(steps=args.steps, grid=args.grid, which=args.only)
+    try:
+        run_benchmarks(steps=args.steps, grid=args.grid, which=args.only)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -126,6 +143,7 @@ def _view(args: argparse.Namespace) -> int:
         field=args.field,
         camera=args.camera,
         cmap=args.cmap,
+        color_range=args.range,
         point_size=args.point_size,
         spheres=args.spheres,
         fps=args.fps,
@@ -146,6 +164,7 @@ def _render(args: argparse.Namespace) -> int:
         camera=args.camera,
         cmap=args.cmap,
         clim=tuple(args.clim) if args.clim else None,
+        color_range=args.range,
         point_size=args.point_size,
         spheres=args.spheres,
         window_size=tuple(args.size),
@@ -164,7 +183,15 @@ def _sweep(args: argparse.Namespace) -> int:
     from engine.sweep.spec import load_sweep
 
     sweep = load_sweep(args.sweep)
-    manifest = run_sweep(sweep, workers=args.workers, address=args.address, quiet=args.quiet)
+    try:
+        manifest = run_sweep(sweep, workers=args.workers, address=args.address, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted; the runs it stopped are marked in {sweep.manifest_path}: "
+            f"run `engine sweep {args.sweep}` again to resume them",
+            file=sys.stderr,
+        )
+        return 130
     counts = manifest.counts()
     if not args.quiet:
         print(
@@ -180,6 +207,35 @@ def _sweep_bench(args: argparse.Namespace) -> int:
 
     run_sweep_benchmark(runs=args.runs, workers=args.workers)
     return 0
+
+
+def _checked(
+    convert: Callable[[str], float], valid: Callable[[float], bool], wanted: str, example: str
+) -> Callable[[str], float]:
+    """An argparse ``type``: ``convert(text)`` if that is ``valid``, else an error naming what
+    is ``wanted`` and an ``example`` of the option, so that nothing runs on a bad value."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}; e.g. {example}")
+        return value
+
+    return parse
+
+
+def _whole_number(minimum: int, example: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of at least ``minimum``."""
+    wanted = f"a whole number of at least {minimum}"
+    return _checked(int, lambda value: value >= minimum, wanted, example)
+
+
+def _positive_number(example: str) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above zero."""
+    return _checked(float, lambda value: 0 < value < float("inf"), "a positive number", example)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -236,6 +292,7 @@ def _identify(args: argparse.Namespace) -> int:
         print(f"{found.material}.{name}: {found.start[name]:.6g} -> {value:.6g}")
     print(f"loss {found.loss_before:.3e} -> {found.loss_after:.3e} ({found.seconds:.1f} s)")
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(asdict(found), indent=1))
         print(f"wrote {args.out}")
     return 0
@@ -284,7 +341,16 @@ def _look_options(parser: argparse.ArgumentParser) -> None:
         "--camera",
         help="iso, xy, xz, yz or 'x,y,z;fx,fy,fz;ux,uy,uz' (default: xy in 2D, iso in 3D)",
     )
-    parser.add_argument("--cmap", default="viridis", help="matplotlib colour map")
+    parser.add_argument(
+        "--cmap", help="matplotlib colour map (default viridis; tab10 for material_id, body_id)"
+    )
+    parser.add_argument(
+        "--range",
+        choices=["robust", "global", "frame"],
+        default="robust",
+        help="colour range: robust (2nd to 98th percentile over all frames, the default), "
+        "global (smallest to largest over all frames) or frame (each frame's own)",
+    )
     parser.add_argument(
         "--point-size", type=float, default=5.0, help="particle size in pixels (default 5)"
     )
@@ -321,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue from the output's last checkpoint"
     )
+    run.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    run.add_argument(
+        "--yes", action="store_true", help="start even if the whole output may not fit the disk"
+    )
     _plugin_option(run)
     run.set_defaults(handler=_run)
 
@@ -345,8 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(handler=_plugins)
 
     bench = commands.add_parser("bench", help="measure particle-steps per second vs a reference")
-    bench.add_argument("--steps", type=int, default=100, help="timed steps per case")
-    bench.add_argument("--grid", type=int, default=64, help="grid cells per side")
+    bench.add_argument(
+        "--steps", type=_whole_number(1, "--steps 100"), default=100, help="timed steps per case"
+    )
+    bench.add_argument(
+        "--grid", type=_whole_number(4, "--grid 64"), default=64, help="grid cells per side"
+    )
     bench.add_argument(
         "--only",
         action="append",
@@ -362,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--case", action="append", choices=["jelly", "plasticine", "sand", "water"]
     )
     experiment.add_argument("--out", default="out/experiments", help="folder for all outputs")
-    experiment.add_argument("--epochs", type=int, help="training epochs (default 30)")
+    experiment.add_argument(
+        "--epochs", type=_whole_number(1, "--epochs 30"), help="training epochs (default 30)"
+    )
     experiment.add_argument(
         "--quick", action="store_true", help="tiny scale, to check the pipeline"
     )
@@ -377,12 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     constitutive.add_argument("result", help="result file with velocity, C and F stored")
     constitutive.add_argument("--out", required=True, help="weights file to write (.pt)")
     constitutive.add_argument("--material", help="the scene material to learn (default: first)")
-    constitutive.add_argument("--epochs", type=int, default=20)
-    constitutive.add_argument("--window", type=int, default=4, help="longest window, frames")
-    constitutive.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    constitutive.add_argument("--epochs", type=_whole_number(1, "--epochs 20"), default=20)
+    constitutive.add_argument(
+        "--window", type=_whole_number(1, "--window 4"), default=4, help="longest window, frames"
+    )
+    constitutive.add_argument(
+        "--lr", type=_positive_number("--lr 1e-3"), default=1e-3, help="Adam learning rate"
+    )
     constitutive.add_argument(
         "--stress-scale",
-        type=float,
+        type=_positive_number("--stress-scale 1e4"),
         default=1.0e4,
         help="Pa: the untrained law's Young's modulus and the network's stress unit",
     )
@@ -412,7 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
         "repeatable",
     )
     identify.add_argument("--material", help="the scene material (default: first)")
-    identify.add_argument("--iterations", type=int, default=30, help="L-BFGS iterations")
+    identify.add_argument(
+        "--iterations",
+        type=_whole_number(1, "--iterations 30"),
+        default=30,
+        help="L-BFGS iterations",
+    )
     identify.add_argument("--device", default="cpu", help="torch device: cpu, or cuda")
     identify.add_argument("--out", help="write the start, fitted values and losses as JSON")
     identify.set_defaults(handler=_identify)
@@ -483,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; frames written so far stay readable", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return 130
 
 

@@ -8,9 +8,12 @@ built-in ``engine_plugins`` included), a scene's ``[plugins] load = [...]`` and 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
+import inspect
 import sys
+import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -43,7 +46,53 @@ def load_module(spec: str) -> ModuleType:
         raise PluginError(spec, "import", describe(error), "is the package installed?") from error
 
 
+def check_hookimpls(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Refuse a plugin's hook implementations that pluggy would reject with a raw error: a hook
+    name that does not exist (``engine_fram``: did you mean ``engine_frame``?) and arguments
+    the hook does not pass (``sim`` for ``simulation``). Warn about a function named exactly like
+    a hook but not marked ``@hookimpl``, which would never be called."""
+    hooks = {
+        hook: caller.spec.argnames
+        for hook, caller in vars(manager.hook).items()
+        if caller.spec is not None
+    }
+    for attribute_name in dir(plugin):
+        function = getattr(plugin, attribute_name, None)
+        if not callable(function):
+            continue
+        if manager.parse_hookimpl_opts(plugin, attribute_name) is None:
+            if attribute_name in hooks and not isinstance(function, type):
+                warnings.warn(
+                    f"plugin {name!r} defines {attribute_name} without @hookimpl, so it is "
+                    "never called; decorate it with @hookimpl (from engine.hooks import "
+                    "hookimpl)",
+                    stacklevel=2,
+                )
+            continue
+        if attribute_name not in hooks:
+            close = difflib.get_close_matches(attribute_name, hooks, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise PluginError(
+                name,
+                attribute_name,
+                "there is no such hook",
+                f"{hint}the hooks are listed in engine/hooks/specs.py and the README",
+            )
+        wanted = hooks[attribute_name]
+        taken = list(inspect.signature(function).parameters)
+        unknown = [arg for arg in taken if arg not in wanted]
+        if unknown:
+            raise PluginError(
+                name,
+                attribute_name,
+                f"takes {', '.join(unknown)}, which the hook does not pass",
+                f"name the arguments as the hook does: {attribute_name}({', '.join(wanted)}) "
+                "(any of them, in any order)",
+            )
+
+
 def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
+    check_hookimpls(manager, plugin, name)
     manager.register(plugin, name=name)
     attribute(manager, plugin, name)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import psutil
 
 from engine.scene.loaded import LoadedScene
 from engine.solver.kernels import PAD
+from engine.solver.material_table import MaterialTable
 
 #: Bytes per particle in memory, a generous bound (3D, f64, every array, plus output copies).
 PARTICLE_BYTES = 1200
@@ -18,6 +21,14 @@ PARTICLE_BYTES = 1200
 NODE_BYTES = 64
 #: Frames whose worth of free disk the run must find before it starts.
 FRAMES_OF_DISK = 3
+#: Particle-steps per second assumed by the estimate: this engine's 3D solid on a 2-core CPU
+#: (README, "Performance"); GPUs and many cores are faster, so estimates there are high.
+PRIOR_RATE = 2.0e6
+#: Seconds each step costs whatever the particle count (kernel launches, health checks),
+#: measured on small scenes on the same CPU.
+STEP_OVERHEAD = 1.0e-3
+#: Estimated wall-clock seconds above which a run is warned about before it starts.
+LONG_RUN = 3600.0
 
 
 def estimate_particles(loaded: LoadedScene) -> int:
@@ -47,8 +58,64 @@ def frame_bytes(loaded: LoadedScene, particles: int) -> int:
     return particles * per_particle
 
 
-def preflight(loaded: LoadedScene, output: Path) -> None:
-    """Raise :class:`SceneError` if the output cannot be written or the run cannot fit."""
+@dataclass(frozen=True)
+class Estimate:
+    """What a run will cost, estimated before it starts from its first step: ``steps`` at
+    the starting dt (a lower bound when bodies speed up), ``seconds`` of wall-clock time at
+    :data:`PRIOR_RATE` plus :data:`STEP_OVERHEAD` per step, and ``output_bytes`` for every
+    frame (an upper bound)."""
+
+    particles: int
+    steps: int
+    seconds: float
+    output_bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"about {self.steps:,} steps of {self.particles:,} particles, "
+            f"{_duration(self.seconds)} on a 2-core CPU, "
+            f"output up to {self.output_bytes / 2**30:.2f} GiB"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def first_dt(loaded: LoadedScene) -> float:
+    """The step the run starts with (s): the fixed dt, or the CFL step at the bodies' initial
+    speeds and the materials' wave speeds, bounded as the solver bounds it."""
+    sim = loaded.scene.simulation
+    if sim.dt != "auto":
+        return float(sim.dt)
+    dx = max(sim.domain) / sim.resolution
+    table = MaterialTable(loaded.scene, loaded.registry, loaded.base_dir, dx)
+    speed = max(float(np.linalg.norm(body.velocity or [0.0])) for body in loaded.scene.bodies)
+    dt = sim.cfl * dx / (speed + table.wave_speed)
+    return min(dt, sim.cfl * table.critical_dt, sim.max_dt)
+
+
+def estimate(loaded: LoadedScene) -> Estimate:
+    sim = loaded.scene.simulation
+    particles = estimate_particles(loaded)
+    frames = max(1, math.ceil(sim.end_time / sim.frame_dt - 1e-9))
+    steps = frames * max(1, math.ceil(min(sim.frame_dt, sim.end_time) / first_dt(loaded) - 1e-9))
+    return Estimate(
+        particles,
+        steps,
+        steps * (particles / PRIOR_RATE + STEP_OVERHEAD),
+        (frames + 1) * frame_bytes(loaded, particles),
+    )
+
+
+def preflight(loaded: LoadedScene, output: Path, assume_yes: bool = False) -> Estimate:
+    """Raise :class:`SceneError` if the output cannot be written or the run cannot fit; return
+    the cost estimate. A run whose whole output exceeds the free disk is refused unless
+    ``assume_yes``."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".engine-write-test"):
@@ -77,3 +144,12 @@ def preflight(loaded: LoadedScene, output: Path) -> None:
             f"{FRAMES_OF_DISK} frames need",
             "free some disk, write elsewhere, or output fewer fields",
         )
+    cost = estimate(loaded)
+    if cost.output_bytes > disk and not assume_yes:
+        raise loaded.error(
+            ("simulation", "frame_dt"),
+            f"the whole output needs up to {cost.output_bytes / 2**30:.2f} GiB and "
+            f"{output.parent} has {disk / 2**30:.2f} GiB free",
+            "raise frame_dt, output fewer fields, free some disk, or pass --yes to start anyway",
+        )
+    return cost

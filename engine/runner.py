@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
 import time as clock
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import taichi as ti
 
-from engine import __version__
+from engine import __version__, interrupts
 from engine.hooks.calls import PluginError, call_each
 from engine.hooks.records import RunSummary
 from engine.output.vtkhdf import SurfaceWriter, surface_path
-from engine.preflight import preflight
+from engine.preflight import LONG_RUN, preflight
 from engine.progress import Progress
 from engine.scene.loaded import LoadedScene
 from engine.solver.bodies import EmptyBodyError
@@ -104,41 +106,74 @@ class FrameWriter:
                 writer.close()
 
 
-def plugin_diagnostics(sim: Simulation, frame: int) -> dict:
-    """Diagnostics returned by ``engine_frame`` hooks, checked to be numbers or 1-D arrays."""
-    out = {}
-    for plugin, values in call_each(
-        sim.registry.manager, "engine_frame", simulation=sim, frame=frame
-    ):
-        if not isinstance(values, dict):
-            raise PluginError(
-                plugin,
-                "engine_frame",
-                f"returned {type(values).__name__}",
-                "return a dict {name: number or 1-D array} or None",
-            )
-        for name, value in values.items():
-            array = np.asarray(value, dtype=np.float64)
-            if array.ndim > 1 or not np.all(np.isfinite(array)):
+class FrameProbes:
+    """The diagnostics ``engine_frame`` hooks return, checked before they reach the file: a dict
+    (or None) of finite numbers or 1-D arrays, each of one shape in every frame, with a name no
+    other plugin and no built-in diagnostic uses."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.owner = dict.fromkeys(diagnostics(sim), "the engine")  # name -> who returns it
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, frame: int) -> dict:
+        out = {}
+        manager = self.sim.registry.manager
+        for plugin, values in call_each(manager, "engine_frame", simulation=self.sim, frame=frame):
+            if not isinstance(values, dict):
                 raise PluginError(
                     plugin,
                     "engine_frame",
-                    f"diagnostic {name!r} is not a finite number or 1-D array",
+                    f"returned a {type(values).__name__} ({_excerpt(values)})",
+                    "return a dict {name: number or 1-D array}, or None",
                 )
-            out[name] = array if array.ndim else float(array)
-    return out
+            for name, value in values.items():
+                out[name] = self._checked(plugin, str(name), value)
+        return out
+
+    def _checked(self, plugin: str, name: str, value) -> float | np.ndarray:
+        def refuse(what: str, fix: str) -> PluginError:
+            return PluginError(plugin, "engine_frame", f"diagnostic {name!r} {what}", fix)
+
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise refuse(f"is {_excerpt(value)}", "return a number or a 1-D array") from None
+        if array.ndim > 1 or not np.all(np.isfinite(array)):
+            raise refuse("is not a finite number or 1-D array", "return finite numbers")
+        if self.owner.setdefault(name, plugin) != plugin:
+            raise refuse(f"is also returned by {self.owner[name]}", "give it a name of its own")
+        if self.shapes.setdefault(name, array.shape) != array.shape:
+            raise refuse(
+                f"has shape {array.shape} where earlier frames had {self.shapes[name]}",
+                "return the same number of values every frame (pad them, or split them into "
+                "diagnostics of their own)",
+            )
+        return array if array.ndim else float(array)
 
 
-def advance_with_rollback(sim: Simulation, target: float, frame: int, log) -> None:
+def _excerpt(value, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _after_step(progress: Progress, frame: int, frames: int, sim: Simulation) -> None:
+    interrupts.check()  # Ctrl-C stops the run here, between two steps
+    progress.tick(frame, frames, sim)
+
+
+def advance_with_rollback(
+    sim: Simulation, target: float, frame: int, log, on_step: Callable[[], None] | None = None
+) -> None:
     """Step to ``target`` (s); on NaN, escape or CFL violation, restore the frame's start state
     and retry with dt halved, up to ``simulation.max_retries`` times; the next frame starts at
-    the normal dt again."""
+    the normal dt again. ``on_step`` is called after every step (progress within a frame)."""
     retries = sim.scene.simulation.max_retries
     start = capture(sim, frame) if retries else None
     scale = 1.0
     for attempt in range(retries + 1):
         try:
-            sim.advance_to(target, dt_scale=scale)
+            sim.advance_to(target, dt_scale=scale, on_step=on_step)
             return
         except SimulationError as error:
             if attempt == retries:
@@ -153,13 +188,17 @@ def advance_with_rollback(sim: Simulation, target: float, frame: int, log) -> No
             )
 
 
-def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) -> RunSummary:
+def run_scene(
+    loaded: LoadedScene, quiet: bool = False, resume: bool = False, assume_yes: bool = False
+) -> RunSummary:
     """Simulate a scene to its end time, appending one output frame per ``frame_dt``.
 
     Every ``output.checkpoint_every`` frames, or after a frame that ends
     ``output.checkpoint_seconds`` of wall-clock time after the last checkpoint, the full state
     goes to ``<output>_checkpoint.h5``;
-    ``resume`` continues from it (the frames after it are recomputed, and come out the same).
+    Before it starts, the cost is estimated and logged (a warning above an hour); a run whose
+    output would not fit the free disk is refused unless ``assume_yes``. ``resume`` continues
+    from it (the frames after it are recomputed, and come out the same).
     Raises :class:`engine.solver.simulation.SimulationError` when the run cannot go on and
     :class:`engine.hooks.calls.PluginError` when a plugin fails; frames written before stay
     readable.
@@ -167,8 +206,19 @@ def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) ->
     config = loaded.scene.simulation
     started = clock.perf_counter()
     path = output_path(loaded)
-    preflight(loaded, path)
+    cost = preflight(loaded, path, assume_yes)
+    log = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr))
+    log(f"estimate: {cost}")
+    if cost.seconds > LONG_RUN:
+        log(
+            f"warning: this run may take {cost}; check dt, the moduli (stiffer materials need "
+            "smaller steps) and the resolution, or stop it with Ctrl-C"
+        )
     checkpoint = read_resume_point(loaded, path) if resume else None
+    frames = frame_count(config.end_time, config.frame_dt)
+    if checkpoint is not None and checkpoint.frame >= frames:  # nothing left to compute
+        particles, wall = len(checkpoint.arrays["x"]), clock.perf_counter() - started
+        return RunSummary(path, frames + 1, 0, particles, wall, resumed_after=checkpoint.frame)
     try:
         sim = Simulation(loaded)
     except EmptyBodyError as error:
@@ -186,38 +236,63 @@ def run_scene(loaded: LoadedScene, quiet: bool = False, resume: bool = False) ->
         first = checkpoint.frame + 1
     call_each(manager, "engine_run_start", simulation=sim)
     output = FrameWriter(loaded, sim, resume_after=first if checkpoint is not None else 0)
+    probes = FrameProbes(sim)
     if checkpoint is None:
-        output.write(plugin_diagnostics(sim, 0))
-    frames = frame_count(config.end_time, config.frame_dt)
-    progress = Progress(config.end_time, sim.n_particles, quiet=quiet, stream=sys.stderr)
-    log = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr))
+        output.write(probes(0))
+    steps_before = sim.step_count
+    progress = Progress(config.end_time, quiet, sys.stderr, sim.time, steps_before)
     every, saved = loaded.scene.output.checkpoint_every, checkpoint_path(path)
     seconds, last_saved = loaded.scene.output.checkpoint_seconds, clock.perf_counter()
     summary = None
     try:
-        for frame in range(first, frames + 1):
-            advance_with_rollback(sim, min(frame * config.frame_dt, config.end_time), frame, log)
-            output.write(plugin_diagnostics(sim, frame))
-            due = clock.perf_counter() - last_saved >= seconds
-            if frame % every == 0 or frame == frames or due:
-                write_checkpoint(saved, capture(sim, frame), loaded.text)
-                last_saved = clock.perf_counter()
-            progress.update(frame, frames, sim.time, sim.step_count)
+        with interrupts.deferred():
+            for frame in range(first, frames + 1):
+                target = min(frame * config.frame_dt, config.end_time)
+                tick = functools.partial(_after_step, progress, frame, frames, sim)
+                advance_with_rollback(sim, target, frame, log, tick)
+                output.write(probes(frame))
+                due = clock.perf_counter() - last_saved >= seconds
+                if frame % every == 0 or frame == frames or due:
+                    write_checkpoint(saved, capture(sim, frame), loaded.text)
+                    last_saved = clock.perf_counter()
+                progress.update(frame, frames, sim.time, sim.step_count)
         wall = clock.perf_counter() - started
         summary = RunSummary(
             output.path,
             output.n_frames,
-            sim.step_count,
+            sim.step_count - steps_before,
             sim.n_particles,
             wall,
             arch=sim.arch,
             device=sim.device if sim.store.backend == "torch" else None,
+            resumed_after=checkpoint.frame if checkpoint is not None else None,
         )
     finally:
         progress.close()
         output.close()
         call_each(manager, "engine_run_end", simulation=sim, summary=summary)
     return summary
+
+
+def refuse_to_overwrite(loaded: LoadedScene) -> None:
+    """A :class:`SceneError` if the scene's output file already holds a result: ``engine run``
+    replaces one only when told to (``--overwrite``), or continues it (``--resume``)."""
+    path = output_path(loaded)
+    if path.exists():
+        raise loaded.error(
+            ("output", "path"),
+            f"{path} already holds a result",
+            "pass --overwrite to replace it or --resume to continue it, or set another "
+            "output.path (e.g. --set 'output.path=\"out/other.vtkhdf\"')",
+        )
+
+
+def resume_advice(path: Path) -> str:
+    """What an interrupted run's user can do next, with the command to type."""
+    kept = f"frames written so far stay readable in {path}"
+    if checkpoint_path(path).exists():
+        return f"{kept}; continue with: engine resume {path}"
+    return f"{kept}; no checkpoint was written yet, so run it again from the start"
 
 
 def read_resume_point(loaded: LoadedScene, path: Path):

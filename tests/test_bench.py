@@ -1,6 +1,10 @@
-"""`engine bench` runs all three cases (a smoke test: timings are for the README, not asserted)."""
+"""`engine bench` runs every case (a smoke test: timings are for the README, not asserted),
+shows each case as it runs, and refuses bad options and failed cases in one line."""
 
-from engine.bench import reference_source, run_benchmarks
+import pytest
+
+from engine.bench import BenchError, measure_apart, reference_source, run_benchmarks
+from engine.cli import main
 
 
 def test_reference_is_taichi_example_made_headless():
@@ -21,3 +25,29 @@ def test_bench_reports_every_case(capsys):
     assert all(r["particle_steps_per_second"] > 0 for r in results)
     assert results[1]["particles"] == results[0]["particles"]  # same particle count
     assert "vs reference" in capsys.readouterr().out
+
+
+def test_engine_bench_shows_the_case_it_compiles_and_times_in_a_log(capsys):
+    options = ["--steps", "2", "--grid", "8", "--only", "reference", "--only", "fluid"]
+    assert main(["bench", *options]) == 0
+    log = capsys.readouterr().err  # capsys is no terminal: plain lines, no bar
+    assert "bench: 0/2 cases, reference: compiling, then timing 2 steps" in log
+    assert "bench: 1/2 cases, fluid: compiling, then timing 2 steps" in log
+    assert "bench: 2/2 cases, fluid: " in log and "\r" not in log
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "wanted"),
+    [("--steps", "0", "at least 1"), ("--grid", "2", "at least 4"), ("--grid", "x", "at least 4")],
+)
+def test_bad_bench_options_are_refused_at_once(capsys, option, value, wanted):
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", option, value])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert f"argument {option}: '{value}' is not a whole number of {wanted}; e.g." in error
+
+
+def test_a_case_that_fails_names_itself_and_what_it_said():
+    with pytest.raises(BenchError, match="bench case nothing failed .*KeyError: 'nothing'"):
+        measure_apart("nothing", 1, 16)

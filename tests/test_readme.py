@@ -33,6 +33,7 @@ def test_documented_engine_commands_run(tmp_path, monkeypatch):
         if args[0] == "run":  # keep it short and out of the source tree
             args += [
                 "--quiet",
+                "--overwrite",  # every documented run writes the same file here
                 "--set",
                 "simulation.end_time=0.02",
                 "--set",

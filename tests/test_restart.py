@@ -188,3 +188,35 @@ def test_too_little_disk_is_refused_before_the_run(scene_file, monkeypatch, caps
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, 1000))
     assert main(["run", str(scene_file(SCENE))]) == 2
     assert "is less than the first 3 frames need" in capsys.readouterr().err
+
+
+def test_the_cost_is_estimated_before_the_run(scene_file):
+    """A modulus typed a million times too stiff: millions of steps, warned before the run."""
+    stiff = SCENE.replace("youngs_modulus = 2.0e4", "youngs_modulus = 2.0e12").replace(
+        "end_time = 0.12", "end_time = 1.0"
+    )
+    path = scene_file(stiff)
+    from engine.preflight import estimate
+    from engine.scene.loader import load_scene
+
+    cost = estimate(load_scene(path))
+    assert cost.steps > 1e6 and cost.seconds > 3600
+    normal = estimate(load_scene(scene_file(SCENE, name="normal.toml")))
+    assert normal.steps < 1e4 and normal.seconds < 3600
+
+
+def test_an_output_that_will_not_fit_the_disk_is_refused_unless_yes(
+    scene_file, monkeypatch, capsys
+):
+    import shutil
+
+    from engine.preflight import estimate_particles, frame_bytes
+    from engine.scene.loader import load_scene
+
+    path = scene_file(SCENE)
+    loaded = load_scene(path)
+    free = 4 * frame_bytes(loaded, estimate_particles(loaded))  # 3 frames fit, 13 do not
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(free, 0, free))
+    assert main(["run", str(path), "-q"]) == 2
+    assert "the whole output needs up to" in capsys.readouterr().err
+    assert main(["run", str(path), "-q", "--yes"]) == 0

@@ -18,6 +18,7 @@ Re-running reuses weights already trained with the same settings (their sidecars
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -29,6 +30,7 @@ import numpy as np
 import engine.io
 from engine.diff.identify import identify
 from engine.diff.train import TrainingConfig, train_constitutive
+from engine.progress import Counter
 from engine.runner import run_scene
 from engine.scene.loader import load_scene
 
@@ -96,6 +98,7 @@ BOX = 'shape = "box"\nmin = [0.3, 0.15]\nmax = [0.55, 0.4]'
 DISK = 'shape = "sphere"\ncenter = [0.6, 0.3]\nradius = 0.14'
 TRAINING_VELOCITY = [1.0, -2.0]
 UNSEEN_VELOCITY = [-1.5, -1.0]
+ARCHITECTURES = ("invariant", "mlp")
 
 
 @dataclass
@@ -137,11 +140,11 @@ def true_modulus(case: Case) -> float:
     return float(values[case.modulus_key])
 
 
-def identify_modulus(case: Case, observed: Path) -> dict[str, float | str]:
+def identify_modulus(case: Case, observed: Path, quiet: bool = True) -> dict[str, float | str]:
     """System identification: the modulus fitted to the observed trajectory from half its true
     value (``engine identify``), with its relative error and the minutes it took."""
     truth = true_modulus(case)
-    found = identify(observed, {case.modulus_key: truth / 2}, "body")
+    found = identify(observed, {case.modulus_key: truth / 2}, "body", quiet=quiet)
     fitted = found.fitted[case.modulus_key]
     return {
         "parameter": case.modulus_key,
@@ -175,11 +178,11 @@ def neural_law(case: Case, weights: Path) -> str:
     return f'model = "neural"\n{density}\nweights = "{weights.resolve()}"'
 
 
-def run(folder: Path, name: str, text: str) -> Path:
+def run(folder: Path, name: str, text: str, quiet: bool = True) -> Path:
     """Run a scene (written to ``folder/name.toml``) and return its result file."""
     path = folder / f"{name}.toml"
     path.write_text(text)
-    run_scene(load_scene(path), quiet=True)
+    run_scene(load_scene(path), quiet=quiet)
     return folder / f"{name}.vtkhdf"
 
 
@@ -197,15 +200,25 @@ def relative_error(result: Path, truth: Path) -> float:
 
 
 def run_case(name: str, folder: Path, scale: Scale, quiet: bool = True) -> CaseReport:
-    """Ground truth, training of both architectures and the roll-outs of one case."""
+    """Ground truth, training of both architectures and the roll-outs of one case; unless
+    ``quiet``, each stage shows on stderr as it starts, and the progress of its work."""
     case = CASES[name]
     folder.mkdir(parents=True, exist_ok=True)
     rollouts = {"training_2x": (BOX, TRAINING_VELOCITY), "unseen": (DISK, UNSEEN_VELOCITY)}
     horizon = 2 * scale.train_time
+    # the observed run, the truths, the trainings, identification, every contender's roll-outs
+    total = 1 + len(rollouts) + len(ARCHITECTURES) + 1 + (len(ARCHITECTURES) + 1) * len(rollouts)
+    counter, finished = Counter(f"experiment {name}", total, "stages", quiet), itertools.count()
 
-    def scene(law: str, rollout: str, end_time: float, tag: str) -> str:
+    def starting(stage: str) -> None:
+        """Show that ``stage`` starts (the ones before it have finished)."""
+        counter.update(next(finished), stage)
+
+    def simulate(tag: str, law: str, rollout: str, end_time: float) -> Path:
+        """Run ``law`` in the scene of ``rollout`` until ``end_time``, as ``tag``."""
+        starting(f"running {tag}")
         shape, velocity = rollouts[rollout]
-        return SCENE.format(
+        text = SCENE.format(
             resolution=scale.resolution,
             end_time=end_time,
             frame_dt=scale.frame_dt,
@@ -214,14 +227,13 @@ def run_case(name: str, folder: Path, scale: Scale, quiet: bool = True) -> CaseR
             shape=shape,
             velocity=velocity,
         )
+        return run(folder, tag, text, quiet)
 
-    observed = run(folder, "observed", scene(case.law, "training_2x", scale.train_time, "observed"))
-    truths = {
-        r: run(folder, f"truth_{r}", scene(case.law, r, horizon, f"truth_{r}")) for r in rollouts
-    }
+    observed = simulate("observed", case.law, "training_2x", scale.train_time)
+    truths = {r: simulate(f"truth_{r}", case.law, r, horizon) for r in rollouts}
     report = CaseReport(name, target=case.target)
     laws = {"wrong_modulus": doubled_modulus(case)}
-    for architecture in ("invariant", "mlp"):
+    for architecture in ARCHITECTURES:
         config = TrainingConfig(
             architecture=architecture,
             stress_scale=scale.stress_scale,
@@ -232,23 +244,29 @@ def run_case(name: str, folder: Path, scale: Scale, quiet: bool = True) -> CaseR
         weights = folder / f"{architecture}.pt"
         minutes = trained_minutes(weights, config, observed)
         if minutes is None:
+            starting(f"training {architecture}")
             started = time.perf_counter()
             train_constitutive(observed, weights, "body", config, quiet=quiet)
             minutes = (time.perf_counter() - started) / 60
+        else:
+            starting(f"reusing the {architecture} law trained before")
         report.training_minutes[architecture] = minutes
         laws[architecture] = neural_law(case, weights)
-    report.identified = identify_modulus(case, observed)
+    starting(f"identifying {case.modulus_key}")
+    report.identified = identify_modulus(case, observed, quiet)
     for contender, law in laws.items():
         report.errors[contender] = {}
         for rollout in rollouts:
             tag = f"{contender}_{rollout}"
             try:
-                result = run(folder, tag, scene(law, rollout, horizon, tag))
+                result = simulate(tag, law, rollout, horizon)
                 error = relative_error(result, truths[rollout])
             except Exception as failure:  # a baseline that blows up loses, it does not stop us
                 print(f"{name}: {tag} failed: {failure}")
                 error = float("inf")
             report.errors[contender][rollout] = error
+    counter.update(total, "done")
+    counter.close()
     (folder / "report.json").write_text(json.dumps(asdict(report), indent=1))
     return report
 

@@ -21,6 +21,7 @@ import torch
 from engine.diff.train import (
     TrainingError,
     WindowLoss,
+    loss_reporter,
     minimise,
     observed_scene,
     observed_steps,
@@ -29,6 +30,7 @@ from engine.diff.train import (
     usable_device,
 )
 from engine.diff.twin import TorchTwin
+from engine.progress import Counter
 from engine.solver.simulation import Simulation
 
 
@@ -38,11 +40,13 @@ def fit_parameters(
     names: Sequence[str],
     objective: Callable[[], torch.Tensor],
     iterations: int = 30,
+    counter: Counter | None = None,
 ) -> dict[str, float]:
     """Fit the parameters ``names`` of ``material`` in ``twin.params`` to minimise
     ``objective()`` (which rolls the twin). Optimised in log space (the parameters are
     positive) by L-BFGS on the objective relative to its value at the start; the twin keeps
-    the fitted values (SI units), which are returned."""
+    the fitted values (SI units), which are returned. ``counter``, if given, shows the
+    iterations and the loss."""
     params = twin.params[material]
     logs = {name: params[name].detach().log().clone().requires_grad_() for name in names}
 
@@ -53,7 +57,15 @@ def fit_parameters(
 
     with torch.no_grad():
         scale = float(at_logs())
-    minimise(list(logs.values()), lambda: at_logs() / scale, iterations, lr=1.0, precise=True)
+    report = loss_reporter(counter, scale) if counter is not None else None
+    minimise(
+        list(logs.values()),
+        lambda: at_logs() / scale,
+        iterations,
+        lr=1.0,
+        precise=True,
+        on_evaluation=report,
+    )
     fitted = {name: float(log.detach().exp()) for name, log in logs.items()}
     for name, value in fitted.items():
         params[name] = torch.tensor(value, dtype=twin.dtype, device=twin.device)
@@ -95,10 +107,12 @@ def identify(
     material: str | None = None,
     iterations: int = 30,
     device: str = "cpu",
+    quiet: bool = False,
 ) -> Identification:
     """Fit the parameters named in ``starts`` of ``material`` (default: the scene's first) to
     the trajectory in ``result_path``, each starting from its value in ``starts`` or, where
-    that is None, from the value in the result's scene."""
+    that is None, from the value in the result's scene; the iterations and the loss show on
+    stderr unless ``quiet``."""
     usable_device(device)
     observation, result = read_observation(Path(result_path), device)
     loaded, material = observed_scene(result, material)
@@ -125,9 +139,11 @@ def identify(
         whole = WindowLoss(twin, observation, len(observation.states) - 1, substeps, frame_dt)
         objective = functools.partial(whole, 0)
     started = time.perf_counter()
-    with torch.no_grad():
-        before = float(objective())
-    fitted = fit_parameters(twin, material, list(starts), objective, iterations)
+    with Counter("identify, L-BFGS", iterations, "iterations", quiet) as counter:
+        with torch.no_grad():
+            before = float(objective())
+        counter.update(0, f"loss {before:.3e}")
+        fitted = fit_parameters(twin, material, list(starts), objective, iterations, counter)
     with torch.no_grad():
         after = float(objective())
     seconds = time.perf_counter() - started

@@ -21,7 +21,6 @@ loss curve goes to a PNG beside the weights.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import engine.io
 from engine.diff.neural_law import build_law, save_neural_law
 from engine.diff.twin import TorchTwin
+from engine.output.vtkhdf import SURFACE
+from engine.progress import Counter
 from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
 
@@ -54,11 +54,47 @@ class Observation:
     size: float  # m, the body's extent (the loss is relative to it)
 
 
+def result_beside(path: Path) -> str:
+    """What to pass instead of ``path``, which holds no particle frames: the result a checkpoint
+    or surface file was written beside, or any result of ``engine run``."""
+    for tail in ("_checkpoint.h5", "_surface.vtkhdf"):
+        if path.name.endswith(tail):
+            return f"pass the result beside it, {path.with_name(path.name[: -len(tail)])}.vtkhdf"
+    return "pass the .vtkhdf result file `engine run` wrote"
+
+
+def open_observed(path: Path) -> engine.io.Result:
+    """The particle result file at ``path``, with at least two frames; anything else is a
+    :class:`TrainingError` saying what to pass instead."""
+    try:
+        result = engine.io.open(path)
+    except (OSError, KeyError) as error:
+        reason = (
+            "no such file"
+            if not path.exists()
+            else "an HDF5 file without an engine run's frames"
+            if isinstance(error, KeyError)
+            else str(error)
+        )
+        raise TrainingError(
+            f"{path} is not an engine result file ({reason}); {result_beside(path)}"
+        ) from None
+    if result.kind == SURFACE:
+        raise TrainingError(f"{path} holds a moving surface, not particles; {result_beside(path)}")
+    if result.n_frames < 2:
+        raise TrainingError(
+            f"{path} has {result.n_frames} finished frames and at least 2 are needed; run the "
+            "scene longer (or to its end)"
+        )
+    return result
+
+
 def read_observation(
     path: Path, device: str | torch.device = "cpu"
 ) -> tuple[Observation, engine.io.Result]:
-    """Positions of every frame, and the full state where the result stores it (on ``device``)."""
-    result = engine.io.open(path)
+    """Positions of every frame, and the full state where the result stores it (on ``device``);
+    a file that is no particle result with two frames or more is a :class:`TrainingError`."""
+    result = open_observed(path)
     full = all(name in result.fields for name in NEEDED)
     states = []
     for index in range(result.n_frames):
@@ -144,26 +180,41 @@ class WindowLoss:
         return total / (len(states) - 1)
 
 
+def loss_reporter(counter: Counter, scale: float = 1.0) -> Callable[[int, float], None]:
+    """A :func:`minimise` ``on_evaluation`` that shows the iteration and the best loss so far,
+    times ``scale``, on ``counter``."""
+    return lambda iteration, loss: counter.update(iteration, f"loss {loss * scale:.3e}")
+
+
 def minimise(
     leaves: list[torch.Tensor],
     objective: Callable[[], torch.Tensor],
     iterations: int,
     lr: float = 1.0,
     precise: bool = False,
+    on_evaluation: Callable[[int, float], None] | None = None,
 ) -> None:
     """L-BFGS with a strong-Wolfe line search on ``objective()`` over ``leaves`` (in place).
 
     A value that is not finite is a wall to the line search, not a NaN; if the search fails or
     ends no better than it started, the leaves are put back. ``precise`` runs until round-off
-    (gradient 1e-12, change 1e-14) instead of torch's default tolerances."""
+    (gradient 1e-12, change 1e-14) instead of torch's default tolerances. ``on_evaluation`` is
+    called after every evaluation with the iteration (0 for the first guess) and the lowest
+    finite value so far."""
     tolerances = {"tolerance_grad": 1e-12, "tolerance_change": 1e-14} if precise else {}
     optimiser = torch.optim.LBFGS(
         leaves, lr=lr, max_iter=iterations, line_search_fn="strong_wolfe", **tolerances
     )
+    lowest = math.inf
 
     def closure() -> torch.Tensor:
+        nonlocal lowest
         optimiser.zero_grad()
         loss = objective()
+        if on_evaluation is not None:
+            if torch.isfinite(loss):
+                lowest = min(lowest, float(loss.detach()))
+            on_evaluation(optimiser.state[leaves[0]].get("n_iter", 0), lowest)
         if not torch.isfinite(loss):  # a step too far: report a wall, not a NaN, to the search
             return loss.new_tensor(1e30)
         loss.backward()
@@ -184,12 +235,19 @@ def minimise(
                 leaf.copy_(value)
 
 
-def fit_moduli(law: torch.nn.Module, objective: Callable[[], torch.Tensor]) -> None:
+def fit_moduli(
+    law: torch.nn.Module, objective: Callable[[], torch.Tensor], quiet: bool = False
+) -> None:
     """Stage one: fit the law's ``prior_*`` scalars (moduli, mix, yield) alone, by L-BFGS on
-    ``objective()``; a law without them (the ``mlp`` baseline) is left as is."""
+    ``objective()``, showing the iterations and the loss unless ``quiet``; a law without them
+    (the ``mlp`` baseline) is left as is."""
     priors = [p for name, p in law.named_parameters() if name.startswith("prior_")]
     if priors:
-        minimise(priors, objective, MODULI_ITERATIONS, lr=0.5)
+        label = "stage one, L-BFGS on the law's moduli"
+        with Counter(label, MODULI_ITERATIONS, "iterations", quiet) as counter:
+            minimise(
+                priors, objective, MODULI_ITERATIONS, 0.5, on_evaluation=loss_reporter(counter)
+            )
 
 
 def observed_steps(observation: Observation, result: engine.io.Result) -> tuple[float, float]:
@@ -205,10 +263,14 @@ def substeps_per_frame(frame_dt: float, dt: float) -> int:
 
 
 def keep_the_better(
-    law: torch.nn.Module, stage_one: dict, objective: Callable[[], torch.Tensor]
+    law: torch.nn.Module,
+    stage_one: dict,
+    objective: Callable[[], torch.Tensor],
+    quiet: bool = False,
 ) -> str:
     """Keep whichever of the trained law and its stage-one state has the lower ``objective()``
-    (no gradients); returns ``"stage two"`` or ``"stage one"``."""
+    (no gradients), showing both losses unless ``quiet``; returns ``"stage two"`` or
+    ``"stage one"``."""
 
     def mean_loss() -> float:
         with torch.no_grad():
@@ -216,9 +278,14 @@ def keep_the_better(
         return loss if math.isfinite(loss) else math.inf
 
     trained = {key: value.clone() for key, value in law.state_dict().items()}
-    trained_loss = mean_loss()
-    law.load_state_dict(stage_one)
-    if mean_loss() < trained_loss:
+    label = "keeping the better law, loss over the longest windows"
+    with Counter(label, 2, "laws", quiet) as counter:
+        trained_loss = mean_loss()
+        counter.update(1, f"stage two {trained_loss:.3e}")
+        law.load_state_dict(stage_one)
+        stage_one_loss = mean_loss()
+        counter.update(2, f"stage one {stage_one_loss:.3e}")
+    if stage_one_loss < trained_loss:
         return "stage one"
     law.load_state_dict(trained)
     return "stage two"
@@ -247,6 +314,16 @@ def observed_scene(result: engine.io.Result, material: str | None) -> tuple:
     if material not in names:
         raise TrainingError(f"no material {material!r} in the scene; choose from {names}")
     return loaded, material
+
+
+def check_window(window: int, frames: int) -> None:
+    """Raise a :class:`TrainingError` naming the fix if windows of ``window`` frames do not fit
+    in an observation of ``frames`` frames."""
+    if window > frames - 1:
+        raise TrainingError(
+            f"--window {window} is longer than the observation, which has {frames - 1} frame "
+            f"intervals; use --window {frames - 1} or less"
+        )
 
 
 def usable_device(device: str) -> None:
@@ -283,6 +360,7 @@ def train_constitutive(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     observation, result = read_observation(Path(result_path), config.device)
+    check_window(config.max_window, len(observation.states))
     loaded, material = observed_scene(result, material)
     sim = Simulation(loaded)
     torch.manual_seed(config.seed)
@@ -329,10 +407,10 @@ def train_constitutive(
 
     if not losses:
         one_frame = windows(1)
-        fit_moduli(law, one_frame.carry_history if full else lambda: one_frame.mean(starts))
+        fit_moduli(law, one_frame.carry_history if full else lambda: one_frame.mean(starts), quiet)
         stage_one = {key: value.clone() for key, value in law.state_dict().items()}
-    bar = tqdm(range(len(losses), config.epochs), disable=quiet, file=sys.stderr, unit="epoch")
-    for epoch in bar:
+    counter = Counter("stage two, Adam on the whole law", config.epochs, "epochs", quiet)
+    for epoch in range(len(losses), config.epochs):
         window_loss = windows(config.window(epoch))
         if full:
             with torch.no_grad():
@@ -353,7 +431,7 @@ def train_constitutive(
             raise TrainingError(f"epoch {epoch + 1}: every window diverged; lower --lr")
         losses.append(total / used)
         schedule.step()
-        bar.set_postfix_str(f"loss {losses[-1]:.3e}, window {window_loss.window}")
+        counter.update(epoch + 1, f"loss {losses[-1]:.3e}, window {window_loss.window}")
         torch.save(
             {
                 "law": law.state_dict(),
@@ -365,7 +443,8 @@ def train_constitutive(
             },
             checkpoint,
         )
-    kept = keep_the_better(law, stage_one, full_windows)
+    counter.close()
+    kept = keep_the_better(law, stage_one, full_windows, quiet)
     record = {
         "trained_on": str(Path(result_path).resolve()),
         "scene": str(result.metadata["scene_file"]),

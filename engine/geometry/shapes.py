@@ -18,11 +18,12 @@ MESH_FIX = "give a closed (watertight) triangle mesh file that trimesh reads (ob
 def vector_length(key: str, value, dim: int) -> list[ShapeIssue]:
     """A problem if ``value`` does not have ``dim`` components."""
     if value is not None and len(value) != dim:
+        count = f"{len(value)} component" + ("" if len(value) == 1 else "s")
         return [
             ShapeIssue(
                 key,
-                f"{key} has {len(value)} components but dim = {dim}",
-                f"give exactly {dim} numbers",
+                f"{key} has {count} but dim = {dim}",
+                f"give exactly {dim} numbers, one per axis ({', '.join('xyz'[:dim])})",
             )
         ]
     return []
@@ -36,8 +37,13 @@ class BoxBody(BodyBase):
 
 def _check_box(body: BoxBody, dim: int) -> list[ShapeIssue]:
     issues = vector_length("min", body.min, dim) + vector_length("max", body.max, dim)
-    if not issues and any(lo >= hi for lo, hi in zip(body.min, body.max, strict=True)):
-        issues.append(ShapeIssue("max", "max must exceed min on every axis", "swap them"))
+    axes = [a for a, lo, hi in zip("xyz", body.min, body.max, strict=False) if lo >= hi]
+    if not issues and axes:
+        where = " and ".join(axes)
+        fix = f"make max larger than min along {where} (swap them if they are reversed)"
+        issues.append(
+            ShapeIssue("max", f"max must exceed min on every axis (it does not along {where})", fix)
+        )
     return issues
 
 

@@ -44,7 +44,9 @@ class Simulation(Protocol):
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a finished run did."""
+    """What a finished run did: ``frames`` in the result file; ``steps`` taken by this process
+    (after ``resumed_after`` frames when it resumed from a checkpoint, so that the rate counts
+    only its own work) in ``wall_time`` seconds."""
 
     output: Path
     frames: int
@@ -53,14 +55,26 @@ class RunSummary:
     wall_time: float  # s
     arch: str = ""  # the Taichi backend that ran: "x64", "arm64", "cuda", "vulkan", ...
     device: str | None = None  # the torch device of the particle arrays; None: not torch
+    resumed_after: int | None = None  # the checkpoint's frame, when the run resumed
 
     @property
     def particle_steps_per_second(self) -> float:
         return self.particles * self.steps / max(self.wall_time, 1e-9)
 
+    @property
+    def complete_before(self) -> bool:
+        """Resumed from the checkpoint of its last frame: there was nothing left to do."""
+        return self.resumed_after is not None and self.resumed_after >= self.frames - 1
+
     def __str__(self) -> str:
+        if self.complete_before:
+            return (
+                f"{self.output} is already complete ({self.frames} frames); nothing to resume "
+                "(run without --resume to compute it again)"
+            )
+        resumed = f"resumed after frame {self.resumed_after}: " if self.resumed_after else ""
         return (
-            f"{self.frames} frames, {self.steps} steps, {self.particles} particles in "
+            f"{resumed}{self.frames} frames, {self.steps} steps, {self.particles} particles in "
             f"{self.wall_time:.1f} s "
             f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s) on {self.hardware}"
             f" -> {self.output}"

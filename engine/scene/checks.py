@@ -5,7 +5,10 @@ Each check returns :class:`SceneIssue` records (file lines are filled in by the 
 
 from __future__ import annotations
 
+import difflib
+import math
 from pathlib import Path
+from typing import Any, get_args
 
 import numpy as np
 
@@ -13,7 +16,8 @@ from engine.geometry.seeding import MeshError
 from engine.geometry.shapes import MESH_FIX, vector_length
 from engine.registry import Registry
 from engine.scene.errors import SceneIssue
-from engine.scene.schema import BASE_FIELDS
+from engine.scene.locate import KeyPath
+from engine.scene.schema import BASE_FIELDS, BodyBase
 
 _TOLERANCE = 1e-9
 #: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
@@ -29,6 +33,29 @@ def allowed_fields(registry: Registry) -> tuple[str, ...]:
     return BASE_FIELDS + tuple(sorted(extra))
 
 
+def choice_fix(value: Any, options: list) -> str:
+    """``did you mean `fluid`? use one of: fluid, sand`` (the question for a close spelling)."""
+    names = [str(option) for option in options]
+    if isinstance(value, str) and value in names and value not in options:
+        return f"write {value} without quotes"  # dim = "2"
+    close = difflib.get_close_matches(str(value), names, n=1)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return f"{hint}use one of: {', '.join(names)}"
+
+
+def non_finite_issues(data: Any, path: KeyPath = ()) -> list[SceneIssue]:
+    """Every ``nan`` and ``inf`` in the scene's data: TOML reads them, no key takes them."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return [SceneIssue(path, f"{data} is not a finite number", "write a finite number")]
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return []
+    return [issue for key, value in items for issue in non_finite_issues(value, (*path, key))]
+
+
 def _length(path, value, dim: int) -> list[SceneIssue]:
     return [
         SceneIssue(path, issue.message, issue.fix) for issue in vector_length(path[-1], value, dim)
@@ -41,7 +68,19 @@ def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
     issues += _length(("simulation", "gravity"), sim.gravity, sim.dim)
     if any(size <= 0 for size in sim.domain):
         issues.append(
-            SceneIssue(("simulation", "domain"), "domain sizes must be positive", "use sizes > 0 m")
+            SceneIssue(
+                ("simulation", "domain"),
+                f"domain sizes must be positive, got {sim.domain}",
+                "use sizes > 0 m (the domain spans [0, size] along each axis)",
+            )
+        )
+    if sim.dt != "auto" and sim.dt <= 0:
+        issues.append(
+            SceneIssue(
+                ("simulation", "dt"),
+                f"dt = {sim.dt} s is not positive",
+                'use a step > 0 s, or dt = "auto"',
+            )
         )
     if sim.frame_dt > sim.end_time:
         issues.append(
@@ -81,7 +120,7 @@ def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
             SceneIssue(
                 ("simulation", "contact"),
                 f"unknown contact model {sim.contact!r}",
-                "use one of: " + ", ".join(registry.contact_models),
+                choice_fix(sim.contact, list(registry.contact_models)),
             )
         )
     return issues
@@ -96,7 +135,7 @@ def check_output(scene, registry: Registry) -> list[SceneIssue]:
                 SceneIssue(
                     ("output", "fields", index),
                     f"unknown output field {name!r}",
-                    "use some of: " + ", ".join(allowed),
+                    choice_fix(name, list(allowed)),
                 )
             )
     suffixes = [s for writer in registry.writers.values() for s in writer.suffixes]
@@ -113,41 +152,89 @@ def check_output(scene, registry: Registry) -> list[SceneIssue]:
     return issues
 
 
+def _material_issues(path: KeyPath, name: str, materials: dict) -> list[SceneIssue]:
+    """A body's material that no ``[materials.<name>]`` table defines."""
+    if name in materials:
+        return []
+    define = f"define [materials.{name}]"
+    fix = f"{choice_fix(name, list(materials))}, or {define}" if materials else define
+    return [SceneIssue((*path, "material"), f"material {name!r} is not defined", fix)]
+
+
+def _spin_issues(path: KeyPath, spin, dim: int) -> list[SceneIssue]:
+    """An angular velocity of the wrong form: one number in 2D, three in 3D."""
+    if spin is None:
+        return []
+    if dim == 2:
+        if isinstance(spin, float):
+            return []
+        message = "in 2D angular_velocity is one number (rad/s), not a list"
+        return [SceneIssue(path, message, "write one number, e.g. angular_velocity = 1.0")]
+    if dim == 3 and isinstance(spin, float):
+        message = "in 3D angular_velocity is a vector (rad/s about x, y and z), not one number"
+        return [
+            SceneIssue(path, message, "give 3 numbers, e.g. angular_velocity = [0.0, 0.0, 1.0]")
+        ]
+    return _length(path, spin, dim)
+
+
+def _placement_keys(params: type[BodyBase]) -> list[str]:
+    """The numeric keys a shape of its own has (``min``, ``max``): what moves or sizes a body."""
+    return [
+        name
+        for name, info in params.model_fields.items()
+        if name not in BodyBase.model_fields
+        and (info.annotation is float or float in get_args(info.annotation))
+    ]
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to 3 significant digits: 1.2 stays 1.2, 1.2345 is 1.24."""
+    step = 10.0 ** (math.floor(math.log10(value)) - 2)
+    return float(f"{math.ceil(value / step - 1e-6) * step:.6g}")
+
+
+def _outside_domain(index: int, bounds, domain: np.ndarray, keys: list[str]) -> SceneIssue | None:
+    """Body ``index``, spanning ``bounds`` (lower and upper corners), past the domain's walls:
+    where it reaches, along which axes, and what to change."""
+    reaches = [
+        (axis, value, size)
+        for axis, low, high, size in zip("xyz", *bounds, domain, strict=False)
+        for value in (low, high)
+        if value < -_TOLERANCE or value > size + _TOLERANCE
+    ]
+    if not reaches:
+        return None
+    where = " and ".join(f"{axis} = {value:g} m" for axis, value, _ in reaches)
+    spans = dict.fromkeys(f"[0, {size:g}] m along {axis}" for axis, _, size in reaches)
+    fix = "move or shrink the body" + (f" ({', '.join(keys)})" if keys else "")
+    if any(value > size for _, value, size in reaches):
+        needed = [_round_up(max(size, high)) for size, high in zip(domain, bounds[1], strict=True)]
+        fix += f", or enlarge simulation.domain to {needed}"
+    if any(value < 0 for _, value, _ in reaches):
+        fix += "; the domain starts at 0 on every axis"
+    message = f"body {index} reaches {where}, beyond the domain {' and '.join(spans)}"
+    return SceneIssue(("bodies", index), message, fix)
+
+
 def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
     sim = scene.simulation
     dim = sim.dim
     domain = np.asarray(sim.domain, float)
+    domain_ok = len(domain) == dim and bool(np.all(domain > 0))
     issues: list[SceneIssue] = []
     for index, body in enumerate(scene.bodies):
         path = ("bodies", index)
-        if body.material not in scene.materials:
-            issues.append(
-                SceneIssue(
-                    (*path, "material"),
-                    f"material {body.material!r} is not defined",
-                    "define [materials."
-                    + body.material
-                    + "] or use one of: "
-                    + ", ".join(scene.materials),
-                )
-            )
+        issues += _material_issues(path, body.material, scene.materials)
         issues += _length((*path, "velocity"), body.velocity, dim)
-        spin = body.angular_velocity
-        if spin is not None and (dim == 2) != isinstance(spin, float):
-            issues.append(
-                SceneIssue(
-                    (*path, "angular_velocity"),
-                    "angular velocity must be a number in 2D and a 3-vector in 3D",
-                    f"give {1 if dim == 2 else 3} value(s) in rad/s",
-                )
-            )
+        issues += _spin_issues((*path, "angular_velocity"), body.angular_velocity, dim)
         shape = registry.shapes[body.shape]
         if body.mover not in (None, "none") and body.mover not in registry.mesh_movers:
             issues.append(
                 SceneIssue(
                     (*path, "mover"),
                     f"unknown mesh mover {body.mover!r}",
-                    "use none or one of: " + ", ".join(registry.mesh_movers),
+                    choice_fix(body.mover, ["none", *registry.mesh_movers]),
                 )
             )
         shape_issues = [
@@ -155,22 +242,15 @@ def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
             for issue in shape.check(body, dim)
         ]
         issues += shape_issues
-        if shape_issues or len(domain) != dim:
+        if shape_issues or not domain_ok:
             continue
         try:
-            lower, upper = shape.bounds(body, base_dir, dim)
+            bounds = shape.bounds(body, base_dir, dim)
         except MeshError as error:
             issues.append(SceneIssue((*path, "mesh"), str(error), MESH_FIX))
             continue
-        if np.any(lower < -_TOLERANCE) or np.any(upper > domain + _TOLERANCE):
-            issues.append(
-                SceneIssue(
-                    path,
-                    f"body spans {np.round(lower, 4).tolist()} to {np.round(upper, 4).tolist()} m, "
-                    f"outside the domain [0, {sim.domain}]",
-                    "move or shrink the body, or enlarge simulation.domain",
-                )
-            )
+        if outside := _outside_domain(index, bounds, domain, _placement_keys(shape.Params)):
+            issues.append(outside)
     return issues
 
 

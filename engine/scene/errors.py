@@ -31,11 +31,15 @@ class SceneIssue:
 
 
 class SceneError(ValueError):
-    """A scene that cannot run, with every problem found."""
+    """A scene that cannot run, with every problem found.
 
-    def __init__(self, file: Path | str, issues: list[SceneIssue]) -> None:
+    ``label`` names the kind of file in the message (``"sweep file"`` for a sweep file).
+    """
+
+    def __init__(self, file: Path | str, issues: list[SceneIssue], label: str = "scene") -> None:
         self.file = file
         self.issues = issues
+        self.label = label
         count = f"{len(issues)} problem" + ("s" if len(issues) != 1 else "")
         body = "\n".join(issue.render(file) for issue in issues)
-        super().__init__(f"scene {file} has {count}:\n{body}")
+        super().__init__(f"{label} {file} has {count}:\n{body}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,50 +13,103 @@ from pydantic import ValidationError
 
 from engine.discovery import make_plugin_manager
 from engine.registry import Registry
-from engine.scene.checks import check_scene
-from engine.scene.errors import SceneError, SceneIssue
+from engine.scene.checks import check_scene, non_finite_issues
+from engine.scene.errors import SceneError, SceneIssue, format_path
 from engine.scene.explain import schema_issues
 from engine.scene.loaded import LoadedScene
 from engine.scene.locate import KeyPath, find_line, key_lines
 from engine.scene.schema import scene_model
+
+#: A scene to start from, shown for an empty file (a column of water falling in a box).
+MINIMAL_SCENE = """\
+[simulation]
+dim = 2
+domain = [1.0, 1.0]
+resolution = 64
+end_time = 1.0
+frame_dt = 0.01
+
+[materials.water]
+model = "fluid"
+density = 1000.0
+bulk_modulus = 2.0e6
+
+[[bodies]]
+material = "water"
+shape = "box"
+min = [0.0, 0.0]
+max = [0.25, 0.5]
+"""
+
+
+class OverrideError(ValueError):
+    """A ``--set`` that cannot be applied: the key path it is about, and how to fix it."""
+
+    def __init__(self, path: KeyPath, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.fix = fix
 
 
 def parse_override(assignment: str) -> tuple[KeyPath, Any]:
     """``"simulation.end_time=0.5"`` -> ``(("simulation", "end_time"), 0.5)``.
 
     The value is read as TOML (so ``'"o.vtkhdf"'``, ``[1, 2]`` and ``true`` work); a bare word that
-    is not valid TOML is taken as a string. ``bodies.0.velocity`` or ``bodies[0].velocity`` index
-    arrays.
+    is not valid TOML is taken as a string, a broken array, table or quoted string is an error.
+    ``bodies.0.velocity`` or ``bodies[0].velocity`` index arrays.
     """
+    example = "write KEY=VALUE, e.g. simulation.end_time=0.5 or bodies[0].velocity=[1.0, 0.0]"
     if "=" not in assignment:
-        raise ValueError(f"--set {assignment!r}: expected KEY=VALUE, e.g. simulation.end_time=0.5")
+        raise OverrideError((), "expected KEY=VALUE", example)
     key, raw = assignment.split("=", 1)
     path: list[str | int] = []
     for part in key.replace("[", ".").replace("]", "").split("."):
         if part.strip():
             path.append(int(part) if part.strip().isdigit() else part.strip())
+    if not path:
+        raise OverrideError((), "no key before `=`", example)
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
+    except tomllib.TOMLDecodeError as error:
+        if raw.strip()[:1] not in ("[", "{", '"', "'"):
+            return tuple(path), raw.strip()
+        reason = str(error).split(" (at ")[0]
+        fix = 'write the value as a scene file would: [1.0, 0.0], "a string", true'
+        raise OverrideError(tuple(path), f"not valid TOML ({reason})", fix) from None
     return tuple(path), value
 
 
+def _step_error(node: Any, where: KeyPath, part: str | int) -> OverrideError | None:
+    """Why ``node``, the value at ``where``, has no place ``part`` for a ``--set``, or None."""
+    name = format_path(where)
+    if isinstance(node, list) and not isinstance(part, int):
+        fix = f"index it with a number, e.g. {name}[0]"
+        return OverrideError(where, "a list of entries, not a table", fix)
+    if isinstance(node, list) and part >= len(node):
+        count = f"{len(node)} entr" + ("y" if len(node) == 1 else "ies")
+        fix = f"use an index from 0 to {len(node) - 1}" if node else "add entries to the file"
+        return OverrideError((*where, part), f"no such entry: {name} has {count}", fix)
+    if isinstance(node, dict) and isinstance(part, int):
+        return OverrideError(where, "a table, not a list", "name one of its keys")
+    if not isinstance(node, dict | list):
+        fix = f"set {name} itself, e.g. --set {name}=..."
+        return OverrideError(where, "a single value, with no keys inside", fix)
+    return None
+
+
 def apply_override(data: dict, path: KeyPath, value: Any) -> None:
-    """Set ``value`` at ``path`` inside nested dicts/lists, creating tables as needed."""
+    """Set ``value`` at ``path`` inside nested dicts/lists, creating tables as needed; raise
+    :class:`OverrideError` where the path cannot go (past a list's end, into a number)."""
     node: Any = data
-    for part, following in zip(path[:-1], path[1:], strict=True):
-        if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
-                raise ValueError(f"--set: there is no entry {part} at {path}")
+    for depth, part in enumerate(path):
+        if error := _step_error(node, path[:depth], part):
+            raise error
+        if depth == len(path) - 1:
+            node[part] = value
+        elif isinstance(part, int):
             node = node[part]
         else:
-            node = node.setdefault(part, [] if isinstance(following, int) else {})
-    last = path[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ValueError(f"--set: there is no entry {last} at {path}")
-    node[last] = value
+            node = node.setdefault(part, [] if isinstance(path[depth + 1], int) else {})
 
 
 def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -> list[SceneIssue]:
@@ -69,6 +123,23 @@ def _with_lines(issues: list[SceneIssue], text: str, overridden: set[KeyPath]) -
                 SceneIssue(issue.path, issue.message, issue.fix, find_line(lines, issue.path))
             )
     return out
+
+
+def _empty_file_issue(text: str) -> SceneIssue:
+    """The one problem of a file that holds no keys, with a scene to start from."""
+    what = "the file is empty" if not text.strip() else "the file holds only comments"
+    scene = textwrap.indent(MINIMAL_SCENE, " " * 8).rstrip()
+    return SceneIssue(
+        (),
+        f"{what}: no [simulation] table, no [materials.<name>] and no [[bodies]]",
+        f"start from this scene (`engine schema` lists every key):\n{scene}",
+    )
+
+
+def _replacing(first: list[SceneIssue], others: list[SceneIssue]) -> list[SceneIssue]:
+    """``first``, then the issues of ``others`` about other keys."""
+    taken = {issue.path for issue in first}
+    return [*first, *(issue for issue in others if issue.path not in taken)]
 
 
 def _plugin_specs(data: dict, path: Path, extra: tuple[str, ...]) -> list[str]:
@@ -117,26 +188,27 @@ def load_scene(
             int(line.group(1)) if line else None,
         )
         raise SceneError(path, [issue]) from None
+    if not data:
+        raise SceneError(path, [_empty_file_issue(text)])
     overridden: set[KeyPath] = set()
     for assignment in overrides:
         try:
             key, value = parse_override(assignment)
             apply_override(data, key, value)
-        except (ValueError, TypeError, AttributeError) as error:
-            raise SceneError(
-                path, [SceneIssue((), str(error), "check the --set key path")]
-            ) from None
+        except OverrideError as error:
+            issue = SceneIssue(error.path, f"{error} (--set {assignment})", error.fix)
+            raise SceneError(path, [issue]) from None
         overridden.add(key)
     manager = make_plugin_manager(_plugin_specs(data, path, tuple(plugins)))
     registry = Registry.collect(manager)
     model = scene_model(registry)
+    non_finite = non_finite_issues(data)  # pydantic takes nan and inf for numbers
     try:
         scene = model.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as error:
-        issues = schema_issues(error, data, model, registry, path.parent)
-        issues = _with_lines(issues, text, overridden)
-        raise SceneError(path, issues) from None
-    issues = check_scene(scene, path.parent, registry)
+        issues = _replacing(non_finite, schema_issues(error, data, model, registry, path.parent))
+        raise SceneError(path, _with_lines(issues, text, overridden)) from None
+    issues = non_finite or check_scene(scene, path.parent, registry)
     if issues:
         raise SceneError(path, _with_lines(issues, text, overridden))
     return LoadedScene(

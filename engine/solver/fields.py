@@ -55,13 +55,17 @@ def particle_fields(sim: Simulation, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def diagnostics(sim: Simulation) -> dict[str, float | np.ndarray]:
-    """Time (s), steps, last dt (s), mass (kg), momentum (kg m/s, ``(d,)``), kinetic energy (J)."""
+    """Time (s), steps, the step the solver chose in the last frame (s) and its smallest and
+    largest there (the frame's last step, cut short to land on the frame time, is not one of
+    them), mass (kg), momentum (kg m/s, ``(d,)``), kinetic energy (J)."""
     mass = sim.numpy("mass").astype(np.float64)
     v = sim.numpy("v").astype(np.float64)
     return {
         "time": sim.time,
         "step": float(sim.step_count),
-        "dt": sim.dt,
+        "dt": sim.chosen_dt[0],
+        "dt_min": sim.chosen_dt[1],
+        "dt_max": sim.chosen_dt[2],
         "mass": float(mass.sum()),
         "momentum": (mass[:, None] * v).sum(axis=0),
         "kinetic_energy": float(0.5 * (mass * (v * v).sum(axis=1)).sum()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,7 @@ class Simulation:
         self._allocate(seeded)
         self.colliders = ColliderArrays(scene, loaded.base_dir, registry, self.grid.dx)
         self.time, self.step_count, self.dt = 0.0, 0, 0.0
+        self.chosen_dt = (0.0, 0.0, 0.0)  # s: the last frame's last, smallest, largest step
         self.max_speed = float(np.linalg.norm(seeded.v, axis=1).max(initial=0.0))
         self.wave_speed = self.materials.wave_speed
         self.critical_dt = self.materials.critical_dt
@@ -339,12 +341,24 @@ class Simulation:
                 int(self.numpy("body_id")[fastest]),
             )
 
-    def advance_to(self, time: float, dt_scale: float = 1.0) -> int:
-        """Step until ``time`` (s), with steps ``dt_scale`` times the usual; return the count."""
+    def advance_to(
+        self, time: float, dt_scale: float = 1.0, on_step: Callable[[], None] | None = None
+    ) -> int:
+        """Step until ``time`` (s), with steps ``dt_scale`` times the usual; return the count.
+
+        The steps chosen on the way (before the last one is cut short to land on ``time``) are
+        kept in :attr:`chosen_dt`: ``(last, smallest, largest)`` in s. ``on_step()`` is called
+        after each step.
+        """
         fixed = self.scene.simulation.dt
-        steps = 0
+        steps, chosen = 0, []
         while self.time < time - 1e-12 * max(1.0, time):
             dt = dt_scale * (self.stable_dt() if fixed == "auto" else fixed)
+            chosen.append(dt)
             self.step(min(dt, time - self.time))
             steps += 1
+            if on_step is not None:
+                on_step()
+        if chosen:
+            self.chosen_dt = (chosen[-1], min(chosen), max(chosen))
         return steps

@@ -6,6 +6,7 @@ Both sides start a process per run (``engine run`` one after another; Ray worker
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,9 +46,18 @@ def sweep_file(runs: int) -> str:
     )
 
 
+def engine_command() -> list[str]:
+    """The ``engine`` console script of this interpreter; else the interpreter running the CLI
+    with ``-P``. Not ``python -m engine.cli`` as such: it puts the current folder first on the
+    import path, and a folder named ``engine`` there would be imported instead of the package.
+    """
+    script = shutil.which("engine", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-P", "-m", "engine.cli"]
+
+
 def run_sweep_benchmark(runs: int = 8, workers: int = 2) -> dict:
     """Time both ways in a temporary folder; return seconds and their ratio."""
-    engine = [sys.executable, "-m", "engine.cli"]
+    engine = engine_command()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "base.toml").write_text(SCENE)

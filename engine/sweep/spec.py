@@ -28,23 +28,32 @@ log = true
 
 Runs are the product of the list and linspace axes, times ``samples`` draws of the random axes.
 Each run's id is derived from its parameters, so a re-run of the same sweep finds its runs again.
+Problems in the sweep file are :class:`SceneError` s labelled "sweep file", with their lines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.scene.errors import SceneError, SceneIssue
+from engine.scene.explain import schema_issues
 from engine.scene.loader import parse_override
+from engine.scene.locate import KeyPath, find_line, key_lines
+
+LABEL = "sweep file"
+README_FIX = "the sweep format in the README"
 
 
 class Strict(BaseModel):
@@ -68,9 +77,17 @@ class SweepTable(Strict):
 class Axis(Strict):
     key: str = Field(description="Scene key, as for --set: simulation.end_time, bodies[0].radius")
     values: list[Any] | None = Field(default=None, min_length=1)
-    linspace: tuple[float, float, int] | None = None
+    linspace: tuple[float, float, Annotated[int, Field(ge=1)]] | None = None
     uniform: tuple[float, float] | None = None
     log: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def a_key_path(cls, key: str) -> str:
+        if "=" in key:
+            raise ValueError("a key path has no `=`: write it as for --set, e.g. bodies[0].radius")
+        parse_override(f"{key}=0")  # raises for an empty path
+        return key
 
     @model_validator(mode="after")
     def one_kind(self) -> Axis:
@@ -81,10 +98,41 @@ class Axis(Strict):
             raise ValueError("log-uniform bounds must be positive")
         return self
 
+    @property
+    def path(self) -> KeyPath:
+        """The key path this axis sets: ``bodies[0].radius`` -> ``("bodies", 0, "radius")``."""
+        return parse_override(f"{self.key}=0")[0]
+
+    def grid(self) -> list[Any] | None:
+        """The values of a ``values`` or ``linspace`` axis; None for a random one."""
+        if self.values is not None:
+            return list(self.values)
+        if self.linspace is not None:
+            start, stop, count = self.linspace
+            return np.linspace(start, stop, count).tolist()
+        return None
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """One value of a ``uniform`` axis (log-uniform with ``log = true``)."""
+        low, high = self.uniform
+        if self.log:
+            return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        return float(rng.uniform(low, high))
+
 
 class SweepFile(Strict):
     sweep: SweepTable
     axes: list[Axis] = Field(min_length=1)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as ``--set`` reads it: TOML on one line, tables inline (JSON is not TOML)."""
+    if isinstance(value, dict):
+        items = ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").strip()
 
 
 @dataclass(frozen=True)
@@ -96,19 +144,55 @@ class Run:
 
     @property
     def overrides(self) -> list[str]:
-        """``--set`` style assignments (values as TOML through JSON, which TOML reads)."""
-        return [f"{key}={json.dumps(value)}" for key, value in self.params.items()]
+        """``--set`` style assignments of the run's parameters."""
+        return [f"{key}={toml_value(value)}" for key, value in self.params.items()]
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """A loaded sweep: where things are and the runs it expands into."""
+    """A loaded sweep: where things are, its axes and the runs they expand into."""
 
     path: Path
     scene: Path
     output_dir: Path
     spec: SweepTable
+    axes: list[Axis]
     runs: list[Run]
+    lines: dict[KeyPath, int]  # the line of each key written in the sweep file
+
+    @property
+    def manifest_path(self) -> Path:
+        """``output_dir/manifest.json``."""
+        return self.output_dir / "manifest.json"
+
+    def output_file(self, run: Run) -> Path:
+        """The run's result file, ``output_dir/<run id>.vtkhdf``."""
+        return self.output_dir / f"{run.id}.vtkhdf"
+
+    def overrides(self, run: Run) -> list[str]:
+        """What a run's scene is loaded with: its parameters and its output file."""
+        return [*run.overrides, f"output.path={toml_value(str(self.output_file(run)))}"]
+
+    def axis_of(self, path: KeyPath) -> int | None:
+        """The index of the axis that sets ``path``, a key inside it or a table holding it."""
+        for index, axis in enumerate(self.axes):
+            shared = min(len(path), len(axis.path))
+            if shared and path[:shared] == axis.path[:shared]:
+                return index
+        return None
+
+    def error(self, issues: list[SceneIssue]) -> SceneError:
+        """A :class:`SceneError` on this sweep file."""
+        return sweep_error(self.path, issues, self.lines)
+
+
+def sweep_error(path: Path, issues: list[SceneIssue], lines: dict[KeyPath, int]) -> SceneError:
+    """A :class:`SceneError` labelled "sweep file", each issue at the line of its key path."""
+    located = [
+        dataclasses.replace(issue, line=issue.line or find_line(lines, issue.path))
+        for issue in issues
+    ]
+    return SceneError(path, located, label=LABEL)
 
 
 def run_id(params: dict[str, Any]) -> str:
@@ -118,29 +202,14 @@ def run_id(params: dict[str, Any]) -> str:
 
 
 def expand(spec: SweepFile) -> list[Run]:
-    """The runs of a sweep: the product of fixed axes times the random draws."""
-    fixed, random = [], []
-    for axis in spec.axes:
-        if axis.values is not None:
-            fixed.append((axis.key, list(axis.values)))
-        elif axis.linspace is not None:
-            start, stop, count = axis.linspace
-            fixed.append((axis.key, np.linspace(start, stop, int(count)).tolist()))
-        else:
-            random.append(axis)
+    """The runs of a sweep: the product of the fixed axes times the random draws."""
+    fixed = [(axis.key, axis.grid()) for axis in spec.axes if axis.uniform is None]
+    random = [axis for axis in spec.axes if axis.uniform is not None]
     rng = np.random.default_rng(spec.sweep.seed)
-    draws = []
-    for _ in range(spec.sweep.samples if random else 1):
-        draw = {}
-        for axis in random:
-            low, high = axis.uniform
-            value = (
-                float(np.exp(rng.uniform(np.log(low), np.log(high))))
-                if axis.log
-                else float(rng.uniform(low, high))
-            )
-            draw[axis.key] = value
-        draws.append(draw)
+    draws = [
+        {axis.key: axis.draw(rng) for axis in random}
+        for _ in range(spec.sweep.samples if random else 1)
+    ]
     runs = []
     for combination in itertools.product(*(values for _, values in fixed)):
         for draw in draws:
@@ -150,33 +219,71 @@ def expand(spec: SweepFile) -> list[Run]:
     return runs
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file; errors name the file, the key and the fix."""
-    path = Path(path)
+def _axis_issues(axes: list[Axis]) -> list[SceneIssue]:
+    """Axes that would give the same run twice: a key set by two axes, a repeated value."""
+    issues = []
+    first_by_path: dict[KeyPath, int] = {}
+    for index, axis in enumerate(axes):
+        earlier = first_by_path.setdefault(axis.path, index)
+        if earlier != index:
+            message = f"`{axis.key}` is set by axes[{earlier}] already"
+            issues.append(SceneIssue(("axes", index, "key"), message, "give each key one axis"))
+        seen: set[str] = set()
+        for value in axis.grid() or ():
+            text = json.dumps(value, sort_keys=True)
+            if text in seen:
+                kind = "values" if axis.values is not None else "linspace"
+                message = f"{text} comes twice: two runs would be the same, in the same file"
+                issues.append(SceneIssue(("axes", index, kind), message, "remove the repeat"))
+                break
+            seen.add(text)
+    return issues
+
+
+def _schema_issues(error: ValidationError, data: dict) -> list[SceneIssue]:
+    """Pydantic's errors told as for a scene, the fixes pointing to the sweep format."""
+    return [
+        dataclasses.replace(issue, fix=issue.fix.replace("`engine schema`", README_FIX))
+        for issue in schema_issues(error, data, SweepFile)
+    ]
+
+
+def _read(path: Path) -> tuple[str, dict]:
+    """The sweep file's text and its TOML, or a :class:`SceneError` saying why not."""
     try:
-        spec = SweepFile.model_validate(tomllib.loads(path.read_text()))
+        text = path.read_text()
+        return text, tomllib.loads(text)
     except OSError as error:
-        raise SceneError(
-            path, [SceneIssue((), f"cannot read ({error.strerror})", "check the path")]
-        ) from None
+        issue = SceneIssue((), f"cannot read the file ({error.strerror})", "check the path")
     except tomllib.TOMLDecodeError as error:
-        raise SceneError(
-            path, [SceneIssue((), f"not valid TOML: {error}", "fix the syntax")]
-        ) from None
+        line = re.search(r"at line (\d+)", str(error))
+        issue = SceneIssue(
+            (),
+            f"not valid TOML: {error}",
+            "fix the TOML syntax at that line",
+            int(line.group(1)) if line else None,
+        )
+    raise sweep_error(path, [issue], {})
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file; errors name the file, the line, the key and the fix."""
+    path = Path(path)
+    text, data = _read(path)
+    lines = key_lines(text)
+    try:
+        spec = SweepFile.model_validate(data)
     except ValidationError as error:
-        issues = [
-            SceneIssue(tuple(item["loc"]), item["msg"], "see the sweep format in the README")
-            for item in error.errors()
-        ]
-        raise SceneError(path, issues) from None
-    for index, axis in enumerate(spec.axes):
-        try:
-            parse_override(f"{axis.key}=0")
-        except ValueError as error:
-            raise SceneError(
-                path, [SceneIssue(("axes", index, "key"), str(error), "use a.b.c")]
-            ) from None
-    scene = (path.parent / spec.sweep.scene).resolve()
+        raise sweep_error(path, _schema_issues(error, data), lines) from None
+    issues = _axis_issues(spec.axes)
+    if issues:
+        raise sweep_error(path, issues, lines)
     return Sweep(
-        path, scene, (path.parent / spec.sweep.output_dir).resolve(), spec.sweep, expand(spec)
+        path,
+        (path.parent / spec.sweep.scene).resolve(),
+        (path.parent / spec.sweep.output_dir).resolve(),
+        spec.sweep,
+        spec.axes,
+        expand(spec),
+        lines,
     )

@@ -1,8 +1,9 @@
-"""The scalar particles are coloured by, from one frame's arrays, and its range over a run.
+"""The scalar particles are coloured by, from one frame's arrays; its range; id categories.
 
 A colour field is ``speed`` (|velocity|) or any stored field: scalars as they are, ``stress``
 as its von Mises equivalent, other vectors by their magnitude and other tensors by their
-Frobenius norm.
+Frobenius norm. The id fields (:data:`CATEGORICAL`) get one colour per id, named from the
+stored scene, instead of a range.
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ import numpy as np
 
 from engine.io import Result
 from engine.viz import VizError
+from engine.viz.results import parse_scene
 
 SPEED = "speed"
+#: Fields of integer ids, drawn with one colour per id and the scene's names.
+CATEGORICAL = ("material_id", "body_id")
+#: Colour range modes: over all frames (robust: percentiles; global: extremes), or per frame.
+ROBUST, GLOBAL, FRAME = "robust", "global", "frame"
+RANGES = (ROBUST, GLOBAL, FRAME)
+ROBUST_PERCENTILES = (2.0, 98.0)
+#: Values a frame contributes to a range over all frames (a strided sample; extremes kept).
+SAMPLES_PER_FRAME = 20_000
 
 #: Units of the built-in fields (those not listed are dimensionless or unknown).
 UNITS = {
@@ -41,11 +51,11 @@ def check_field(result: Result, field: str) -> None:
         )
 
 
-def check_cmap(cmap: str) -> None:
-    """Raise :class:`VizError` if ``cmap`` is not a matplotlib colour map name."""
+def check_cmap(cmap: str | None) -> None:
+    """Raise :class:`VizError` if ``cmap`` is not a matplotlib colour map name (None: default)."""
     from matplotlib import colormaps
 
-    if cmap not in colormaps:
+    if cmap is not None and cmap not in colormaps:
         raise VizError(
             f"unknown colour map {cmap!r}; use a matplotlib name such as viridis, plasma, "
             "coolwarm, turbo or gray"
@@ -79,22 +89,82 @@ def von_mises(stress: np.ndarray) -> np.ndarray:
     return np.sqrt(d / (d - 1) * (deviator**2).sum(axis=(1, 2)))
 
 
-def color_range(result: Result, field: str) -> tuple[float, float]:
+def check_range(mode: str) -> None:
+    """Raise :class:`VizError` if ``mode`` is not one of :data:`RANGES`."""
+    if mode not in RANGES:
+        raise VizError(f"unknown colour range {mode!r}; use one of: {', '.join(RANGES)}")
+
+
+def color_range(result: Result, field: str, robust: bool = False) -> tuple[float, float]:
     """(low, high) of ``field`` over all frames of ``result``, so colours mean the same in each.
 
-    A constant field gets a range of width 1 around its value.
+    The smallest and largest value, or with ``robust`` the 2nd and 98th percentiles (of up to
+    :data:`SAMPLES_PER_FRAME` values a frame), so a few extreme particles do not wash out the
+    rest. See :func:`value_range` for degenerate ranges.
     """
     check_field(result, field)
-    low, high = np.inf, -np.inf
-    for i in range(result.n_frames):
-        values = scalars(result.arrays(i), field)
-        if values.size:
-            low, high = min(low, float(values.min())), max(high, float(values.max()))
-    if not np.isfinite(low):
+    samples = [_sample(scalars(result.arrays(i), field)) for i in range(result.n_frames)]
+    return value_range(np.concatenate(samples), robust)
+
+
+def value_range(values: np.ndarray, robust: bool = False) -> tuple[float, float]:
+    """(low, high) of ``values``: min and max, or with ``robust`` the 2nd and 98th percentiles.
+
+    A robust range of width 0 (most values equal) falls back to min and max; a constant field
+    gets a range of width 1 around its value, no values (0, 1).
+    """
+    if not values.size:
         return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    if robust:
+        p_low, p_high = (float(p) for p in np.percentile(values, ROBUST_PERCENTILES))
+        if p_high > p_low:
+            low, high = p_low, p_high
     if high <= low:
         return low - 0.5, high + 0.5
     return low, high
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    """(N,) ``values``, or if N is above :data:`SAMPLES_PER_FRAME` every k-th of them (at most
+    that many) and the smallest and largest."""
+    stride = len(values) // SAMPLES_PER_FRAME
+    if stride < 2:
+        return values
+    return np.concatenate([values[::stride], [values.min(), values.max()]])
+
+
+def categories(result: Result, field: str) -> list[str] | None:
+    """Names of the values of ``material_id`` or ``body_id``; None for other fields.
+
+    ``material_id`` k is the k-th ``[materials.<name>]`` table of the stored scene, ``body_id``
+    k its k-th ``[[bodies]]`` entry, named ``"k: material"``. Ids the scene does not name are
+    named by their number.
+    """
+    if field not in CATEGORICAL:
+        return None
+    scene = parse_scene(result.scene_text)
+    if field == "material_id":
+        names = list(scene.get("materials", {}))
+    else:
+        names = [
+            f"{k}: {body.get('material', '?')}" for k, body in enumerate(scene.get("bodies", []))
+        ]
+    largest = int(color_range(result, field)[1])
+    return names + [str(k) for k in range(len(names), largest + 1)]
+
+
+def category_colors(n: int, cmap: str | None = None) -> list[tuple[float, float, float]]:
+    """``n`` distinct RGB colours (0 to 1): ``cmap`` sampled at n points, or by default the
+    first n of tab10 (tab20 for more than 10, then turbo sampled)."""
+    from matplotlib import colormaps
+
+    if cmap is None:
+        for name in ("tab10", "tab20"):
+            if n <= colormaps[name].N:
+                return [tuple(c) for c in colormaps[name].colors[:n]]
+        cmap = "turbo"
+    return [tuple(c[:3]) for c in colormaps[cmap].resampled(n)(np.arange(n))]
 
 
 def title(field: str) -> str:

@@ -9,10 +9,11 @@ import numpy as np
 
 from engine.io import Result
 from engine.viz import VizError
+from engine.viz.outputs import prepare_outputs
 from engine.viz.results import open_surface
 
 #: Diagnostics the summary and the plot name; other (plugin) ones are only listed.
-STANDARD = ("time", "step", "dt", "mass", "momentum", "kinetic_energy")
+STANDARD = ("time", "step", "dt", "dt_min", "dt_max", "mass", "momentum", "kinetic_energy")
 #: The plotted diagnostics and their axis labels.
 PANELS = (
     ("mass", "mass [kg]"),
@@ -65,7 +66,8 @@ def plot_diagnostics(result: Result, output: str | Path) -> Path:
     """Write a plot of mass, momentum components, kinetic energy and dt against time (s).
 
     Raises:
-        VizError: ``output``'s suffix is not an image format matplotlib writes (.png, .svg, ...).
+        VizError: ``output``'s suffix is not an image format matplotlib writes (.png, .svg, ...),
+            or it cannot be written there (checked before drawing).
     """
     from matplotlib.figure import Figure
 
@@ -73,6 +75,7 @@ def plot_diagnostics(result: Result, output: str | Path) -> Path:
     figure = Figure(figsize=(7, 9))
     if output.suffix[1:].lower() not in figure.canvas.get_supported_filetypes():
         raise VizError(f"cannot write a plot named {output.name!r}; name it .png (or .svg, .pdf)")
+    prepare_outputs([output])
     diagnostics = result.diagnostics()
     time = diagnostics.get("time", result.times)
     axes = figure.subplots(len(PANELS), 1, sharex=True)
@@ -92,7 +95,6 @@ def plot_diagnostics(result: Result, output: str | Path) -> Path:
     axes[-1].set_xlabel("time [s]")
     figure.suptitle(result.path.name)
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=100)
     return output
 
@@ -126,9 +128,11 @@ def _diagnostics_summary(diagnostics: dict[str, np.ndarray]) -> list[str]:
     energy = diagnostics.get("kinetic_energy")
     if energy is not None and len(energy):
         lines.append(f"    kinetic energy: {energy[0]:.4g} J first, {energy[-1]:.4g} J last")
-    dt = diagnostics.get("dt")
-    if dt is not None and np.any(dt > 0):  # frame 0 records no step
-        lines.append(f"    dt: {dt[dt > 0].min():.3g} to {dt.max():.3g} s")
+    smallest, largest = diagnostics.get("dt_min"), diagnostics.get("dt_max")
+    if smallest is None:  # written before the smallest and largest step were recorded
+        smallest = largest = diagnostics.get("dt")
+    if smallest is not None and np.any(smallest > 0):  # frame 0 records no step
+        lines.append(f"    dt: {smallest[smallest > 0].min():.3g} to {largest.max():.3g} s")
     other = [name for name in diagnostics if name not in STANDARD]
     if other:
         lines.append(f"    also stored: {', '.join(other)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import engine.io
@@ -29,6 +30,18 @@ def open_result(path: str | Path) -> engine.io.Result:
     if result.n_frames == 0:
         raise VizError(f"{path} has no finished frames yet; run the scene (longer) first")
     return result
+
+
+def parse_scene(scene_text: str) -> dict:
+    """A result's stored scene TOML (:attr:`engine.io.Result.scene_text`) as tables.
+
+    Raises:
+        VizError: the text is not valid TOML.
+    """
+    try:
+        return tomllib.loads(scene_text)
+    except tomllib.TOMLDecodeError as error:
+        raise VizError(f"the result's stored scene is not valid TOML ({error})") from None
 
 
 def open_surface(result: engine.io.Result) -> engine.io.Result | None:

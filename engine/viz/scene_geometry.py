@@ -8,7 +8,6 @@ than ``plane`` and ``mesh`` (from plugins) are not drawn.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from engine.geometry.rotation import rotation_matrix
 from engine.geometry.seeding import MeshError, load_mesh
 from engine.io import Result
 from engine.viz import VizError
+from engine.viz.results import parse_scene
 
 
 @dataclass
@@ -55,10 +55,7 @@ class SceneGeometry:
 
     def __init__(self, scene_text: str, base: Path) -> None:
         """Parse ``scene_text`` (TOML); ``base`` is the folder relative mesh paths start from."""
-        try:
-            scene = tomllib.loads(scene_text)
-        except tomllib.TOMLDecodeError as error:
-            raise VizError(f"the result's stored scene is not valid TOML ({error})") from None
+        scene = parse_scene(scene_text)
         simulation = scene.get("simulation", {})
         self.dim = int(simulation.get("dim", 2))
         self.domain = np.zeros(3)

@@ -1,8 +1,10 @@
 """Everything drawn for one result in one PyVista plotter, updated in place frame by frame.
 
 Shared by ``engine render`` (off screen) and ``engine view`` (a window): particles as points or
-sphere glyphs coloured by a field, the mesh movers' surface, the obstacles at the frame's time,
-a scalar bar and a time label.
+sphere glyphs coloured by a field, the mesh movers' surface, the obstacles at the frame's time
+(mesh colliders see-through, so the bodies they touch stay visible), a scalar bar (for id fields
+a legend of the scene's names) and a time label. Text is sized and placed from the window size
+so that it stays inside the image.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyvista as pv
+from matplotlib.colors import ListedColormap
 from scipy.spatial import cKDTree
 
 from engine.io import Result
@@ -28,7 +31,9 @@ CAMERAS = {
     "yz": ((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
 }
 
-PARTICLES, SURFACE = "particles", "surface"  # actor names
+PARTICLES, SURFACE, BAR_TITLE = "particles", "surface", "bar title"  # actor names
+#: Opacity of mesh colliders: a press plate or a container must not hide the body inside.
+COLLIDER_OPACITY = 0.3
 
 
 @dataclass
@@ -37,15 +42,18 @@ class Style:
 
     Attributes:
         field: the colour field (see :mod:`engine.viz.color`).
-        cmap: a matplotlib colour map name.
-        clim: (low, high) colour range in the field's unit; None: its range over all frames.
+        cmap: a matplotlib colour map name; None: viridis, and for id fields tab10.
+        clim: (low, high) colour range in the field's unit; None: set by ``color_range``.
+        color_range: without ``clim``: ``robust`` (2nd to 98th percentile over all frames),
+            ``global`` (smallest to largest over all frames) or ``frame`` (each frame's own).
         point_size: point diameter in pixels (points mode).
         spheres: draw sphere glyphs (radius half the particle spacing) instead of points.
     """
 
     field: str = color.SPEED
-    cmap: str = "viridis"
+    cmap: str | None = None
     clim: tuple[float, float] | None = None
+    color_range: str = color.ROBUST
     point_size: float = 5.0
     spheres: bool = False
 
@@ -86,7 +94,15 @@ class Stage:
         self.surface = open_surface(result)
         self.geometry = SceneGeometry.from_result(result)
         self.radius = _glyph_radius(result.points(0), self.geometry.domain)
-        self.clims = {style.field: style.clim} if style.clim else {}
+        self.fixed = {style.field: style.clim} if style.clim else {}
+        self.ranges: dict[tuple[str, str], tuple[float, float]] = {}
+        self.names: dict[str, list[str]] = {}
+        self.font = _font_px(plotter.window_size)
+        width, height = plotter.window_size
+        self.time_label = _add_label(
+            plotter, (self.font / width, 1 - self.font / height), self.font, "time"
+        )
+        self.time_label.prop.justification_vertical = "top"
         self.particles = pv.PolyData()
         self.surface_mesh = pv.PolyData()
         self.frame = -1
@@ -96,7 +112,9 @@ class Stage:
                 opacity = 0.5 if plane.n_faces else 1.0
                 plotter.add_mesh(plane, color="saddlebrown", line_width=3, opacity=opacity)
         for mover in self.geometry.movers:
-            plotter.add_mesh(mover.mesh, color="silver", smooth_shading=True)
+            plotter.add_mesh(
+                mover.mesh, color="silver", opacity=COLLIDER_OPACITY, smooth_shading=True
+            )
 
     def show(self, i: int) -> None:
         """Draw frame ``i``: particles, surface, obstacles and time label at its time."""
@@ -114,25 +132,38 @@ class Stage:
                     self.surface_mesh, color="lightgrey", opacity=0.35, name=SURFACE
                 )
         self.geometry.at(time)
-        self.plotter.add_text(
-            f"t = {time:.3f} s", position="upper_left", font_size=12, name="time", render=False
-        )
+        self.time_label.input = f"t = {time:.3f} s"
         self.frame = i
 
     def restyle(self, **changes: object) -> None:
         """Change :class:`Style` attributes (e.g. ``field="J"``) and redraw the current frame."""
+        # a scalar bar placed by hand is not removed with its actor: remove it first
+        self.plotter.remove_scalar_bar(color.title(self.style.field), render=False)
         self.plotter.remove_actor(PARTICLES)
         for key, value in changes.items():
             setattr(self.style, key, value)
         color.check_field(self.result, self.style.field)
         self.show(max(self.frame, 0))
 
-    def clim(self) -> tuple[float, float]:
-        """The colour range of the current field: as given, else over all frames (cached)."""
+    def clim(self, values: np.ndarray) -> tuple[float, float]:
+        """The colour range of the current field, ``values`` being the frame's (see
+        :class:`Style`); ranges over all frames are computed once per field and mode."""
+        field, mode = self.style.field, self.style.color_range
+        if field in self.fixed:
+            return self.fixed[field]
+        if mode == color.FRAME:
+            return color.value_range(values)
+        if (field, mode) not in self.ranges:
+            robust = mode == color.ROBUST
+            self.ranges[field, mode] = color.color_range(self.result, field, robust)
+        return self.ranges[field, mode]
+
+    def categories(self) -> list[str]:
+        """The names of the current id field's values (see :func:`engine.viz.color.categories`)."""
         field = self.style.field
-        if field not in self.clims:
-            self.clims[field] = color.color_range(self.result, field)
-        return self.clims[field]
+        if field not in self.names:
+            self.names[field] = color.categories(self.result, field)
+        return self.names[field]
 
     def set_camera(self, camera: str | list[tuple[float, float, float]]) -> None:
         """Point the camera: a preset framing the domain, or [position, focal point, up]."""
@@ -149,24 +180,111 @@ class Stage:
 
     def _show_particles(self, i: int) -> None:
         name = color.title(self.style.field)
+        values = color.scalars(self.result.arrays(i), self.style.field)
         cloud = pv.PolyData(_as_3d(self.result.points(i)))
-        cloud.point_data[name] = color.scalars(self.result.arrays(i), self.style.field)
+        cloud.point_data[name] = values
         if self.style.spheres:
             sphere = pv.Sphere(radius=self.radius, theta_resolution=8, phi_resolution=8)
             cloud = cloud.glyph(geom=sphere, scale=False, orient=False)
         self.particles.shallow_copy(cloud)
-        if PARTICLES not in self.plotter.actors:
-            self.plotter.add_mesh(
-                self.particles,
-                scalars=name,
-                cmap=self.style.cmap,
-                clim=self.clim(),
-                point_size=self.style.point_size,
-                render_points_as_spheres=not self.style.spheres,
-                style="surface" if self.style.spheres else "points",
-                scalar_bar_args={"title": name, "fmt": "%.3g", "n_labels": 3},
-                name=PARTICLES,
-            )
+        categorical = self.style.field in color.CATEGORICAL
+        if PARTICLES in self.plotter.actors:
+            if not categorical:
+                self.plotter.update_scalar_bar_range(self.clim(values), name)
+            return
+        self.plotter.add_mesh(
+            self.particles,
+            scalars=name,
+            point_size=self.style.point_size,
+            render_points_as_spheres=not self.style.spheres,
+            style="surface" if self.style.spheres else "points",
+            name=PARTICLES,
+            **(self._by_category(name) if categorical else self._by_value(name, values)),
+        )
+        self._finish_bar(name, categorical)
+
+    def _finish_bar(self, name: str, categorical: bool) -> None:
+        """Put the bar's title half a line above it (VTK's own can overlap the labels):
+        centred, or for an id field's legend from its left end, with the names right of it."""
+        bar = self.plotter.scalar_bars[name]
+        bar.SetTitle("")
+        if categorical:
+            bar.SetTextPositionToPrecedeScalarBar()
+        x, y = bar.GetPosition()
+        gap = 0.5 * self.font / self.plotter.window_size[1]
+        position = (x if categorical else x + bar.GetWidth() / 2, y + bar.GetHeight() + gap)
+        label = _add_label(self.plotter, position, self.font, BAR_TITLE, name)
+        label.prop.justification_horizontal = "left" if categorical else "center"
+
+    def _by_value(self, name: str, values: np.ndarray) -> dict:
+        """``add_mesh`` arguments: a colour map over :meth:`clim`, a scalar bar at the bottom."""
+        return {
+            "cmap": self.style.cmap or "viridis",
+            "clim": self.clim(values),
+            "scalar_bar_args": _bar_args(name, self.font, self.plotter.window_size),
+        }
+
+    def _by_category(self, name: str) -> dict:
+        """``add_mesh`` arguments: one colour per id, a legend of the names at the left."""
+        names = self.categories()
+        n = len(names)
+        return {
+            "cmap": ListedColormap(color.category_colors(n, self.style.cmap)),
+            "clim": (-0.5, n - 0.5),
+            "n_colors": n,
+            "annotations": dict(enumerate(names)),
+            "scalar_bar_args": _legend_args(name, n, self.font, self.plotter.window_size),
+        }
+
+
+def _font_px(window_size: list[int]) -> int:
+    """Text height in pixels for a (width, height) window: 1/40 of its height, at least 10."""
+    return max(10, round(window_size[1] / 40))
+
+
+def _add_label(
+    plotter: pv.Plotter, position: tuple[float, float], font: int, name: str, text: str = " "
+) -> pv.Text:
+    """Text ``font`` pixels high at ``position`` (0 to 1 across and up the window), named
+    ``name`` (replacing an earlier one)."""
+    label = plotter.add_text(text, position=position, viewport=True, name=name, render=False)
+    label.prop.font_size = font
+    return label
+
+
+def _bar_args(title: str, font: int, window_size: list[int]) -> dict:
+    """A horizontal scalar bar centred at the bottom, for ``font``-pixel text.
+
+    It spans the middle 60 % of the width, so the end labels (centred on the bar's ends) keep
+    a fifth of the width to the image's edges; its box holds the labels and the bar.
+    """
+    height = window_size[1]
+    return {
+        "title": title,
+        "fmt": "%.3g",
+        "n_labels": 3,
+        "position_x": 0.2,
+        "width": 0.6,
+        "position_y": font / height,
+        "height": 2.5 * font / height,
+        "label_font_size": font,
+    }
+
+
+def _legend_args(title: str, n: int, font: int, window_size: list[int]) -> dict:
+    """A vertical bar of ``n`` swatches a line in from the left, centred in height."""
+    width, height = window_size
+    tall = min(1.8 * font * n / height, 0.8)
+    return {
+        "title": title,
+        "n_labels": 0,
+        "vertical": True,
+        "position_x": font / width,
+        "width": 1.5 * font / width,
+        "position_y": 0.5 - tall / 2,
+        "height": tall,
+        "label_font_size": font,
+    }
 
 
 def _glyph_radius(points: np.ndarray, domain: np.ndarray) -> float:

@@ -20,7 +20,8 @@ NO_DISPLAY = (
     "no display available; use `engine render out.vtkhdf -o movie.mp4` "
     "(or run `engine view` where DISPLAY or WAYLAND_DISPLAY is set)"
 )
-KEYS_HELP = "space: play/pause   left/right: frame   n: field   b: spheres   up/down: size"
+#: One key a line, at the middle of the right edge: clear of the slider, bar, legend and time.
+KEYS_HELP = "space: play/pause\nleft/right: frame\nn: field\nb: spheres\nup/down: size"
 
 
 class Player:
@@ -93,7 +94,7 @@ class Player:
         )
         self.button = plotter.add_checkbox_button_widget(self.set_playing, size=30)
         plotter.add_text("play", position=(45, 15), font_size=10)
-        plotter.add_text(KEYS_HELP, position="lower_right", font_size=8)
+        plotter.add_text(KEYS_HELP, position="right_edge", font_size=8)
         plotter.add_key_event("space", lambda: self.set_playing(not self.playing))
         plotter.add_key_event("Right", lambda: self.step(1))
         plotter.add_key_event("Left", lambda: self.step(-1))
@@ -108,7 +109,8 @@ def view(
     result_path: str | Path,
     field: str = color.SPEED,
     camera: str | None = None,
-    cmap: str = "viridis",
+    cmap: str | None = None,
+    color_range: str = color.ROBUST,
     point_size: float = 5.0,
     spheres: bool = False,
     fps: float = 24.0,
@@ -118,16 +120,20 @@ def view(
     Arguments as for :func:`engine.viz.render.render`.
 
     Raises:
-        VizError: unreadable result, unknown field or colour map, bad camera, or no display.
+        VizError: unreadable result, unknown field, colour map or range, bad camera, or no
+            display.
     """
     result = open_result(result_path)
     color.check_field(result, field)
     color.check_cmap(cmap)
+    color.check_range(color_range)
     view_from = parse_camera(camera, result.dim)
     if not has_display():
         raise VizError(NO_DISPLAY)
     plotter = pv.Plotter(title=f"engine view {result.path.name}", theme=pv.themes.DocumentTheme())
-    player = Player(Stage(plotter, result, Style(field, cmap, None, point_size, spheres)))
+    player = Player(
+        Stage(plotter, result, Style(field, cmap, None, color_range, point_size, spheres))
+    )
     player.stage.show(-1)
     player.stage.set_camera(view_from)
     player.attach(fps)

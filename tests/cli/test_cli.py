@@ -119,18 +119,29 @@ def test_particles_leaving_the_domain_are_reported(scene_file, capsys):
     assert "enlarge simulation.domain" in err
 
 
-def test_killed_run_leaves_every_finished_frame_readable(scene_file):
-    """SIGKILL in the middle of a run: the file opens and holds intact frames."""
-    long_run = SMALL.replace("end_time = 0.04", "end_time = 5.0").replace(
-        "frame_dt = 0.01", "frame_dt = 0.002"
-    )
+def start_long_run(scene_file, stderr, *changes: tuple[str, str]) -> tuple:
+    """``engine run`` of 5 s of SMALL, with ``(old, new)`` text ``changes``, in a child process
+    that handles SIGINT as in a terminal; its scene path and process."""
+    long_run = SMALL.replace("end_time = 0.04", "end_time = 5.0")
+    for old, new in changes:
+        long_run = long_run.replace(old, new)
     path = scene_file(long_run)
-    output = path.parent / "out" / "small.vtkhdf"
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "run", str(path), "-q"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    return path, process
+
+
+def test_killed_run_leaves_every_finished_frame_readable(scene_file):
+    """SIGKILL in the middle of a run: the file opens and holds intact frames."""
+    path, process = start_long_run(
+        scene_file, subprocess.DEVNULL, ("frame_dt = 0.01", "frame_dt = 0.002")
+    )
+    output = path.parent / "out" / "small.vtkhdf"
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -157,3 +168,64 @@ def test_engine_console_script_is_installed():
     out = subprocess.run(["engine", "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("run", "validate", "schema", "bench"):
         assert command in out
+
+
+def test_an_existing_result_is_not_overwritten_silently(scene_file, capsys):
+    path = scene_file(SMALL)
+    assert main(["run", str(path), "-q"]) == 0
+    output = path.parent / "out" / "small.vtkhdf"
+    written = output.stat().st_mtime_ns
+    assert main(["run", str(path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "output.path" in err and "already holds a result" in err and "--overwrite" in err
+    assert output.stat().st_mtime_ns == written  # untouched
+    assert main(["run", str(path), "-q", "--overwrite"]) == 0
+    assert output.stat().st_mtime_ns != written
+
+
+def test_the_summary_counts_only_this_run_and_a_finished_run_is_complete(
+    scene_file, tmp_path, capsys
+):
+    """After a resume the rate counts the steps this process took, not those before the
+    checkpoint; resuming a finished run says it is complete."""
+    path = scene_file(SMALL.replace("[output]", "[output]\ncheckpoint_every = 2"))
+    crash = tmp_path / "crash.py"
+    crash.write_text(
+        "from engine.hooks import hookimpl\n\n@hookimpl\ndef engine_frame(simulation, frame):\n"
+        "    if frame == 3:\n        raise RuntimeError('power cut')\n"
+    )
+    assert main(["run", str(path), "-q", "--plugin", str(crash)]) == 1  # checkpoint: frame 2
+    assert main(["run", str(path), "--resume", "--overwrite"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith("resumed after frame 2: 5 frames, ")
+    resumed = int(summary.split(" steps,")[0].split()[-1])
+    assert main(["run", str(path), "--overwrite"]) == 0
+    total = int(capsys.readouterr().out.split(" steps,")[0].split()[-1])
+    assert 0 < resumed < total  # only the steps after frame 2
+    assert main(["resume", str(path.parent / "out" / "small.vtkhdf")]) == 0
+    assert "is already complete (5 frames); nothing to resume" in capsys.readouterr().out
+
+
+def test_dt_records_the_step_the_solver_chose(scene_file):
+    """The last step of a frame is cut short to land on the frame time; dt is the chosen one."""
+    path = scene_file(SMALL.replace("frame_dt = 0.01", "frame_dt = 0.01\ndt = 0.0003"))
+    assert main(["run", str(path), "-q"]) == 0
+    diagnostics = engine.io.open(path.parent / "out" / "small.vtkhdf").diagnostics()
+    np.testing.assert_allclose(diagnostics["dt"][1:], 3e-4)  # 0.01 / 3e-4 is not whole
+    np.testing.assert_allclose(diagnostics["dt_min"][1:], 3e-4)
+    np.testing.assert_allclose(diagnostics["dt_max"][1:], 3e-4)
+
+
+def test_ctrl_c_stops_between_steps_and_says_how_to_resume(scene_file):
+    """SIGINT while the run steps (it was lost inside Taichi's calls): exit 130 and advice."""
+    path, process = start_long_run(
+        scene_file, subprocess.PIPE, ("[output]", "[output]\ncheckpoint_every = 1")
+    )
+    output = path.parent / "out" / "small.vtkhdf"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (path.parent / "out" / "small_checkpoint.h5").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert f"continue with: engine resume {output}" in err and "Traceback" not in err

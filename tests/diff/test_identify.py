@@ -86,3 +86,24 @@ def test_engine_identify_names_the_parameters_it_can_fit(scene_file, tmp_path, c
     assert "the start must be a number" in capsys.readouterr().err
     assert main(["identify", result, "--fit", "youngs_modulus=-1"]) == 2
     assert "positive" in capsys.readouterr().err
+
+
+def test_engine_identify_shows_its_iterations_and_loss_in_a_log(scene_file, tmp_path, capsys):
+    scene = scene_file(JELLY.format(modulus=TRUE_MODULUS, fields=FULL_STATE))
+    assert main(["run", str(scene), "-q", "--set", "simulation.end_time=0.02"]) == 0
+    result = str(tmp_path / "out" / "jelly.vtkhdf")
+    options = ["--fit", f"youngs_modulus={TRUE_MODULUS / 2}", "--iterations", "2"]
+    assert main(["identify", result, *options]) == 0
+    log = capsys.readouterr().err  # capsys is no terminal: plain lines, no bar
+    assert "identify, L-BFGS: 0/2 iterations, loss " in log
+    assert "identify, L-BFGS: 1/2 iterations, loss " in log and "\r" not in log
+
+
+def test_fewer_than_one_iteration_is_refused_before_any_work(tmp_path, capsys):
+    missing = str(tmp_path / "none.vtkhdf")  # reading it would fail: the option is checked first
+    with pytest.raises(SystemExit) as stop:
+        main(["identify", missing, "--fit", "youngs_modulus", "--iterations", "0"])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "argument --iterations: '0' is not a whole number of at least 1" in error
+    assert "e.g. --iterations 30" in error

@@ -44,3 +44,14 @@ def test_quick_jelly_experiment_reports_every_contender(tmp_path, capsys):
         == 0
     )
     assert weights.stat().st_mtime_ns == trained_at  # the second run reused the trained law
+
+
+def test_fewer_than_one_epoch_is_refused_before_any_work(tmp_path, capsys):
+    out = str(tmp_path / "experiments")
+    with pytest.raises(SystemExit) as stop:
+        main(["experiment", "materials", "--epochs", "0", "--out", out])
+    assert stop.value.code == 2
+    assert "argument --epochs: '0' is not a whole number of at least 1; e.g. --epochs 30" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "experiments").exists()

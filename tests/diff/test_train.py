@@ -144,3 +144,83 @@ def test_the_law_history_carried_along_the_observation_makes_the_true_sand_fit(s
         assert np.abs(state["state"][:, 0].numpy() - expected).max() <= 1e-6
     # measured: 2e-31 carried (round-off), 7e-8 forgetting
     assert carried <= 1e-20 and forgetting >= 1e3 * carried, (carried, forgetting)
+
+
+@pytest.fixture(scope="module")
+def short_jelly(tmp_path_factory):
+    """A 3-frame jelly result and the checkpoint written beside it."""
+    folder = tmp_path_factory.mktemp("short_jelly")
+    (folder / "scene.toml").write_text(JELLY)
+    scene = str(folder / "scene.toml")
+    assert main(["run", scene, "-q", "--set", "simulation.end_time=0.02"]) == 0
+    return folder / "out" / "jelly.vtkhdf"
+
+
+def not_results(result):
+    """Files that are not results: the checkpoint beside one, a text file, a missing file."""
+    text = result.with_name("notes.vtkhdf")
+    text.write_text("not HDF5\n")
+    return {
+        "checkpoint": (result.with_name("jelly_checkpoint.h5"), f"beside it, {result}"),
+        "text": (text, "pass the .vtkhdf result file `engine run` wrote"),
+        "missing": (result.with_name("none.vtkhdf"), "(no such file)"),
+    }
+
+
+COMMANDS = {
+    "train": ["train", "constitutive", "{}", "--out", "{}.pt"],
+    "identify": ["identify", "{}", "--fit", "youngs_modulus"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", ["checkpoint", "text", "missing"])
+def test_a_file_that_is_not_a_result_is_one_line_naming_it_and_what_to_pass(
+    short_jelly, capsys, command, kind
+):
+    path, advice = not_results(short_jelly)[kind]
+    assert main([part.format(path) for part in COMMANDS[command]]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {path} is not an engine result file (")
+    assert advice in error and error.count("\n") == 1, error
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--epochs", "0"),
+        ("--window", "0"),
+        ("--lr", "0"),
+        ("--lr", "-0.001"),
+        ("--stress-scale", "0"),
+    ],
+)
+def test_bad_training_options_are_refused_before_any_work(tmp_path, capsys, option, value):
+    missing = str(tmp_path / "none.vtkhdf")  # reading it would fail: the option is checked first
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "constitutive", missing, "--out", str(tmp_path / "x.pt"), option, value])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert f"argument {option}: '{value}' is not a" in error and f"e.g. {option} " in error
+
+
+def test_a_window_longer_than_the_observation_is_refused_with_the_longest(short_jelly, capsys):
+    options = ["--out", str(short_jelly.with_suffix(".pt")), "--window", "3"]
+    assert main(["train", "constitutive", str(short_jelly), *options]) == 2
+    assert "use --window 2 or less" in capsys.readouterr().err
+
+
+def test_every_stage_of_training_shows_progress_in_a_log_and_quiet_hides_it(
+    short_jelly, capsys, monkeypatch
+):
+    monkeypatch.setattr("engine.diff.train.MODULI_ITERATIONS", 2)  # a short stage one
+    weights = str(short_jelly.with_name("progress.pt"))
+    train = ["train", "constitutive", str(short_jelly), "--out", weights, "--window", "1"]
+    assert main([*train, "--epochs", "1"]) == 0
+    log = capsys.readouterr().err  # capsys is no terminal: plain lines, no bar
+    assert "stage one, L-BFGS on the law's moduli: 0/2 iterations, loss " in log  # then converged
+    assert "stage two, Adam on the whole law: 1/1 epochs, loss " in log
+    assert "keeping the better law, loss over the longest windows: 2/2 laws, stage one " in log
+    assert "\r" not in log
+    assert main([*train, "--epochs", "2", "--resume", "-q"]) == 0
+    assert capsys.readouterr().err == ""

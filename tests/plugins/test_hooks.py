@@ -228,3 +228,57 @@ def test_hook_wrappers_wrap_the_call_instead_of_being_called_as_implementations(
     assert sys.modules["engine_local_plugin_wrapper"].calls == ["before", 1]
     assert list(registry.particle_fields) == ["rest_position"]
     assert registry.provider[("particle_fields", "rest_position")] == "engine.builtins"
+
+
+MISTAKES = {
+    "returns_a_string": (
+        "@hookimpl\ndef engine_frame(simulation, frame):\n    return 'hello'\n",
+        1,
+        "engine_frame: returned a str ('hello')",
+        "return a dict",
+    ),
+    "length_changes": (
+        "@hookimpl\ndef engine_frame(simulation, frame):\n"
+        "    return {'bins': [1.0] * (frame + 1)}\n",
+        1,
+        "diagnostic 'bins' has shape (2,) where earlier frames had (1,)",
+        "the same number of values every frame",
+    ),
+    "takes_a_built_in_name": (
+        "@hookimpl\ndef engine_frame(simulation, frame):\n    return {'mass': 1.0}\n",
+        1,
+        "diagnostic 'mass' is also returned by the engine",
+        "a name of its own",
+    ),
+    "misspelt_hook": (
+        "@hookimpl\ndef engine_fram(simulation, frame):\n    return None\n",
+        3,
+        "engine_fram: there is no such hook",
+        "did you mean engine_frame?",
+    ),
+    "misnamed_argument": (
+        "@hookimpl\ndef engine_frame(sim, frame):\n    return None\n",
+        3,
+        "engine_frame: takes sim, which the hook does not pass",
+        "engine_frame(simulation, frame)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_plugin_mistakes_are_one_message_naming_plugin_hook_and_fix(
+    mistake, scene_file, tmp_path, capsys
+):
+    source, code, what, fix = MISTAKES[mistake]
+    plugin = tmp_path / f"{mistake}.py"
+    plugin.write_text("from engine.hooks import hookimpl\n\n" + source)
+    assert main(["run", str(scene_file(SCENE)), "-q", "--plugin", str(plugin)]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith(f"error: plugin '{plugin}'")
+    assert what in err and "fix: " in err and fix in err
+
+
+def test_a_hook_named_function_without_hookimpl_is_warned_about(tmp_path, capsys):
+    (tmp_path / "bare.py").write_text("def engine_frame(simulation, frame):\n    return None\n")
+    with pytest.warns(UserWarning, match="defines engine_frame without @hookimpl"):
+        make_plugin_manager([str(tmp_path / "bare.py")])

@@ -1,4 +1,4 @@
-"""Obstacles posed as the solver poses them; colour values and ranges; frame selections."""
+"""Obstacles posed as the solver poses them; colour values, ranges and id names; frames."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from matplotlib import colormaps
 from viz_results import ROOT, results_fixture  # noqa: F401 (the `results` fixture)
 
 import engine.io
 from engine.solver.colliders import MeshCollider
-from engine.viz import VizError
-from engine.viz.color import color_range, scalars, von_mises
+from engine.viz import VizError, color
+from engine.viz.color import (
+    categories,
+    category_colors,
+    color_range,
+    scalars,
+    value_range,
+    von_mises,
+)
 from engine.viz.results import parse_frames, select_frames
 from engine.viz.scene_geometry import SceneGeometry
 
@@ -120,3 +128,57 @@ def test_frame_selections(results):
             parse_frames(bad)
     with pytest.raises(VizError, match="select nothing"):
         select_frames(result, slice(5, 9))
+
+
+def test_robust_range_is_percentiles_over_all_frames(results, monkeypatch):
+    result = engine.io.open(results["box_2d"])
+    every = np.concatenate([np.linalg.norm(r.arrays["velocity"], axis=1) for r in result])
+    robust = color_range(result, "speed", robust=True)
+    assert robust == pytest.approx(np.percentile(every, [2, 98]))
+    low, high = color_range(result, "speed")
+    assert low <= robust[0] < robust[1] <= high
+    monkeypatch.setattr(color, "SAMPLES_PER_FRAME", 7)  # sampled frames keep their extremes
+    assert color_range(result, "speed") == pytest.approx((low, high))
+    assert color_range(result, "speed", robust=True) == pytest.approx(robust, rel=0.05)
+
+
+def test_value_range_of_degenerate_values():
+    mostly_one = np.array([1.0] * 99 + [5.0])
+    assert value_range(mostly_one, robust=True) == (1.0, 5.0)  # percentiles equal: min, max
+    assert value_range(np.array([2.0, 2.0]), robust=True) == (1.5, 2.5)
+    assert value_range(np.zeros(0)) == (0.0, 1.0)
+
+
+ID_SCENE = """
+[materials.water]
+model = "fluid"
+
+[materials.jelly]
+model = "fixed_corotated"
+
+[[bodies]]
+material = "jelly"
+
+[[bodies]]
+material = "water"
+"""
+
+
+def test_categories_name_materials_and_bodies_in_file_order():
+    arrays = {"material_id": np.array([1, 0]), "body_id": np.array([0, 2, 1])}
+    result = SimpleNamespace(
+        path="fake.vtkhdf",
+        scene_text=ID_SCENE,
+        fields=list(arrays),
+        n_frames=1,
+        arrays=lambda i: arrays,
+    )
+    assert categories(result, "material_id") == ["water", "jelly"]
+    assert categories(result, "body_id") == ["0: jelly", "1: water", "2"]  # 2: not in the scene
+    assert categories(result, "speed") is None
+
+
+def test_category_colors_are_distinct():
+    assert category_colors(3) == [tuple(c) for c in colormaps["tab10"].colors[:3]]
+    assert len(set(category_colors(15))) == 15
+    assert category_colors(2, "viridis") == [tuple(colormaps["viridis"](x)[:3]) for x in (0.0, 1.0)]

@@ -1,18 +1,25 @@
-"""engine render: images show the particles where the data put them, movies have every frame."""
+"""engine render: images show the particles where the data put them, movies have every frame,
+labels stay inside the image, outputs are checked before drawing."""
 
 from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
 import pytest
 import pyvista as pv
-from viz_results import results_fixture  # noqa: F401 (the `results` fixture)
+from viz_results import ROOT, results_fixture  # noqa: F401 (the `results` fixture)
 
 import engine.io
 from engine.cli import main
 from engine.viz import VizError
+from engine.viz.color import category_colors, value_range
 from engine.viz.display import prefer_egl_without_display
 from engine.viz.render import render
+from engine.viz.scene_geometry import SceneGeometry
 from engine.viz.stage import Stage, Style
 
 SIZE = (320, 240)
@@ -135,3 +142,134 @@ def test_cli_render_refuses_files_that_are_not_particle_results(results, tmp_pat
 def test_render_api_raises_viz_error(results, tmp_path):
     with pytest.raises(VizError, match="name the output"):
         render(results["box_2d"], tmp_path / "a.jpg")
+
+
+def unwritable_outputs(tmp_path):
+    """(output, what the error names) pairs that cannot be written, made under ``tmp_path``."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a file, not a folder\n")
+    (tmp_path / "taken.png").mkdir()
+    cases = [
+        (a_file / "x.png", str(a_file)),
+        (a_file / "deeper" / "x.gif", str(a_file)),
+        (tmp_path / "taken.png", "is a folder"),
+    ]
+    if sys.platform == "linux":  # /proc takes no new files or folders, even from root
+        cases += [(Path("/proc/nope/x.png"), "/proc/nope"), (Path("/proc/x.mp4"), "/proc")]
+    if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes despite the modes
+        locked, read_only = tmp_path / "locked", tmp_path / "read_only.png"
+        locked.mkdir(mode=0o500)
+        read_only.write_bytes(b"")
+        read_only.chmod(0o400)
+        cases += [(locked / "x.gif", str(locked)), (read_only, "read-only")]
+    return cases
+
+
+@pytest.fixture
+def no_drawing(monkeypatch):
+    """Fail the test if ``render`` starts drawing."""
+
+    def stage(*args, **kwargs):
+        raise AssertionError("drawing started before the output was checked")
+
+    monkeypatch.setattr("engine.viz.render.Stage", stage)
+
+
+def test_unwritable_outputs_are_one_line_errors_before_drawing(
+    results, tmp_path, capsys, no_drawing
+):
+    for output, named in unwritable_outputs(tmp_path):
+        assert main(["render", str(results["box_2d"]), "-o", str(output), "-q"]) == 2, output
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert named in err and "give" in err and "Traceback" not in err
+
+
+def test_png_series_checks_every_file_it_will_write(results, tmp_path, capsys, no_drawing):
+    (tmp_path / "f_0002.png").mkdir()
+    args = ["render", str(results["box_2d"]), "-o", str(tmp_path / "f.png"), "--frames", "1:3"]
+    assert main(args) == 2
+    assert f"cannot write {tmp_path / 'f_0002.png'}: it is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "f_0001.png").exists()
+
+
+def ink(image: np.ndarray) -> np.ndarray:
+    """Mask (H, W) of the pixels that are not the white background."""
+    return np.any(image[..., :3] != WHITE, axis=2)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (400, 300)])
+def test_labels_stay_inside_the_image(results, tmp_path, size):
+    out = tmp_path / "stress.png"
+    render(
+        results["mesh_3d"], out, field="stress", clim=(0.0, 5.41e4), window_size=size, quiet=True
+    )
+    drawn = ink(imageio.imread(out))
+    margin = 5  # pixels: nothing may touch the edges, as a cut-off label would
+    edges = np.ones_like(drawn)
+    edges[margin:-margin, margin:-margin] = False
+    assert not np.any(drawn & edges)
+    width, height = size
+    assert drawn[: height // 10, : width // 5].sum() > 20  # the time label, top left
+    bottom = drawn[-height // 6 :]
+    assert bottom[:, -width // 5 :].sum() > 20  # the scalar bar's top label "5.41e+04"
+
+
+def test_id_fields_are_named_from_the_scene(results):
+    prefer_egl_without_display()
+    result = engine.io.open(results["box_2d"])
+    for field, name in [("material_id", "water"), ("body_id", "0: water")]:
+        plotter = pv.Plotter(off_screen=True, window_size=list(SIZE))
+        Stage(plotter, result, Style(field=field)).show(-1)
+        table = plotter.scalar_bars[field].GetLookupTable()
+        assert table.GetNumberOfAnnotatedValues() == 1 and table.GetAnnotation(0) == name
+        assert table.GetNumberOfTableValues() == 1
+        np.testing.assert_allclose(table.GetTableValue(0)[:3], category_colors(1)[0])
+        plotter.close()
+
+
+def bar_range(stage: Stage) -> tuple[float, float]:
+    """The colour range the stage's scalar bar shows."""
+    (bar,) = stage.plotter.scalar_bars.values()
+    return tuple(bar.GetLookupTable().GetRange())
+
+
+def test_colour_range_modes(results):
+    prefer_egl_without_display()
+    result = engine.io.open(results["box_2d"])
+    speeds = [np.linalg.norm(result.arrays(i)["velocity"], axis=1) for i in range(4)]
+    every = np.concatenate(speeds)
+    expected = {
+        "global": lambda i: (every.min(), every.max()),
+        "robust": lambda i: tuple(np.percentile(every, [2, 98])),
+        "frame": lambda i: value_range(speeds[i]),
+    }
+    assert Style().color_range == "robust"
+    for mode, wanted in expected.items():
+        for clim in (None, (0.5, 1.5)):
+            plotter = pv.Plotter(off_screen=True, window_size=list(SIZE))
+            stage = Stage(plotter, result, Style(clim=clim, color_range=mode))
+            for i in (1, 3):
+                stage.show(i)
+                assert bar_range(stage) == pytest.approx(clim or wanted(i), rel=1e-6), (mode, i)
+            plotter.close()
+    assert value_range(speeds[1]) != value_range(speeds[3])
+
+
+PLATE = """
+[[colliders]]
+type = "mesh"
+mesh = "assets/meshes/press_plate.stl"
+position = [0.3, 0.56, 0.3]
+"""
+
+
+def test_mesh_colliders_do_not_hide_the_body(results, monkeypatch):
+    """A press plate between the camera (looking down) and the body: the body still shows."""
+    with_plate = classmethod(lambda cls, result: cls(result.scene_text + PLATE, ROOT))
+    monkeypatch.setattr(SceneGeometry, "from_result", with_plate)
+    mask, plotter = particle_pixels(results["mesh_3d"], -1, "xz")
+    without_particles = plotter.screenshot(return_img=True)
+    plotter.close()
+    assert mask.sum() > 50
+    assert np.all(ink(without_particles)[mask])  # the plate is drawn over all of them

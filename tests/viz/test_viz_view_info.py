@@ -109,3 +109,17 @@ def test_info_bad_input(results, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["info", str(results["box_2d"]), "--plot", str(tmp_path / "plot.txt")]) == 2
     assert "name it .png" in capsys.readouterr().err
+
+
+def test_info_plot_that_cannot_be_written_is_an_error_before_drawing(results, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a file, not a folder\n")
+    cases = [(a_file / "d.png", str(a_file))]
+    if sys.platform == "linux":  # /proc takes no new folders, even from root
+        cases.append(("/proc/nope/d.png", "/proc/nope"))
+    for plot, named in cases:
+        assert main(["info", str(results["box_2d"]), "--plot", str(plot)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
+        assert named in captured.err and "Traceback" not in captured.err
+        assert captured.out == ""
