@@ -306,7 +306,9 @@ def _experiment(args: argparse.Namespace) -> int:
 
     scale = Scale(epochs=args.epochs) if args.epochs else Scale()
     if args.quick:
-        scale = Scale(resolution=16, frame_dt=0.025, train_time=0.1, epochs=args.epochs or 2)
+        scale = Scale(  # 4 frame intervals: windows of at most 4 frames
+            resolution=16, frame_dt=0.025, train_time=0.1, epochs=args.epochs or 2, max_window=4
+        )
     out = Path(args.out)
     for name in args.case or list(CASES):
         run_case(name, out / name, scale, quiet=args.quiet)

@@ -21,6 +21,7 @@ loss curve goes to a PNG beside the weights.
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -342,6 +343,35 @@ def law_device(law: torch.nn.Module) -> torch.device:
     return next(law.parameters()).device
 
 
+def resume_from(
+    checkpoint: Path,
+    law: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    shuffle: torch.Generator,
+) -> tuple[list[float], dict]:
+    """Load the training state saved in ``checkpoint`` into the law, optimiser, schedule and
+    shuffle; return the losses so far and the stage-one state. A checkpoint written with other
+    settings (another architecture) or a damaged one is a :class:`TrainingError`."""
+    try:
+        saved = torch.load(checkpoint, weights_only=True, map_location=law_device(law))
+        law.load_state_dict(saved["law"])
+        optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        shuffle.set_state(saved["shuffle"].cpu())
+        return list(saved["losses"]), saved["stage_one"]
+    except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        reason = (  # torch's own text for an unpicklable file suggests loading it unsafely
+            "not a training checkpoint"
+            if isinstance(error, pickle.UnpicklingError)
+            else (str(error).splitlines() or [type(error).__name__])[0]
+        )
+        raise TrainingError(
+            f"cannot resume from {checkpoint} ({reason}): it was written with other settings "
+            "(e.g. --architecture) or is damaged; drop --resume to start over"
+        ) from None
+
+
 def train_constitutive(
     result_path: str | Path,
     out: str | Path,
@@ -376,13 +406,7 @@ def train_constitutive(
     checkpoint = out.with_suffix(".ckpt")
     losses: list[float] = []
     if resume and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=True, map_location=config.device)
-        law.load_state_dict(saved["law"])
-        optimiser.load_state_dict(saved["optimiser"])
-        schedule.load_state_dict(saved["schedule"])
-        shuffle.set_state(saved["shuffle"].cpu())
-        losses = list(saved["losses"])
-        stage_one = saved["stage_one"]
+        losses, stage_one = resume_from(checkpoint, law, optimiser, schedule, shuffle)
     frame_dt, observed_dt = observed_steps(observation, result)
     fastest = max(
         float(state["v"].norm(dim=1).max()) for state in observation.states if "v" in state

@@ -55,3 +55,23 @@ def test_fewer_than_one_epoch_is_refused_before_any_work(tmp_path, capsys):
         capsys.readouterr().err
     )
     assert not (tmp_path / "experiments").exists()
+
+
+def test_each_stage_of_a_case_shows_as_it_starts(tmp_path, capsys, monkeypatch):
+    """The stages' order and count, with the work itself stubbed out."""
+    from engine.diff import experiments
+
+    monkeypatch.setattr(experiments, "run", lambda folder, tag, text, quiet: folder / tag)
+    monkeypatch.setattr(experiments, "trained_minutes", lambda weights, config, observed: None)
+    monkeypatch.setattr(experiments, "train_constitutive", lambda *args, **kwargs: [1.0])
+    monkeypatch.setattr(experiments, "identify_modulus", lambda case, observed, quiet: {})
+    monkeypatch.setattr(experiments, "relative_error", lambda result, truth: 0.01)
+    experiments.run_case("jelly", tmp_path, experiments.Scale(), quiet=False)
+    log = capsys.readouterr().err.splitlines()
+    assert log[0].startswith("experiment jelly: 0/12 stages, running observed, ")
+    assert log[3].startswith("experiment jelly: 3/12 stages, training invariant, ")
+    assert log[5].startswith("experiment jelly: 5/12 stages, identifying youngs_modulus, ")
+    assert log[-2].startswith("experiment jelly: 11/12 stages, running mlp_unseen, ")
+    assert log[-1].startswith("experiment jelly: 12/12 stages, done, ")
+    experiments.run_case("jelly", tmp_path, experiments.Scale(), quiet=True)
+    assert capsys.readouterr().err == ""

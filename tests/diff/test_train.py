@@ -224,3 +224,18 @@ def test_every_stage_of_training_shows_progress_in_a_log_and_quiet_hides_it(
     assert "\r" not in log
     assert main([*train, "--epochs", "2", "--resume", "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("saved", [{"law": {}}, "damaged"], ids=["other_settings", "damaged"])
+def test_a_checkpoint_that_does_not_fit_is_refused_with_the_fix(short_jelly, capsys, saved):
+    weights = short_jelly.with_name("resumed.pt")
+    if saved == "damaged":
+        weights.with_suffix(".ckpt").write_bytes(b"not a checkpoint")
+    else:
+        torch.save(saved, weights.with_suffix(".ckpt"))
+    options = ["--out", str(weights), "--window", "1", "--resume"]
+    assert main(["train", "constitutive", str(short_jelly), *options]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: cannot resume from {weights.with_suffix('.ckpt')} (")
+    assert "drop --resume to start over" in error and error.count("\n") == 1, error
+    assert "weights_only" not in error
