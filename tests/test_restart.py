@@ -130,7 +130,7 @@ def test_sigkill_at_random_moments_never_costs_finished_frames(scene_file, tmp_p
     kills = 0
     checkpoint = tmp_path / "out" / "run_checkpoint.h5"
     for attempt in range(10):
-        resume = ["--resume"] if attempt and checkpoint.exists() else []
+        resume = ["--resume"] if attempt and checkpoint.exists() else ["--overwrite"]
         process = subprocess.Popen(command + resume)
         time.sleep(rng.uniform(1.2, 3.5))  # start-up takes about 1.1 s
         if process.poll() is None:
@@ -147,7 +147,7 @@ def test_sigkill_at_random_moments_never_costs_finished_frames(scene_file, tmp_p
     assert kills >= 3
     if not output.exists() or engine.io.open(output).n_frames < 101:
         # on a loaded machine every kill may have come before the first checkpoint
-        resume = ["--resume"] if checkpoint.exists() else []
+        resume = ["--resume"] if checkpoint.exists() else ["--overwrite"]
         assert main(["run", str(scene), "-q", *resume, *longer]) == 0
     assert_same_run(output, uninterrupted)
 
