@@ -13,7 +13,11 @@ class Progress:
     """Reports a run's simulated time, steps per second and time left: after each output frame,
     and within a frame every :attr:`TICK` seconds on a terminal and every :attr:`LOG_TICK`
     seconds in a log, so a slow frame is not a silence. Rates count only the steps taken since
-    ``start_steps`` at ``start_time`` (s), where a resumed run started."""
+    ``start_steps`` at ``start_time`` (s), where a resumed run started.
+
+    The estimate printed before a run assumes a typical rate; the run's own rate is known once
+    a frame has run after the first (which also compiles the kernels). If at that measured rate
+    the time left exceeds ``long_run`` (s), one warning says so, with the rate."""
 
     TICK, LOG_TICK = 0.5, 10.0  # s of wall-clock time between reports within a frame
 
@@ -24,10 +28,14 @@ class Progress:
         stream: TextIO,
         start_time: float = 0.0,
         start_steps: int = 0,
+        long_run: float | None = None,
     ) -> None:
         self.end_time, self.quiet, self.stream = end_time, quiet, stream
         self.start_time, self.start_steps = start_time, start_steps
         self.started = self.last_report = time.perf_counter()
+        self.long_run = long_run
+        self.frames_seen = 0
+        self.last_frame = (self.started, start_time, start_steps)  # wall s, sim s, steps
         self.bar = None
         if not quiet and stream.isatty():
             self.bar = tqdm(
@@ -46,6 +54,8 @@ class Progress:
         if self.quiet:
             return
         self.last_report = time.perf_counter()
+        if not within:
+            self._check_measured_rate(sim_time, steps)
         elapsed = self.last_report - self.started
         rate = (steps - self.start_steps) / max(elapsed, 1e-9)
         if self.bar is not None:
@@ -61,6 +71,29 @@ class Progress:
             file=self.stream,
             flush=True,
         )
+
+    def _check_measured_rate(self, sim_time: float, steps: int) -> None:
+        """After the second frame of this process, warn once if the time left at the last
+        frame's rate exceeds ``long_run``."""
+        wall0, sim0, steps0 = self.last_frame
+        self.last_frame = (self.last_report, sim_time, steps)
+        self.frames_seen += 1
+        if self.frames_seen != 2 or self.long_run is None or sim_time <= sim0:
+            return
+        per_sim_second = (self.last_report - wall0) / (sim_time - sim0)
+        left = per_sim_second * (self.end_time - sim_time)
+        if left > self.long_run:
+            rate = (steps - steps0) / max(self.last_report - wall0, 1e-9)
+            message = (
+                f"warning: at the rate measured over the last frame ({rate:,.0f} steps/s, "
+                f"{per_sim_second:,.0f} s per simulated second) this run needs about "
+                f"{left / 3600:.1f} h more; stop it with Ctrl-C and check dt, the moduli and "
+                "the resolution, or let it run"
+            )
+            if self.bar is not None:
+                self.bar.write(message, file=self.stream)
+            else:
+                print(message, file=self.stream, flush=True)
 
     def tick(self, frame: int, frames: int, sim) -> None:
         """Called after every step of frame ``frame``: report when a report is due."""

@@ -240,7 +240,7 @@ def run_scene(
     if checkpoint is None:
         output.write(probes(0))
     steps_before = sim.step_count
-    progress = Progress(config.end_time, quiet, sys.stderr, sim.time, steps_before)
+    progress = Progress(config.end_time, quiet, sys.stderr, sim.time, steps_before, LONG_RUN)
     every, saved = loaded.scene.output.checkpoint_every, checkpoint_path(path)
     seconds, last_saved = loaded.scene.output.checkpoint_seconds, clock.perf_counter()
     summary = None

@@ -54,7 +54,7 @@ LAYERS = {
         "engine.viz",
         "engine.diff.experiments",
     ),
-    "cli": ("engine.cli", "engine.extras"),
+    "cli": ("engine.cli", "engine.console", "engine.extras"),
 }
 RANK = {prefix: rank for rank, prefixes in enumerate(LAYERS.values()) for prefix in prefixes}
 NAMES = list(LAYERS)

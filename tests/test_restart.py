@@ -205,6 +205,17 @@ def test_the_cost_is_estimated_before_the_run(scene_file):
     assert normal.steps < 1e4 and normal.seconds < 3600
 
 
+def test_the_run_warns_when_its_measured_rate_means_a_long_run(scene_file, monkeypatch, capsys):
+    """The estimate before the run assumes a rate; once two frames ran, the run's own rate
+    is checked against the same limit (here lowered to 1 ms so that a short run trips it)."""
+    import engine.runner
+
+    monkeypatch.setattr(engine.runner, "LONG_RUN", 1e-3)
+    assert main(["run", str(scene_file(SCENE))]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: at the rate measured over the last frame (") == 1
+
+
 def test_an_output_that_will_not_fit_the_disk_is_refused_unless_yes(
     scene_file, monkeypatch, capsys
 ):

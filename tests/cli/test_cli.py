@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import entry_points
 
 import numpy as np
 
@@ -168,6 +169,39 @@ def test_engine_console_script_is_installed():
     out = subprocess.run(["engine", "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("run", "validate", "schema", "bench"):
         assert command in out
+
+
+CTRL_C_DURING_IMPORTS = """
+import os, signal, sys
+from importlib.abc import MetaPathFinder
+
+class CtrlCWhileImporting(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "engine.scene.errors":  # imported halfway through engine.cli
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlCWhileImporting())
+from engine.console import main
+sys.argv = ["engine", "validate", "nowhere.toml"]
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_while_the_command_line_imports_is_one_line():
+    """SIGINT in the middle of ``import engine.cli`` (the first tenth of a second of every
+    command) ended in a KeyboardInterrupt traceback: now "interrupted" and exit code 130."""
+    entry = [e for e in entry_points(group="console_scripts") if e.name == "engine"]
+    assert [e.value for e in entry] == ["engine.console:main"]
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "interrupted\n"
 
 
 def test_an_existing_result_is_not_overwritten_silently(scene_file, capsys):
