@@ -172,7 +172,7 @@ def test_wheel_entry_points_name_engine_plugins(wheel: Path) -> None:
     parser = configparser.ConfigParser()
     parser.read_string(dist_info(zipfile.ZipFile(wheel), "entry_points.txt"))
     assert dict(parser["engine"]) == {name: f"engine_plugins.{name}" for name in PLUGINS}
-    assert dict(parser["console_scripts"]) == {"engine": "engine.cli:main"}
+    assert dict(parser["console_scripts"]) == {"engine": "engine.console:main"}
 
 
 def test_wheel_declares_what_the_code_imports(wheel: Path) -> None:
