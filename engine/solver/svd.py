@@ -28,9 +28,14 @@ def svd2d(F):
     and ``U = R V``."""
     R, P = ti.polar_decompose(F)
     cos, sin = 1.0, 0.0
-    if P[0, 1] != 0.0:
-        half_gap = 0.5 * (P[0, 0] - P[1, 1])
-        radius = ti.sqrt(half_gap * half_gap + P[0, 1] * P[0, 1])
+    half_gap = 0.5 * (P[0, 0] - P[1, 1])
+    largest = ti.max(ti.abs(half_gap), ti.abs(P[0, 1]))
+    if P[0, 1] != 0.0 and largest > 0.0:
+        # scaled so that squaring cannot underflow: in f32 an off-diagonal entry below 1e-23
+        # with equal diagonal entries (F within round-off of a rotation) made radius 0 and the
+        # tangent infinite, and the stress NaN
+        gap, off = half_gap / largest, P[0, 1] / largest
+        radius = largest * ti.sqrt(gap * gap + off * off)
         tangent = P[0, 1] / (half_gap - radius)  # the stable root of t^2 + 2 (gap/P01) t - 1
         if half_gap > 0.0:
             tangent = P[0, 1] / (half_gap + radius)

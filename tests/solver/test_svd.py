@@ -34,3 +34,16 @@ def test_2d_svd_rebuilds_F_and_matches_numpy(shear):
         assert np.abs(Q @ Q.transpose(0, 2, 1) - eye).max() <= 1e-14
     singular = np.abs(np.diagonal(S, axis1=1, axis2=2))
     assert np.abs(singular - np.linalg.svd(F, compute_uv=False)).max() <= 1e-14
+
+
+def test_2d_svd_of_a_stretch_whose_squares_underflow_is_finite():
+    """Equal diagonal entries and an off-diagonal entry whose square underflows (below 1e-23 in
+    f32, 1e-162 in f64: F within round-off of a rotation) gave an infinite Jacobi tangent and a
+    NaN stress; a 30 degree slope in f32 hit it within three steps."""
+    ensure_runtime("cpu", "f64")
+    F = np.array([[[1.0, 1e-170], [1e-170, 1.0]], [[2.0, -1e-200], [-1e-200, 2.0]]])
+    U, S, V = (np.zeros_like(F) for _ in range(3))
+    decompose(F, U, S, V)
+    assert np.isfinite(U).all() and np.isfinite(S).all() and np.isfinite(V).all()
+    assert np.abs(U @ S @ V.transpose(0, 2, 1) - F).max() <= 1e-14
+    np.testing.assert_allclose(np.diagonal(S, axis1=1, axis2=2), [[1, 1], [2, 2]], atol=1e-14)
