@@ -51,6 +51,14 @@ def estimate_grid_nodes(loaded: LoadedScene) -> int:
     return int(np.prod([size / dx + 2 * PAD + 2 for size in sim.domain]))
 
 
+def node_bytes(loaded: LoadedScene) -> int:
+    """Bytes per grid node: the shared field, and with body contact one field per body
+    (momentum, mass and mass gradient, f64)."""
+    sim = loaded.scene.simulation
+    bodies = len(loaded.scene.bodies) if sim.body_contact else 0
+    return NODE_BYTES + bodies * 8 * (2 * sim.dim + 1)
+
+
 def frame_bytes(loaded: LoadedScene, particles: int) -> int:
     """Bytes one output frame takes at most (uncompressed)."""
     per_particle = 8 * (3 + 1 + 2)  # points, vertex cell
@@ -127,7 +135,7 @@ def preflight(loaded: LoadedScene, output: Path, assume_yes: bool = False) -> Es
             "choose a folder you can write to, e.g. --set 'output.path=\"out/result.vtkhdf\"'",
         ) from None
     particles = estimate_particles(loaded)
-    need = particles * PARTICLE_BYTES + estimate_grid_nodes(loaded) * NODE_BYTES
+    need = particles * PARTICLE_BYTES + estimate_grid_nodes(loaded) * node_bytes(loaded)
     available = psutil.virtual_memory().available
     if need > available:
         raise loaded.error(

@@ -20,7 +20,7 @@ import torch
 from engine.diff.laws import LAWS
 from engine.materials.base import MAX_STATE
 from engine.solver.contact import SEPARATE, SLIP, STICKY
-from engine.solver.kernels import PAD
+from engine.solver.kernels import PAD, PLANE_TOLERANCE
 
 
 class TwinError(ValueError):
@@ -62,21 +62,31 @@ class TorchTwin:
         self.gravity = self._tensor(sim.gravity)
         self.mass = self._tensor(sim.numpy("mass"))
         self.volume = self._tensor(sim.numpy("volume"))
-        self.planes = self._tensor(sim.colliders.planes.to_numpy())
         self.materials = self._materials(sim, laws or {})
         self.params = {name: m.params for name, m in self.materials.items()}
         offsets = list(itertools.product(range(3), repeat=self.dim))
         self.offsets = torch.tensor(offsets, device=self.device)  # (K, d)
-        self.behind_planes = self._behind_planes()
-        # read once, not per step (on a GPU each read would wait for the device)
-        self.plane_conditions = [int(c) for c in self.planes[:, 6].tolist()]
+        self.walls = self._walls(sim.colliders)
 
-    def _behind_planes(self) -> list[torch.Tensor]:
-        """Per plane collider: which grid nodes ``(G,)`` lie on or behind it."""
+    def _walls(self, colliders) -> list[tuple]:
+        """The domain's walls and the plane colliders, chosen as the grid update chooses them:
+        per wall, which nodes ``(G,)`` it holds, its inward unit normal ``(d,)``, condition
+        and friction coefficient."""
         axes = [torch.arange(n, device=self.device) for n in self.shape]
         nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.dim)
+        eye = torch.eye(self.dim, dtype=self.dtype, device=self.device)
+        condition, friction = colliders.wall_condition, colliders.wall_friction
+        walls = []
+        for axis in range(self.dim):
+            walls.append((nodes[:, axis] <= int(colliders.wall_low[axis]), eye[axis]))
+            walls.append((nodes[:, axis] >= int(colliders.wall_high[axis]), -eye[axis]))
+        walls = [(held, normal, condition, friction) for held, normal in walls]
         position = (nodes - PAD).to(self.dtype) * self.dx
-        return [(position - row[: self.dim]) @ row[3 : 3 + self.dim] <= 0.0 for row in self.planes]
+        for row in colliders.plane_rows:
+            point, normal = self._tensor(row[: self.dim]), self._tensor(row[3 : 3 + self.dim])
+            held = (position - point) @ normal <= PLANE_TOLERANCE * self.dx
+            walls.append((held, normal, int(row[6]), float(row[7])))
+        return walls
 
     def _materials(self, sim, laws: dict) -> dict[str, TwinMaterial]:
         material_id = torch.as_tensor(sim.numpy("material_id"), device=self.device)
@@ -173,11 +183,9 @@ class TorchTwin:
             has_mass[:, None], momentum / torch.where(has_mass, mass, 1.0)[:, None], 0.0
         )
         v = torch.where(has_mass[:, None], v + dt * self.gravity, 0.0)
-        planes = zip(self.planes, self.behind_planes, self.plane_conditions, strict=True)
-        for row, behind, condition in planes:
-            normal = row[3 : 3 + self.dim]
-            inside = behind & has_mass
-            v = torch.where(inside[:, None], contact(v, normal, condition, row[7]), v)
+        for held, normal, condition, friction in self.walls:
+            inside = held & has_mass
+            v = torch.where(inside[:, None], contact(v, normal, condition, friction), v)
         return v
 
 

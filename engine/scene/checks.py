@@ -23,8 +23,9 @@ _TOLERANCE = 1e-9
 #: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
 MAX_FRAMES = 100_000
 MAX_STEPS = 100_000_000
-#: Bodies that body contact keeps apart (each costs a grid field).
-MAX_CONTACT_BODIES = 8
+#: Bodies that body contact keeps apart: each costs a grid field (momentum, mass and mass
+#: gradient on every node) and a pass over it per step, whether or not it is near the node.
+MAX_CONTACT_BODIES = 64
 
 
 def allowed_fields(registry: Registry) -> tuple[str, ...]:

@@ -69,7 +69,7 @@ class Simulation(Strict):
     body_contact: bool = Field(
         default=False,
         description="Bodies touch through the contact model (one grid field per body) instead "
-        "of sticking together on a shared grid; at most 8 bodies, APIC only.",
+        "of sticking together on a shared grid; at most 64 bodies, APIC only; each costs a grid field.",
     )
     body_friction: float = Field(
         default=0.0, ge=0, description="Coulomb coefficient between bodies (body_contact)."

@@ -1,4 +1,4 @@
-"""Colliders for the grid update: domain walls and planes as rows, rigid meshes as SDFs.
+"""Colliders for the grid update: domain walls by node index, planes as rows, meshes as SDFs.
 
 The built-in collider types (``plane`` and ``mesh``) are :class:`ColliderType` records whose
 ``build`` returns plane rows and :class:`MeshCollider` objects, the two things the grid-update
@@ -7,6 +7,7 @@ kernel understands; a plugin's collider type builds the same (any closed shape c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from engine.geometry.shapes import MESH_FIX, vector_length
 from engine.hooks.records import ColliderType, ShapeIssue
 from engine.scene.schema import MeshColliderParams, PlaneCollider
 from engine.solver.contact import SEPARATE, SLIP, STICKY
-from engine.solver.kernels import MESH_COLUMNS, PLANE_COLUMNS
+from engine.solver.kernels import MESH_COLUMNS, PAD, PLANE_COLUMNS
 
 CONDITIONS = {"sticky": STICKY, "slip": SLIP, "separate": SEPARATE}
 
@@ -36,16 +37,13 @@ def plane_row(point, normal, condition: str, friction: float) -> np.ndarray:
     return row
 
 
-def wall_rows(domain: list[float], condition: str, friction: float) -> list[np.ndarray]:
-    """The domain's ``2 d`` walls, standing at its faces, normals pointing inwards."""
-    dim = len(domain)
-    rows = []
-    for axis, size in enumerate(domain):
-        for position, sign in ((0.0, 1.0), (size, -1.0)):
-            point, normal = np.zeros(dim), np.zeros(dim)
-            point[axis], normal[axis] = position, sign
-            rows.append(plane_row(point, normal, condition, friction))
-    return rows
+def wall_nodes(domain: list[float], dx: float) -> tuple[np.ndarray, np.ndarray]:
+    """The domain's walls as node indices per axis ``(d,)`` each: nodes at or below ``low``
+    stand at or beyond the near face, nodes at or above ``high`` at or beyond the far face
+    (the first node at or past it; a face within 1e-6 cells of a node is on that node)."""
+    low = np.full(len(domain), PAD, np.int32)
+    high = np.array([PAD + math.ceil(size / dx - 1e-6) for size in domain], np.int32)
+    return low, high
 
 
 @dataclass
@@ -127,15 +125,20 @@ class ColliderArrays:
 
     def __init__(self, scene, base_dir: Path, registry, dx: float) -> None:
         sim = scene.simulation
-        rows = wall_rows(sim.domain, sim.boundary, sim.boundary_friction)
+        self.wall_low, self.wall_high = wall_nodes(sim.domain, dx)
+        self.wall_condition = CONDITIONS[sim.boundary]
+        self.wall_friction = sim.boundary_friction
+        rows: list[np.ndarray] = []
         self.meshes: list[MeshCollider] = []
         for collider in scene.colliders:
             for item in registry.colliders[collider.type].build(collider, base_dir, sim.dim, dx):
                 (self.meshes if isinstance(item, MeshCollider) else rows).append(item)
         float_np = np.float32 if sim.precision == "f32" else np.float64
         self.float_np = float_np
-        self.planes = ti.ndarray(ti.types.vector(PLANE_COLUMNS, float), len(rows))
-        self.planes.from_numpy(np.stack(rows).astype(float_np))
+        self.plane_rows = np.stack(rows) if rows else np.zeros((0, PLANE_COLUMNS))
+        self.planes = ti.ndarray(ti.types.vector(PLANE_COLUMNS, float), max(1, len(rows)))
+        if rows:
+            self.planes.from_numpy(self.plane_rows.astype(float_np))
         count = max(1, len(self.meshes))
         values = [mesh.sdf.values.ravel() for mesh in self.meshes] or [np.zeros(1)]
         offsets = np.cumsum([0] + [len(v) for v in values[:-1]])
@@ -149,14 +152,19 @@ class ColliderArrays:
         self.mesh_rows = ti.ndarray(ti.types.vector(MESH_COLUMNS, float), count)
 
     def at(self, time: float) -> tuple:
-        """Kernel arguments ``(planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes)`` at
-        ``time`` (s): moving meshes are posed where they are then."""
+        """Kernel arguments ``(wall_low, wall_high, wall_condition, wall_friction, planes,
+        n_planes, sdf, mesh_ints, mesh_rows, n_meshes)`` at ``time`` (s): moving meshes are
+        posed where they are then."""
         if self.meshes:
             poses = np.stack([mesh.row(time) for mesh in self.meshes])
             self.mesh_rows.from_numpy(poses.astype(self.float_np))
         return (
+            ti.Vector(self.wall_low.tolist(), ti.i32),
+            ti.Vector(self.wall_high.tolist(), ti.i32),
+            self.wall_condition,
+            self.wall_friction,
             self.planes,
-            self.planes.shape[0],
+            len(self.plane_rows),
             self.sdf,
             self.mesh_ints,
             self.mesh_rows,

@@ -5,11 +5,19 @@ compiled kernels are reused by every scene with the same :class:`KernelConfig`):
 
 1. ``constitutive``: plastic return mapping and Kirchhoff stress per particle;
 2. ``particle_to_grid``: APIC (or FLIP/PIC) scatter of mass, momentum and stress impulse;
-3. ``grid_update``: momentum to velocity, gravity, walls, planes and mesh colliders;
+3. ``grid_update``: momentum to velocity, gravity, contact between bodies (per-body fields),
+   then walls, planes and mesh colliders, for the shared field and for every body's field;
 4. ``grid_to_particle``: gather velocity and its gradient, advect, update F, and check health.
 
 Grid node ``I`` sits at ``(I - PAD) * dx``: the domain starts at node ``PAD`` and the padding
-nodes outside the domain hold the walls.
+nodes outside the domain hold the walls. A node belongs to a wall by its index (at or below
+``PAD``, or at or above the first node on the far face), never by a rounded position, so f32 and
+f64 agree on every face.
+
+With body contact each body ``b`` has its own fields on the same nodes: ``body_velocity``
+``(B, *G, d)`` (momentum after the scatter, velocity after the grid update), ``body_mass``
+``(B, *G)`` and ``body_mass_gradient`` ``(B, *G, d)``; the loops over bodies run at run time, so
+the body count changes no compiled code and costs ``B`` times the grid's memory.
 """
 
 import itertools
@@ -35,6 +43,8 @@ PLANE_COLUMNS = 8
 MESH_COLUMNS = 27
 #: Slots of the health report: [max speed], and [non-finite count, escaped count, a bad index].
 HEALTH_INTS = 3
+#: A grid node within this many cells in front of a plane counts as on it (round-off in f32).
+PLANE_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class KernelConfig:
     models: tuple[type, ...]  # Taichi material classes present, in dispatch order
     flip: bool
     contact: Callable  # the contact model's Taichi function (see engine.solver.contact)
-    bodies: int = 0  # > 0: one grid velocity field per body, contact at their interfaces
+    bodies: bool = False  # one grid field per body (body contact), else one shared field
 
 
 def nd(dtype, ndim: int = 1):
@@ -84,9 +94,7 @@ def build_kernels(config: KernelConfig):
     svec = ti.types.vector(MAX_STATE, real)
     serial_scatter = ti.lang.impl.current_cfg().arch == ti.cpu
     bodies = config.bodies
-    # per body: momentum (d), mass (1) and mass gradient (d) on each node; one slot when off
-    body_node = ti.types.vector(max(1, bodies) * (2 * dim + 1), real)
-    slot = 2 * dim + 1
+    ivec = ti.types.vector(dim, ti.i32)
     stencil = tuple(itertools.product(range(3), repeat=dim))
 
     @ti.kernel
@@ -134,45 +142,10 @@ def build_kernels(config: KernelConfig):
             gradient[i] = value
         return gradient
 
-    @ti.kernel
-    def resolve_body_contact(
-        grid: nd(node, dim),
-        body_grid: nd(body_node, dim),
-        gravity: vec,
-        dt: float,
-        friction: float,
-    ):
-        """Per-body node velocities: the common velocity where one body is present; where
-        bodies meet, each body's own velocity, corrected by the contact model against the
-        centre-of-mass velocity along its outward normal (Bardenhagen et al. 2000)."""
-        for node in ti.grouped(grid):
-            g = grid[node]
-            common = ti.Vector([g[i] for i in ti.static(range(dim))])
-            present = 0
-            total_gradient = ti.Vector.zero(float, dim)
-            for b in ti.static(range(bodies)):
-                if body_grid[node][b * slot + dim] > 0.0:
-                    present += 1
-                for i in ti.static(range(dim)):
-                    total_gradient[i] += body_grid[node][b * slot + dim + 1 + i]
-            for b in ti.static(range(bodies)):
-                m = body_grid[node][b * slot + dim]
-                v = common
-                if present > 1 and m > 0.0:
-                    own = ti.Vector([body_grid[node][b * slot + i] for i in ti.static(range(dim))])
-                    gradient = ti.Vector(
-                        [body_grid[node][b * slot + dim + 1 + i] for i in ti.static(range(dim))]
-                    )
-                    v = own / m + dt * gravity
-                    # the stored gradients are d(weight)/d(particle position) = -d/d(node), so
-                    # this is grad(m_b) - grad(m_others): it points from the others into b, and
-                    # two bodies share it (opposite signs), which makes the corrections conserve
-                    # momentum
-                    normal = total_gradient - 2.0 * gradient
-                    if normal.norm() > 1e-12:
-                        v = contact_response(v, normal.normalized(), common, SEPARATE, friction)
-                for i in ti.static(range(dim)):
-                    body_grid[node][b * slot + i] = v[i]
+    @ti.func
+    def body_index(b, node):
+        """The index of node ``node`` in body ``b``'s field (``(B, *G)`` arrays)."""
+        return ti.Vector([b] + [node[i] for i in ti.static(range(dim))])
 
     @ti.kernel
     def particle_to_grid(
@@ -184,15 +157,19 @@ def build_kernels(config: KernelConfig):
         volume: nd(real),
         grid: nd(node, dim),
         body_id: nd(ti.i32),
-        body_grid: nd(body_node, dim),
+        body_velocity: nd(vec, dim + 1),
+        body_mass: nd(real, dim + 1),
+        body_mass_gradient: nd(vec, dim + 1),
         dt: float,
         dx: float,
     ):
         for node in ti.grouped(grid):
             grid[node] = ti.zero(grid[node])
         if ti.static(bodies):
-            for node in ti.grouped(body_grid):
-                body_grid[node] = ti.zero(body_grid[node])
+            for index in ti.grouped(body_mass):
+                body_velocity[index] = ti.zero(body_velocity[index])
+                body_mass[index] = 0.0
+                body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         # On the CPU one ordered pass without atomics beats contended atomic adds (and is
@@ -217,21 +194,62 @@ def build_kernels(config: KernelConfig):
                     [contribution[i] for i in ti.static(range(dim))] + [mp]
                 )
                 if ti.static(bodies):
-                    gradient = weight_gradient(w, fx, offset) * inv_dx
-                    for b in ti.static(range(bodies)):
-                        if body_id[p] == b:
-                            for i in ti.static(range(dim)):
-                                body_grid[base + o][b * slot + i] += weight * contribution[i]
-                                body_grid[base + o][b * slot + dim + 1 + i] += mp * gradient[i]
-                            body_grid[base + o][b * slot + dim] += weight * mp
+                    index = body_index(body_id[p], base + o)
+                    body_velocity[index] += weight * contribution
+                    body_mass[index] += weight * mp
+                    body_mass_gradient[index] += mp * inv_dx * weight_gradient(w, fx, offset)
+
+    @ti.func
+    def collider_response(
+        v,
+        node,
+        dx,
+        wall_low: ivec,
+        wall_high: ivec,
+        wall_condition: ti.i32,
+        wall_friction: real,
+        planes: ti.template(),
+        n_planes: ti.i32,
+        sdf: ti.template(),
+        mesh_ints: ti.template(),
+        mesh_rows: ti.template(),
+        n_meshes: ti.i32,
+    ):
+        """Velocity ``v`` (m/s) of grid node ``node`` after the domain's walls, the plane
+        colliders and the mesh colliders, each through the contact model."""
+        for axis in ti.static(range(dim)):
+            inward = ti.Vector([1.0 if i == axis else 0.0 for i in ti.static(range(dim))])
+            if node[axis] <= wall_low[axis]:
+                v = contact_response(v, inward, ti.zero(v), wall_condition, wall_friction)
+            if node[axis] >= wall_high[axis]:
+                v = contact_response(v, -inward, ti.zero(v), wall_condition, wall_friction)
+        position = (node - PAD).cast(float) * dx
+        for k in range(n_planes):
+            row = planes[k]
+            point = ti.Vector([row[i] for i in ti.static(range(dim))])
+            normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
+            if (position - point).dot(normal) <= PLANE_TOLERANCE * dx:
+                v = contact_response(v, normal, ti.zero(v), int(row[6]), row[7])
+        if ti.static(dim == 3):
+            for k in range(n_meshes):
+                v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
+        return v
 
     @ti.kernel
     def grid_update(
         grid: nd(node, dim),
         grid_v_old: nd(vec, dim),
+        body_velocity: nd(vec, dim + 1),
+        body_mass: nd(real, dim + 1),
+        body_mass_gradient: nd(vec, dim + 1),
         gravity: vec,
         dt: float,
         dx: float,
+        body_friction: real,
+        wall_low: ivec,
+        wall_high: ivec,
+        wall_condition: ti.i32,
+        wall_friction: real,
         planes: nd(ti.types.vector(PLANE_COLUMNS, real)),
         n_planes: ti.i32,
         sdf: nd(real),
@@ -239,6 +257,10 @@ def build_kernels(config: KernelConfig):
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
     ):
+        """Node velocities: the shared field's, then (with body contact) each body's. Where
+        bodies meet, each body's own velocity is corrected by the contact model against the
+        centre-of-mass velocity along its normal (Bardenhagen et al. 2000); every body's
+        velocity then meets the walls and colliders, as the shared field's does."""
         for node in ti.grouped(grid):
             g = grid[node]
             m = g[dim]
@@ -247,17 +269,41 @@ def build_kernels(config: KernelConfig):
                 if ti.static(flip):
                     grid_v_old[node] = v
                 v += dt * gravity
-                position = (node - PAD).cast(float) * dx
-                for k in range(n_planes):
-                    row = planes[k]
-                    point = ti.Vector([row[i] for i in ti.static(range(dim))])
-                    normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
-                    if (position - point).dot(normal) <= 0.0:
-                        v = contact_response(v, normal, ti.zero(v), int(row[6]), row[7])
-                if ti.static(dim == 3):
-                    for k in range(n_meshes):
-                        v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
+                centre_of_mass = v
+                v = collider_response(
+                    v, node, dx, wall_low, wall_high, wall_condition, wall_friction,
+                    planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+                )  # fmt: skip
                 grid[node] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
+                if ti.static(bodies):
+                    present = 0
+                    total_gradient = ti.Vector.zero(float, dim)
+                    for b in range(body_mass.shape[0]):
+                        if body_mass[body_index(b, node)] > 0.0:
+                            present += 1
+                        total_gradient += body_mass_gradient[body_index(b, node)]
+                    for b in range(body_mass.shape[0]):
+                        index = body_index(b, node)
+                        m_b = body_mass[index]
+                        v_b = v
+                        if present > 1 and m_b > 0.0:
+                            v_b = body_velocity[index] / m_b + dt * gravity
+                            # the stored gradients are d(weight)/d(particle position) =
+                            # -d/d(node), so this is grad(m_b) - grad(m_others): it points from
+                            # the others into b, and two bodies share it (opposite signs), which
+                            # makes the corrections conserve momentum
+                            normal = total_gradient - 2.0 * body_mass_gradient[index]
+                            if normal.norm() > 1e-12:
+                                v_b = contact_response(
+                                    v_b, normal.normalized(), centre_of_mass, SEPARATE,
+                                    body_friction,
+                                )  # fmt: skip
+                            v_b = collider_response(
+                                v_b, node, dx, wall_low, wall_high, wall_condition,
+                                wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
+                                n_meshes,
+                            )  # fmt: skip
+                        body_velocity[index] = v_b
 
     @ti.func
     def mesh_contact(v, position, sdf: ti.template(), ints, row):
@@ -308,7 +354,7 @@ def build_kernels(config: KernelConfig):
         grid: nd(node, dim),
         grid_v_old: nd(vec, dim),
         body_id: nd(ti.i32),
-        body_grid: nd(body_node, dim),
+        body_velocity: nd(vec, dim + 1),
         dt: float,
         dx: float,
         flip_blend: float,
@@ -333,11 +379,7 @@ def build_kernels(config: KernelConfig):
                 g = grid[base + o]
                 g_v = ti.Vector([g[i] for i in ti.static(range(dim))])
                 if ti.static(bodies):
-                    for b in ti.static(range(bodies)):
-                        if body_id[p] == b:
-                            g_v = ti.Vector(
-                                [body_grid[base + o][b * slot + i] for i in ti.static(range(dim))]
-                            )
+                    g_v = body_velocity[body_index(body_id[p], base + o)]
                 new_v += weight * g_v
                 if ti.static(flip):
                     change += weight * (g_v - grid_v_old[base + o])
@@ -365,7 +407,6 @@ def build_kernels(config: KernelConfig):
                 ti.atomic_max(health[2], p)
 
     return SimpleNamespace(
-        resolve_body_contact=resolve_body_contact,
         constitutive=constitutive,
         particle_to_grid=particle_to_grid,
         grid_update=grid_update,

@@ -86,7 +86,7 @@ class Simulation:
                 self.materials.taichi_models,
                 sim.transfer == "flip",
                 contact,
-                self.contact_bodies,
+                self.contact_bodies > 0,
             )
         )
         seeded = seed_bodies(scene, self.grid.dx, loaded.base_dir, registry)
@@ -140,13 +140,20 @@ class Simulation:
         self.grid_nodes = ti.ndarray(ti.types.vector(dim + 1, float), shape)
         flip = self.scene.simulation.transfer == "flip"
         self.grid_v_old = ti.ndarray(ti.types.vector(dim, float), shape if flip else (1,) * dim)
-        width = max(1, self.contact_bodies) * (2 * dim + 1)
-        self.body_grid = ti.ndarray(
-            ti.types.vector(width, float), shape if self.contact_bodies else (1,) * dim
-        )
+        # per-body fields (body contact); a single placeholder node when off
+        body_shape = (self.contact_bodies, *shape) if self.contact_bodies else (1,) * (dim + 1)
+        self.body_velocity = ti.ndarray(ti.types.vector(dim, float), body_shape)
+        self.body_mass = ti.ndarray(float, body_shape)
+        self.body_mass_gradient = ti.ndarray(ti.types.vector(dim, float), body_shape)
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
         self._torch_rows = self._torch_particle_rows()
+
+    @property
+    def body_fields(self) -> tuple:
+        """The per-body grid fields ``(body_velocity (B, *G, d), body_mass (B, *G),
+        body_mass_gradient (B, *G, d))``, as the kernels take them."""
+        return self.body_velocity, self.body_mass, self.body_mass_gradient
 
     def numpy(self, name: str) -> np.ndarray:
         """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
@@ -264,20 +271,20 @@ class Simulation:
             self.volume,
             self.grid_nodes,
             self.body_id,
-            self.body_grid,
+            *self.body_fields,
             dt,
             dx,
         )
-        colliders = self.colliders.at(self.time + dt)
-        k.grid_update(self.grid_nodes, self.grid_v_old, ti.Vector(self.gravity), dt, dx, *colliders)
-        if self.contact_bodies:
-            k.resolve_body_contact(
-                self.grid_nodes,
-                self.body_grid,
-                ti.Vector(self.gravity),
-                dt,
-                self.scene.simulation.body_friction,
-            )
+        k.grid_update(
+            self.grid_nodes,
+            self.grid_v_old,
+            *self.body_fields,
+            ti.Vector(self.gravity),
+            dt,
+            dx,
+            self.scene.simulation.body_friction,
+            *self.colliders.at(self.time + dt),
+        )
         self._run_stage("after_grid_update", dt)
         self.health_speed.fill(0)
         self.health.fill(0)
@@ -289,7 +296,7 @@ class Simulation:
             self.grid_nodes,
             self.grid_v_old,
             self.body_id,
-            self.body_grid,
+            self.body_velocity,
             dt,
             dx,
             self.scene.simulation.flip_blend,

@@ -3,8 +3,10 @@ model at their interfaces (Bardenhagen et al. 2000, J. Comput. Phys. 180, multi-
 On a single shared grid, touching bodies stick together (no slip); with body contact a block slides
 over another one freely, or with Coulomb friction between them."""
 
+import numpy as np
 import pytest
 
+from engine.solver.kernels import PAD
 from engine.solver.simulation import Simulation
 
 STACK = """
@@ -91,3 +93,112 @@ def test_friction_between_bodies_adds_mu_g_of_deceleration(load):
     rough, smooth = launched_top_speeds(load, 0.3), launched_top_speeds(load, 0.0)
     extra = ((rough[0] - rough[1]) - (smooth[0] - smooth[1])) / 0.1
     assert extra == pytest.approx(0.3 * 9.81, rel=0.15), extra
+
+
+PRESSED = """
+[simulation]
+dim = 2
+domain = [1.0, 0.5]
+resolution = 32
+end_time = 1.0
+frame_dt = 0.05
+boundary = "separate"
+body_contact = true
+gravity = [0.0, 0.0]
+
+[materials.rubber]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = 2.0e5
+poisson_ratio = 0.3
+
+[[bodies]]                 # pressed right, into the other one, and down
+material = "rubber"
+shape = "box"
+min = [0.3, {floor}]
+max = [0.5, {top}]
+velocity = [1.0, -1.0]
+jitter = 0.0
+
+[[bodies]]                 # pressed left and down
+material = "rubber"
+shape = "box"
+min = [0.5, {floor}]
+max = [0.7, {top}]
+velocity = [-1.0, -1.0]
+jitter = 0.0
+{collider}
+"""
+
+PLANE_FLOOR = """
+[[colliders]]
+type = "plane"
+point = [0.0, 0.1]
+normal = [0.0, 1.0]
+boundary = "separate"
+"""
+
+
+@pytest.mark.parametrize("floor", ["wall", "plane"])
+def test_where_bodies_meet_on_a_collider_every_body_meets_the_collider(load, floor):
+    """Where two bodies share nodes, each body's velocity is rebuilt from its own momentum;
+    it used to skip the walls and colliders there, so bodies pressed together could sink
+    into them. After a step, no body moves into the floor at any floor node it reaches."""
+    height = 0.1 if floor == "plane" else 0.0
+    text = PRESSED.format(
+        floor=height, top=height + 0.1, collider=PLANE_FLOOR if floor == "plane" else ""
+    )
+    sim = Simulation(load(text))
+    sim.step(1e-3)
+    velocity = sim.body_velocity.to_numpy()  # (B, *G, d)
+    mass = sim.body_mass.to_numpy()  # (B, *G)
+    rows = np.arange(sim.grid.shape[1])
+    floor_row = rows <= PAD + round(height / sim.grid.dx)  # the floor's nodes (by index)
+    shared = (mass > 0).sum(axis=0) > 1  # (*G): nodes where both bodies are
+    pressed = shared[:, floor_row]
+    assert pressed.any()  # the interface reaches the floor
+    for body in range(2):
+        downward = velocity[body][:, floor_row, 1][pressed]
+        assert downward.min() >= -1e-9, (body, downward.min())
+
+
+def many_blocks(count: int) -> str:
+    """``count`` small blocks in a row, each moving towards its neighbours, no gravity."""
+    blocks = "".join(
+        f"""
+[[bodies]]
+material = "rubber"
+shape = "box"
+min = [{0.05 + 0.15 * i:.2f}, 0.2]
+max = [{0.15 + 0.15 * i:.2f}, 0.3]
+velocity = [{(-1) ** i * 0.5}, 0.0]
+jitter = 0.0
+"""
+        for i in range(count)
+    )
+    width = 0.15 * count + 0.05
+    head = PRESSED.split("[[bodies]]")[0].replace("[1.0, 0.5]", f"[{width:.2f}, 0.5]")
+    return head.replace("resolution = 32", f"resolution = {int(width / 0.04)}") + blocks
+
+
+def test_more_bodies_than_the_old_limit_of_eight_keep_apart(load):
+    """Twelve bodies (the packed storage stopped at 8), colliding in pairs: the body count is
+    a run-time size now; momentum is conserved to round-off and no body enters another."""
+    sim = Simulation(load(many_blocks(12)))
+    assert sim.body_velocity.shape[0] == 12
+    momentum = sim.numpy("mass") * sim.numpy("v")[:, 0]
+    sim.advance_to(0.05)
+    after = (sim.numpy("mass") * sim.numpy("v")[:, 0]).sum()
+    assert after == pytest.approx(momentum.sum(), abs=1e-5 * np.abs(momentum).sum())  # f32
+    x, body = sim.numpy("x")[:, 0], sim.numpy("body_id")
+    right_edges = [x[body == b].max() for b in range(11)]
+    left_edges = [x[body == b + 1].min() for b in range(11)]
+    assert all(r < left + sim.grid.dx for r, left in zip(right_edges, left_edges, strict=True))
+
+
+def test_more_than_64_contact_bodies_are_refused(scene_file):
+    from engine.scene.errors import SceneError
+    from engine.scene.loader import load_scene
+
+    with pytest.raises(SceneError, match="at most 64 bodies"):
+        load_scene(scene_file(many_blocks(65)))
