@@ -91,3 +91,24 @@ def test_a_settled_column_stays_in_its_tank_on_every_face(load, dim, precision):
             x = settle_against(load, dim, axis, far, precision)
             assert np.all(x.min(axis=0) >= -margin), (axis, far)
             assert np.all(x.max(axis=0) <= np.asarray(domain) + margin), (axis, far)
+
+
+def test_a_plane_at_a_node_holds_in_f32(load):
+    """A plane standing exactly on a node row: in f32 that node's rounded position fell short
+    of the plane (1.19999993 m against 1.20000005 m), so it was not on the plane; within 1e-4
+    cells it is."""
+    text = TANK.format(
+        dim=2,
+        domain=[1.5, 0.6],
+        resolution=75,
+        gravity=[9.81, 0.0],
+        precision="f32",
+        bulk=5.0e4,
+        low=[0.6, 0.0],
+        high=[1.2, 0.6],
+    )
+    text += '\n[[colliders]]\ntype = "plane"\npoint = [1.2, 0.0]\nnormal = [-1.0, 0.0]\n'
+    assert np.float32(60) * np.float32(1.5 / 75) < np.float32(1.2)  # the trap
+    sim = Simulation(load(text))
+    sim.advance_to(1.0)
+    assert sim.numpy("x")[:, 0].max() <= 1.2 + OVERSHOOT * sim.grid.dx
