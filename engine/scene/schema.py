@@ -69,7 +69,8 @@ class Simulation(Strict):
     body_contact: bool = Field(
         default=False,
         description="Bodies touch through the contact model (one grid field per body) instead "
-        "of sticking together on a shared grid; at most 64 bodies, APIC only; each costs a grid field.",
+        "of sticking together on a shared grid; at most 64 bodies, each costing a grid field; "
+        "APIC only.",
     )
     body_friction: float = Field(
         default=0.0, ge=0, description="Coulomb coefficient between bodies (body_contact)."
