@@ -123,3 +123,25 @@ def test_slip_plane_keeps_a_block_from_lifting_off(load):
     sim = Simulation(load(SLIDER.format(condition="slip").replace("[1.0, 0.0]", "[0.0, 2.0]")))
     sim.advance_to(0.1)
     assert sim.x.to_numpy()[:, 1].min() < 0.1 + sim.grid.dx
+
+
+def depth_into_press(load, text: str) -> float:
+    """How far (cells) the highest particle stands above the plate's bottom face after the
+    press has moved down for 0.25 s (the plate is sticky: it carries what it touches)."""
+    sim = Simulation(load(text))
+    sim.advance_to(0.25)
+    plate_bottom = 0.14 - 0.02 - 0.2 * 0.25
+    return (sim.numpy("x")[:, 1].max() - plate_bottom) / sim.grid.dx
+
+
+def test_two_bodies_pressed_by_a_mesh_collider_go_no_deeper_than_one(load):
+    """With body contact, the nodes two bodies share skipped the mesh collider: two blocks side
+    by side under the press went 0.26 cells into the plate, one block 0.08. Now the pair goes
+    no deeper than one block does, plus a tenth of a cell (measured 0.13)."""
+    pair = PRESS.replace('boundary = "separate"', 'boundary = "separate"\nbody_contact = true', 1)
+    pair = pair.replace(
+        "min = [0.15, 0.0, 0.15]\nmax = [0.25, 0.1, 0.25]",
+        'min = [0.1, 0.0, 0.15]\nmax = [0.2, 0.1, 0.25]\n\n[[bodies]]\nmaterial = "clay"\n'
+        'shape = "box"\nmin = [0.2, 0.0, 0.15]\nmax = [0.3, 0.1, 0.25]',
+    )
+    assert depth_into_press(load, pair) <= depth_into_press(load, PRESS) + 0.1
