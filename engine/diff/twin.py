@@ -54,6 +54,12 @@ class TorchTwin:
             raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
             raise TwinError("the torch twin has no mesh colliders, movers or plugin stages")
+        if sim.scene.simulation.contact != "coulomb":
+            raise TwinError(
+                f"the torch twin has only the built-in Coulomb contact, not the scene's "
+                f"simulation.contact = {sim.scene.simulation.contact!r}: it would train "
+                "against a different contact than the run uses"
+            )
         self.dtype = dtype
         self.device = torch.device(device)
         self.dim = sim.dim

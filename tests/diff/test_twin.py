@@ -265,3 +265,34 @@ def test_a_material_without_a_twin_can_be_replaced_by_a_torch_law(load):
     twin = TorchTwin(sim, laws={"body": NeuralLaw(2.0e4).double()})
     state = twin.step(twin.initial_state(sim), 1e-4)
     assert torch.isfinite(state["x"]).all()
+
+
+PLUGIN_CONTACT = """
+import taichi as ti
+
+from engine.hooks import hookimpl
+from engine.hooks.records import ContactModel
+
+
+@ti.func
+def stop(v, n, v_collider, condition, friction):
+    return v_collider
+
+
+@hookimpl
+def engine_register_contact_models():
+    return [ContactModel(name="stop", respond=stop)]
+"""
+
+
+def test_a_contact_model_the_twin_lacks_is_refused(scene_file, tmp_path):
+    """The twin used Coulomb whatever ``simulation.contact`` named; now it says it cannot."""
+    from engine.diff.twin import TwinError
+    from engine.scene.loader import load_scene
+
+    plugin = tmp_path / "stop_contact.py"
+    plugin.write_text(PLUGIN_CONTACT)
+    text = scene("neo_hookean", 2).replace("[simulation]", '[simulation]\ncontact = "stop"')
+    sim = Simulation(load_scene(scene_file(text), (), (str(plugin),)))
+    with pytest.raises(TwinError, match="simulation.contact = 'stop'"):
+        TorchTwin(sim)
