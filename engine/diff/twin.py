@@ -84,9 +84,10 @@ class TorchTwin:
         condition, friction = colliders.wall_condition, colliders.wall_friction
         walls = []
         for axis in range(self.dim):
-            walls.append((nodes[:, axis] <= int(colliders.wall_low[axis]), eye[axis]))
-            walls.append((nodes[:, axis] >= int(colliders.wall_high[axis]), -eye[axis]))
-        walls = [(held, normal, condition, friction) for held, normal in walls]
+            near = nodes[:, axis] <= int(colliders.wall_low[axis])
+            far = nodes[:, axis] >= int(colliders.wall_high[axis])
+            walls.append((near, eye[axis], condition, friction))
+            walls.append((far, -eye[axis], condition, friction))
         position = (nodes - PAD).to(self.dtype) * self.dx
         for row in colliders.plane_rows:
             point, normal = self._tensor(row[: self.dim]), self._tensor(row[3 : 3 + self.dim])

@@ -128,6 +128,12 @@ class ColliderArrays:
         self.wall_low, self.wall_high = wall_nodes(sim.domain, dx)
         self.wall_condition = CONDITIONS[sim.boundary]
         self.wall_friction = sim.boundary_friction
+        self._wall_arguments = (  # built once: they never change during a run
+            ti.Vector(self.wall_low.tolist(), ti.i32),
+            ti.Vector(self.wall_high.tolist(), ti.i32),
+            self.wall_condition,
+            self.wall_friction,
+        )
         rows: list[np.ndarray] = []
         self.meshes: list[MeshCollider] = []
         for collider in scene.colliders:
@@ -159,10 +165,7 @@ class ColliderArrays:
             poses = np.stack([mesh.row(time) for mesh in self.meshes])
             self.mesh_rows.from_numpy(poses.astype(self.float_np))
         return (
-            ti.Vector(self.wall_low.tolist(), ti.i32),
-            ti.Vector(self.wall_high.tolist(), ti.i32),
-            self.wall_condition,
-            self.wall_friction,
+            *self._wall_arguments,
             self.planes,
             len(self.plane_rows),
             self.sdf,
