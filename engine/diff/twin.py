@@ -19,8 +19,9 @@ import torch
 
 from engine.diff.laws import LAWS
 from engine.materials.base import MAX_STATE
+from engine.solver.collider_kernels import PLANE_TOLERANCE
 from engine.solver.contact import SEPARATE, SLIP, STICKY
-from engine.solver.kernels import PAD, PLANE_TOLERANCE
+from engine.solver.kernels import PAD
 
 
 class TwinError(ValueError):

@@ -141,11 +141,75 @@ class ContactModel:
     called for each body at nodes where bodies meet, with ``v`` that body's own node velocity,
     ``v_collider`` the centre-of-mass velocity, ``n`` the unit normal from the other bodies into
     this one, ``condition`` separate and ``simulation.body_friction``. It is compiled into the
-    grid update.
+    grid update; None means the built-in Coulomb response.
+
+    ``create(params, simulation)`` (optional) makes a torch contact model: a callable
+    ``model(view: ContactView) -> corrections`` called once per step after the response above,
+    returning per-node, per-body velocity corrections ``(M, B, d)`` m/s for the view's ``M``
+    interface nodes; the engine adds them and then re-applies the hard constraints
+    (non-penetration at colliders, no approach between bodies). ``params`` is the scene's
+    ``[contact]`` table validated by ``Params`` (a pydantic model; None: the model takes no keys).
     """
 
     name: str
-    respond: Callable
+    respond: Callable | None = None
+    create: Callable[[Any, Simulation], Callable[[ContactView], Any]] | None = None
+    Params: type[BaseModel] | None = None
+
+
+@dataclass(frozen=True)
+class ContactView:
+    """What a torch contact model sees each step: torch tensors on the simulation's device,
+    shared with the kernels without copies (the per-body and particle arrays) or gathered for
+    the interface nodes. ``B`` bodies, grid of nodes ``G = (G_1, ..., G_d)``, ``M`` interface
+    nodes, ``N`` particles.
+
+    Grid fields after the built-in response (read; corrections are returned, not written):
+    ``body_velocity`` ``(B, *G, d)`` m/s, ``body_mass`` ``(B, *G)`` kg, ``body_mass_gradient``
+    ``(B, *G, d)`` kg/m (the gradient of each body's mass with respect to its particles'
+    positions, as scattered), ``velocity`` ``(*G, d)`` m/s the common (centre-of-mass) velocity.
+
+    Interface nodes, sorted by index: where two or more bodies have mass, or where a body has
+    mass within one cell of a wall, plane or mesh collider. ``node_index`` ``(M,)`` int64 (flat
+    index into ``G``), ``node_position`` ``(M, d)`` m, ``body_normal`` ``(M, B, d)`` (unit
+    normal from the other bodies into each body; zero where it has no mass or no neighbour),
+    and the nearest collider's ``collider_distance`` ``(M,)`` m (signed, <= 0 inside),
+    ``collider_normal`` ``(M, d)`` (outward), ``collider_velocity`` ``(M, d)`` m/s and
+    ``collider_friction`` ``(M,)``; ``body_friction`` is ``simulation.body_friction``.
+
+    Particles: ``x``, ``v`` ``(N, d)``, ``body_id``, ``material_id`` ``(N,)`` and
+    ``material_constants`` ``(materials, K)`` (each scene material's parameters as its class's
+    ``pack`` orders them; zero for torch materials); ``near_interface`` ``(P,)`` int64, the
+    particles whose stencil touches an interface node (computed when first read). ``dt`` s,
+    ``dx`` m, ``time`` s (at the end of the step).
+    """
+
+    body_velocity: Any
+    body_mass: Any
+    body_mass_gradient: Any
+    velocity: Any
+    node_index: Any
+    node_position: Any
+    body_normal: Any
+    collider_distance: Any
+    collider_normal: Any
+    collider_velocity: Any
+    collider_friction: Any
+    body_friction: float
+    x: Any
+    v: Any
+    body_id: Any
+    material_id: Any
+    material_constants: Any
+    dt: float
+    dx: float
+    time: float
+    particles_near: Callable[[], Any] = field(repr=False, default=lambda: None)
+
+    @property
+    def near_interface(self) -> Any:
+        """Indices ``(P,)`` of the particles whose 3^d stencil touches an interface node."""
+        return self.particles_near()
 
 
 @dataclass(frozen=True)

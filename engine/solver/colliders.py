@@ -20,8 +20,9 @@ from engine.geometry.seeding import MeshError, load_mesh
 from engine.geometry.shapes import MESH_FIX, vector_length
 from engine.hooks.records import ColliderType, ShapeIssue
 from engine.scene.schema import MeshColliderParams, PlaneCollider
+from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS
 from engine.solver.contact import SEPARATE, SLIP, STICKY
-from engine.solver.kernels import MESH_COLUMNS, PAD, PLANE_COLUMNS
+from engine.solver.kernels import PAD
 
 CONDITIONS = {"sticky": STICKY, "slip": SLIP, "separate": SEPARATE}
 

@@ -29,22 +29,15 @@ from types import SimpleNamespace
 import taichi as ti
 
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
+from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS, collider_functions
 from engine.solver.contact import SEPARATE
 from engine.solver.runtime import on_restart
 from engine.solver.svd import svd
 
 #: Grid nodes beyond each face of the domain.
 PAD = 3
-#: Columns of a plane row: point (3), normal (3), condition, friction.
-PLANE_COLUMNS = 8
-#: Columns of a mesh collider's float row: origin (3), spacing, condition, friction,
-#: centre now (3), rotation now (9, row-major), linear velocity (3), angular velocity (3),
-#: centre at t = 0 (3).
-MESH_COLUMNS = 27
 #: Slots of the health report: [max speed], and [non-finite count, escaped count, a bad index].
 HEALTH_INTS = 3
-#: A grid node within this many cells in front of a plane counts as on it (round-off in f32).
-PLANE_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -96,6 +89,7 @@ def build_kernels(config: KernelConfig):
     bodies = config.bodies
     ivec = ti.types.vector(dim, ti.i32)
     stencil = tuple(itertools.product(range(3), repeat=dim))
+    collider_response = collider_functions(dim, contact_response).response
 
     @ti.kernel
     def constitutive(
@@ -199,42 +193,6 @@ def build_kernels(config: KernelConfig):
                     body_mass[index] += weight * mp
                     body_mass_gradient[index] += mp * inv_dx * weight_gradient(w, fx, offset)
 
-    @ti.func
-    def collider_response(
-        v,
-        node,
-        dx,
-        wall_low: ivec,
-        wall_high: ivec,
-        wall_condition: ti.i32,
-        wall_friction: real,
-        planes: ti.template(),
-        n_planes: ti.i32,
-        sdf: ti.template(),
-        mesh_ints: ti.template(),
-        mesh_rows: ti.template(),
-        n_meshes: ti.i32,
-    ):
-        """Velocity ``v`` (m/s) of grid node ``node`` after the domain's walls, the plane
-        colliders and the mesh colliders, each through the contact model."""
-        for axis in ti.static(range(dim)):
-            inward = ti.Vector([1.0 if i == axis else 0.0 for i in ti.static(range(dim))])
-            if node[axis] <= wall_low[axis]:
-                v = contact_response(v, inward, ti.zero(v), wall_condition, wall_friction)
-            if node[axis] >= wall_high[axis]:
-                v = contact_response(v, -inward, ti.zero(v), wall_condition, wall_friction)
-        position = (node - PAD).cast(float) * dx
-        for k in range(n_planes):
-            row = planes[k]
-            point = ti.Vector([row[i] for i in ti.static(range(dim))])
-            normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
-            if (position - point).dot(normal) <= PLANE_TOLERANCE * dx:
-                v = contact_response(v, normal, ti.zero(v), int(row[6]), row[7])
-        if ti.static(dim == 3):
-            for k in range(n_meshes):
-                v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
-        return v
-
     @ti.kernel
     def grid_update(
         grid: nd(node, dim),
@@ -270,8 +228,9 @@ def build_kernels(config: KernelConfig):
                     grid_v_old[node] = v
                 v += dt * gravity
                 centre_of_mass = v
+                position = (node - PAD).cast(float) * dx
                 v = collider_response(
-                    v, node, dx, wall_low, wall_high, wall_condition, wall_friction,
+                    v, node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
                     planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
                 )  # fmt: skip
                 grid[node] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
@@ -299,51 +258,11 @@ def build_kernels(config: KernelConfig):
                                     body_friction,
                                 )  # fmt: skip
                             v_b = collider_response(
-                                v_b, node, dx, wall_low, wall_high, wall_condition,
+                                v_b, node, position, dx, wall_low, wall_high, wall_condition,
                                 wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
                                 n_meshes,
                             )  # fmt: skip
                         body_velocity[index] = v_b
-
-    @ti.func
-    def mesh_contact(v, position, sdf: ti.template(), ints, row):
-        """Contact with one rigid mesh collider (3D), through its signed distance field."""
-        origin = ti.Vector([row[0], row[1], row[2]])
-        spacing = row[3]
-        centre = ti.Vector([row[6], row[7], row[8]])
-        R = ti.Matrix([[row[9 + 3 * i + j] for j in range(3)] for i in range(3)])
-        linear = ti.Vector([row[18], row[19], row[20]])
-        angular = ti.Vector([row[21], row[22], row[23]])
-        centre0 = ti.Vector([row[24], row[25], row[26]])
-        q = R.transpose() @ (position - centre) + centre0  # where this point was at t = 0
-        n = ti.Vector([ints[1], ints[2], ints[3]])
-        g = (q - origin) / spacing
-        inside_box = True
-        for i in ti.static(range(3)):
-            if g[i] < 0.0 or g[i] > n[i] - 1.0:
-                inside_box = False
-        result = v
-        if inside_box:
-            cell = ti.min(ti.floor(g, int), n - 2)
-            f = g - cell
-            phi = 0.0
-            grad = ti.Vector.zero(float, 3)
-            for corner in ti.static(ti.grouped(ti.ndrange(2, 2, 2))):
-                c = cell + corner
-                value = sdf[ints[0] + (c[0] * n[1] + c[1]) * n[2] + c[2]]
-                wx = f[0] if corner[0] else 1.0 - f[0]
-                wy = f[1] if corner[1] else 1.0 - f[1]
-                wz = f[2] if corner[2] else 1.0 - f[2]
-                sx = 1.0 if corner[0] else -1.0
-                sy = 1.0 if corner[1] else -1.0
-                sz = 1.0 if corner[2] else -1.0
-                phi += wx * wy * wz * value
-                grad += ti.Vector([sx * wy * wz, wx * sy * wz, wx * wy * sz]) * value
-            if phi <= 0.0 and grad.norm() > 1e-12:
-                normal = (R @ grad).normalized()
-                v_collider = linear + angular.cross(position - centre)
-                result = contact_response(v, normal, v_collider, int(row[4]), row[5])
-        return result
 
     @ti.kernel
     def grid_to_particle(

@@ -1,0 +1,157 @@
+"""Colliders as Taichi functions of one grid node: which colliders hold it, where the nearest
+one is, and the node's velocity after the contact model at each.
+
+The colliders reach the kernels as arguments (see
+:meth:`engine.solver.colliders.ColliderArrays.at`): the domain's walls by node index, plane rows
+and rigid signed-distance (mesh) colliders. The
+grid update and the torch contact stage take the same arguments and use the same membership
+rules, so a node that the grid update treats as a wall node is one for the contact view too.
+"""
+
+from collections.abc import Callable
+from functools import lru_cache
+from types import SimpleNamespace
+
+import taichi as ti
+
+#: Columns of a plane row: point (3), normal (3), condition, friction.
+PLANE_COLUMNS = 8
+#: Columns of a mesh collider's float row: origin (3), spacing, condition, friction,
+#: centre now (3), rotation now (9, row-major), linear velocity (3), angular velocity (3),
+#: centre at t = 0 (3).
+MESH_COLUMNS = 27
+#: A grid node within this many cells in front of a plane counts as on it (round-off in f32).
+PLANE_TOLERANCE = 1e-4
+#: The signed distance (m) reported where no collider is near (nothing is farther).
+FAR = 1e30
+
+
+@ti.func
+def mesh_geometry(position, sdf: ti.template(), ints, row):
+    """Signed distance (m, <= 0 inside), outward unit normal and surface velocity (m/s) of one
+    rigid mesh collider at ``position`` (3D), through its signed distance field; ``FAR`` and
+    zeros outside the field's box."""
+    origin = ti.Vector([row[0], row[1], row[2]])
+    spacing = row[3]
+    centre = ti.Vector([row[6], row[7], row[8]])
+    R = ti.Matrix([[row[9 + 3 * i + j] for j in range(3)] for i in range(3)])
+    linear = ti.Vector([row[18], row[19], row[20]])
+    angular = ti.Vector([row[21], row[22], row[23]])
+    centre0 = ti.Vector([row[24], row[25], row[26]])
+    q = R.transpose() @ (position - centre) + centre0  # where this point was at t = 0
+    n = ti.Vector([ints[1], ints[2], ints[3]])
+    g = (q - origin) / spacing
+    inside_box = True
+    for i in ti.static(range(3)):
+        if g[i] < 0.0 or g[i] > n[i] - 1.0:
+            inside_box = False
+    distance = FAR
+    normal = ti.Vector.zero(float, 3)
+    velocity = ti.Vector.zero(float, 3)
+    if inside_box:
+        cell = ti.min(ti.floor(g, int), n - 2)
+        f = g - cell
+        phi = 0.0
+        grad = ti.Vector.zero(float, 3)
+        for corner in ti.static(ti.grouped(ti.ndrange(2, 2, 2))):
+            c = cell + corner
+            value = sdf[ints[0] + (c[0] * n[1] + c[1]) * n[2] + c[2]]
+            wx = f[0] if corner[0] else 1.0 - f[0]
+            wy = f[1] if corner[1] else 1.0 - f[1]
+            wz = f[2] if corner[2] else 1.0 - f[2]
+            sx = 1.0 if corner[0] else -1.0
+            sy = 1.0 if corner[1] else -1.0
+            sz = 1.0 if corner[2] else -1.0
+            phi += wx * wy * wz * value
+            grad += ti.Vector([sx * wy * wz, wx * sy * wz, wx * wy * sz]) * value
+        if grad.norm() > 1e-12:
+            distance = phi
+            normal = (R @ grad).normalized()
+            velocity = linear + angular.cross(position - centre)
+    return distance, normal, velocity
+
+
+@lru_cache(maxsize=8)
+def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
+    """The Taichi functions of the colliders in ``dim`` dimensions, responding through
+    ``respond(v, n, v_collider, condition, friction)``:
+
+    - ``response(v, node, position, dx, *colliders)``: velocity ``v`` (m/s) of grid node
+      ``node`` (index vector) at ``position`` (m) after the walls, planes and mesh colliders
+      that hold it, each through ``respond``;
+    - ``nearest(node, position, dx, *colliders)``: the collider nearest to the node, as
+      ``(distance (m, <= 0 where it holds the node), outward normal, velocity (m/s), friction)``.
+
+    ``*colliders`` are the ten arguments of :meth:`ColliderArrays.at`.
+    """
+
+    @ti.func
+    def response(
+        v, node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
+        planes: ti.template(), n_planes, sdf: ti.template(), mesh_ints: ti.template(),
+        mesh_rows: ti.template(), n_meshes,
+    ):  # fmt: skip
+        for axis in ti.static(range(dim)):
+            inward = ti.Vector([1.0 if i == axis else 0.0 for i in ti.static(range(dim))])
+            if node[axis] <= wall_low[axis]:
+                v = respond(v, inward, ti.zero(v), wall_condition, wall_friction)
+            if node[axis] >= wall_high[axis]:
+                v = respond(v, -inward, ti.zero(v), wall_condition, wall_friction)
+        for k in range(n_planes):
+            row = planes[k]
+            point = ti.Vector([row[i] for i in ti.static(range(dim))])
+            normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
+            if (position - point).dot(normal) <= PLANE_TOLERANCE * dx:
+                v = respond(v, normal, ti.zero(v), int(row[6]), row[7])
+        if ti.static(dim == 3):
+            for k in range(n_meshes):
+                row = mesh_rows[k]
+                distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
+                if distance <= 0.0:
+                    v = respond(v, normal, velocity, int(row[4]), row[5])
+        return v
+
+    @ti.func
+    def nearest(
+        node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
+        planes: ti.template(), n_planes, sdf: ti.template(), mesh_ints: ti.template(),
+        mesh_rows: ti.template(), n_meshes,
+    ):  # fmt: skip
+        best = FAR
+        best_normal = ti.Vector.zero(float, dim)
+        best_velocity = ti.Vector.zero(float, dim)
+        best_friction = 0.0
+        for axis in ti.static(range(dim)):
+            inward = ti.Vector([1.0 if i == axis else 0.0 for i in ti.static(range(dim))])
+            # by index, as membership: <= 0 exactly on the nodes the walls hold
+            for side in ti.static((-1, 1)):
+                distance = (node[axis] - wall_low[axis]) * dx
+                if ti.static(side == 1):
+                    distance = (wall_high[axis] - node[axis]) * dx
+                if distance < best:
+                    best = distance
+                    best_normal = -side * inward
+                    best_velocity = ti.zero(best_velocity)
+                    best_friction = wall_friction
+        for k in range(n_planes):
+            row = planes[k]
+            point = ti.Vector([row[i] for i in ti.static(range(dim))])
+            normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
+            distance = (position - point).dot(normal) - PLANE_TOLERANCE * dx
+            if distance < best:
+                best = distance
+                best_normal = normal
+                best_velocity = ti.zero(best_velocity)
+                best_friction = row[7]
+        if ti.static(dim == 3):
+            for k in range(n_meshes):
+                row = mesh_rows[k]
+                distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
+                if distance < best:
+                    best = distance
+                    best_normal = normal
+                    best_velocity = velocity
+                    best_friction = row[5]
+        return best, best_normal, best_velocity, best_friction
+
+    return SimpleNamespace(response=response, nearest=nearest)
