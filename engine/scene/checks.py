@@ -116,12 +116,22 @@ def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
                 'merge bodies of the same material, or use transfer = "apic"',
             )
         )
-    if sim.contact not in registry.contact_models:
+    contact = registry.contact_models.get(sim.contact)
+    if contact is None:
         issues.append(
             SceneIssue(
                 ("simulation", "contact"),
                 f"unknown contact model {sim.contact!r}",
                 choice_fix(sim.contact, list(registry.contact_models)),
+            )
+        )
+    elif contact.create is not None and not sim.body_contact:
+        issues.append(
+            SceneIssue(
+                ("simulation", "contact"),
+                f"contact model {sim.contact!r} is a torch model, which corrects each body's "
+                "own grid velocities: it needs body contact",
+                "set simulation.body_contact = true (a single body works too)",
             )
         )
     return issues

@@ -451,3 +451,37 @@ def schema_issues(
         if not any(path[: len(entry)] == entry for entry in unusable)
     ]
     return [*unusable.values(), *issues]
+
+
+def contact_issues(scene, registry: Registry, base_dir: Path) -> list[SceneIssue]:
+    """Problems of the ``[contact]`` table: keys the chosen contact model (``simulation.contact``)
+    does not take, or values its ``Params`` refuse, each at ``contact.<key>``."""
+    record = registry.contact_models.get(scene.simulation.contact)
+    table = scene.contact
+    if record is None or not table:
+        return []
+    name = record.name
+    if record.Params is None:
+        takes = [n for n, r in registry.contact_models.items() if r.Params is not None]
+        other = f", or choose a contact model that takes some: {_names(takes)}" if takes else ""
+        return [
+            SceneIssue(
+                ("contact", key),
+                f"contact model {name!r} takes no [contact] keys",
+                f"remove `{key}`{other}",
+            )
+            for key in table
+        ]
+    try:
+        record.Params.model_validate(table, context={"base_dir": base_dir})
+    except ValidationError as error:
+        issues = schema_issues(error, table, record.Params, registry, base_dir)
+        return [
+            SceneIssue(
+                ("contact", *issue.path),
+                f"{issue.message} (contact model {name!r})",
+                issue.fix,
+            )
+            for issue in issues
+        ]
+    return []

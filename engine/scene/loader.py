@@ -15,7 +15,7 @@ from engine.discovery import make_plugin_manager
 from engine.registry import Registry
 from engine.scene.checks import check_scene, non_finite_issues
 from engine.scene.errors import SceneError, SceneIssue, format_path
-from engine.scene.explain import schema_issues
+from engine.scene.explain import contact_issues, schema_issues
 from engine.scene.loaded import LoadedScene
 from engine.scene.locate import KeyPath, find_line, key_lines
 from engine.scene.schema import scene_model
@@ -208,7 +208,9 @@ def load_scene(
     except ValidationError as error:
         issues = _replacing(non_finite, schema_issues(error, data, model, registry, path.parent))
         raise SceneError(path, _with_lines(issues, text, overridden)) from None
-    issues = non_finite or check_scene(scene, path.parent, registry)
+    issues = non_finite or (
+        check_scene(scene, path.parent, registry) + contact_issues(scene, registry, path.parent)
+    )
     if issues:
         raise SceneError(path, _with_lines(issues, text, overridden))
     return LoadedScene(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import operator
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -207,6 +207,11 @@ def _scene_model(materials: tuple, shapes: tuple, colliders: tuple) -> type[Base
         bodies: list[body] = Field(min_length=1, description="Bodies to seed.")  # type: ignore
         colliders: list[collider] = Field(  # type: ignore
             default_factory=list, description="Obstacles."
+        )
+        contact: dict[str, Any] = Field(
+            default_factory=dict,
+            description="Parameters of the contact model that simulation.contact names (for "
+            'a torch model, e.g. weights = "models/contact.pt"); only keys that model takes.',
         )
 
     return Scene

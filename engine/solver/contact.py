@@ -1,4 +1,5 @@
-"""The built-in contact model: Coulomb friction at walls, planes and mesh colliders."""
+"""The built-in contact model (Coulomb friction at walls, planes, mesh colliders and between
+bodies) and the non-penetration constraint re-applied after a torch contact model."""
 
 import taichi as ti
 
@@ -23,6 +24,16 @@ def contact_response(v, n, v_collider, condition, friction):
                 tangential *= ti.max(0.0, norm + friction * normal_speed) / norm
         relative = tangential
     return relative + v_collider
+
+
+@ti.func
+def non_penetration(v, n, v_collider, condition, friction):
+    """The hard constraint alone, whatever ``condition`` and ``friction``: the part of ``v``
+    (m/s) that approaches the surface moving at ``v_collider`` along ``n`` is removed."""
+    normal_speed = (v - v_collider).dot(n)
+    if normal_speed < 0.0:
+        v -= normal_speed * n
+    return v
 
 
 COULOMB = ContactModel(name="coulomb", respond=contact_response)

@@ -71,6 +71,12 @@ def bspline_weights(fx):
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
 
 
+@ti.func
+def body_index(b, node):
+    """The index of grid node ``node`` (index vector) in body ``b``'s field (``(B, *G)``)."""
+    return ti.Vector([b] + [node[i] for i in ti.static(range(node.n))])
+
+
 @lru_cache(maxsize=32)
 def build_kernels(config: KernelConfig):
     """Compile-once kernels for ``config`` (returned as a simple namespace)."""
@@ -135,11 +141,6 @@ def build_kernels(config: KernelConfig):
                     value *= w[offset[j]][j]
             gradient[i] = value
         return gradient
-
-    @ti.func
-    def body_index(b, node):
-        """The index of node ``node`` in body ``b``'s field (``(B, *G)`` arrays)."""
-        return ti.Vector([b] + [node[i] for i in ti.static(range(dim))])
 
     @ti.kernel
     def particle_to_grid(

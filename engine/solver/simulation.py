@@ -14,6 +14,8 @@ from engine.materials.base import MAX_CONSTANTS, MAX_STATE
 from engine.scene.loaded import LoadedScene
 from engine.solver.bodies import seed_bodies
 from engine.solver.colliders import ColliderArrays
+from engine.solver.contact import COULOMB
+from engine.solver.contact_stage import TorchContactStage, contact_params
 from engine.solver.kernels import HEALTH_INTS, PAD, KernelConfig, build_kernels
 from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
@@ -73,19 +75,18 @@ class Simulation:
         self.gravity = sim.gravity if sim.gravity is not None else [0.0, -9.81, 0.0][:dim]
         self.materials = MaterialTable(scene, registry, loaded.base_dir, self.grid.dx)
         self.material_classes = self.materials.classes
-        self.store = Storage(
-            "torch" if self.materials.uses_torch else "taichi", sim.precision, self.hardware
-        )
+        contact = registry.contact_models[sim.contact]
+        uses_torch = self.materials.uses_torch or contact.create is not None
+        self.store = Storage("torch" if uses_torch else "taichi", sim.precision, self.hardware)
         if self.materials.uses_torch:
             self.materials.build_torch_laws(self.store.device, self.store.float_torch)
-        contact = registry.contact_models[sim.contact].respond
         self.contact_bodies = len(scene.bodies) if sim.body_contact else 0
         self.kernels = build_kernels(
             KernelConfig(
                 dim,
                 self.materials.taichi_models,
                 sim.transfer == "flip",
-                contact,
+                contact.respond or COULOMB.respond,
                 self.contact_bodies > 0,
             )
         )
@@ -98,6 +99,14 @@ class Simulation:
         self.wave_speed = self.materials.wave_speed
         self.critical_dt = self.materials.critical_dt
         self.movers = self._create_movers()
+        self.contact_stage = None
+        if contact.create is not None:
+            self.contact_stage = TorchContactStage(
+                self,
+                contact,
+                registry.provider[("contact_models", contact.name)],
+                contact_params(contact, scene.contact, loaded.base_dir),
+            )
         self.stages = {stage: [] for stage in STAGES}
         for plugin, hooks in call_each(registry.manager, "engine_register_stages", simulation=self):
             for hook in hooks:
@@ -130,21 +139,20 @@ class Simulation:
             shape = tuple(dim for _ in field.components)
             self.fields[name] = store.array(n, shape)
             store.assign(self.fields[name], field.initial(seeded.x, seeded.body_id))
-        self.material_model = ti.ndarray(ti.i32, len(self.material_classes))
-        self.material_model.from_numpy(self.materials.model_index)
-        self.material_constants = ti.ndarray(
-            ti.types.vector(MAX_CONSTANTS, float), len(self.material_classes)
-        )
-        self.material_constants.from_numpy(self.materials.constants.astype(store.float_np))
+        count = len(self.material_classes)
+        self.material_model = store.array(count, integer=True)
+        store.assign(self.material_model, self.materials.model_index)
+        self.material_constants = store.array(count, (MAX_CONSTANTS,))
+        store.assign(self.material_constants, self.materials.constants)
         shape = self.grid.shape
-        self.grid_nodes = ti.ndarray(ti.types.vector(dim + 1, float), shape)
+        self.grid_nodes = store.grid(shape, dim + 1)
         flip = self.scene.simulation.transfer == "flip"
-        self.grid_v_old = ti.ndarray(ti.types.vector(dim, float), shape if flip else (1,) * dim)
+        self.grid_v_old = store.grid(shape if flip else (1,) * dim, dim)
         # per-body fields (body contact); a single placeholder node when off
         body_shape = (self.contact_bodies, *shape) if self.contact_bodies else (1,) * (dim + 1)
-        self.body_velocity = ti.ndarray(ti.types.vector(dim, float), body_shape)
-        self.body_mass = ti.ndarray(float, body_shape)
-        self.body_mass_gradient = ti.ndarray(ti.types.vector(dim, float), body_shape)
+        self.body_velocity = store.grid(body_shape, dim)
+        self.body_mass = store.grid(body_shape)
+        self.body_mass_gradient = store.grid(body_shape, dim)
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
         self._torch_rows = self._torch_particle_rows()
@@ -166,7 +174,7 @@ class Simulation:
         """Bytes held in particle and grid arrays (runtime excluded); copies them once to count."""
         names = ("x", "v", "C", "F", "tau", "state", "mass", "volume", "material_id", "body_id")
         particles = sum(self.numpy(name).nbytes for name in (*names, *self.fields))
-        grid = self.grid_nodes.to_numpy().nbytes + self.grid_v_old.to_numpy().nbytes
+        grid = sum(self.store.to_numpy(a).nbytes for a in (self.grid_nodes, self.grid_v_old))
         return particles + grid
 
     def _torch_particle_rows(self) -> list:
@@ -275,6 +283,7 @@ class Simulation:
             dt,
             dx,
         )
+        colliders = self.colliders.at(self.time + dt)
         k.grid_update(
             self.grid_nodes,
             self.grid_v_old,
@@ -283,8 +292,10 @@ class Simulation:
             dt,
             dx,
             self.scene.simulation.body_friction,
-            *self.colliders.at(self.time + dt),
+            *colliders,
         )
+        if self.contact_stage is not None:
+            self.contact_stage.run(self, dt, colliders)
         self._run_stage("after_grid_update", dt)
         self.health_speed.fill(0)
         self.health.fill(0)

@@ -1,6 +1,7 @@
-"""Particle arrays as Taichi ndarrays or torch tensors: the kernels take either, without copies.
+"""Particle and grid arrays as Taichi ndarrays or torch tensors: the kernels take either, without
+copies.
 
-Scenes with a torch material (or plugins that want torch views) store particle state as torch
+Scenes with a torch material or a torch contact model store particle and grid state as torch
 tensors on the simulation's device; the Taichi kernels read and write that same memory.
 """
 
@@ -50,6 +51,14 @@ class Storage:
         if len(components) == 2:
             return ti.ndarray(ti.types.matrix(*components, scalar), n)
         return ti.ndarray(scalar, n)
+
+    def grid(self, shape: tuple[int, ...], components: int = 0):
+        """A zeroed grid array of ``shape`` nodes, each a vector of ``components`` floats (0: one
+        float): ``(*shape, components)`` or ``shape``."""
+        if self.backend == "torch":
+            trailing = (components,) if components else ()
+            return self.torch.zeros((*shape, *trailing), dtype=self.float_torch, device=self.device)
+        return ti.ndarray(ti.types.vector(components, float) if components else float, shape)
 
     def to_numpy(self, array) -> np.ndarray:
         if self.backend == "torch":

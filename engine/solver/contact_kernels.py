@@ -1,0 +1,187 @@
+"""Kernels of the torch contact stage: find the interface nodes and the particles next to them,
+and add a model's velocity corrections under the hard constraints.
+
+All three work on per-body grid fields (``body_velocity (B, *G, d)``, ``body_mass (B, *G)``,
+``body_mass_gradient (B, *G, d)``) and take the colliders as the grid update does, so they
+compile once per dimension and precision and run unchanged on a GPU. Compaction is a count and
+a fill into arrays of a given capacity: the caller reads the count, grows the arrays when it
+exceeds their length and calls again (the order of the filled rows is not fixed; the caller
+sorts them).
+"""
+
+import itertools
+from functools import lru_cache
+from types import SimpleNamespace
+
+import taichi as ti
+
+from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS, collider_functions
+from engine.solver.contact import SEPARATE, non_penetration
+from engine.solver.kernels import PAD, body_index, nd, particle_stencil
+from engine.solver.runtime import on_restart
+
+
+@lru_cache(maxsize=8)
+def build_contact_kernels(dim: int) -> SimpleNamespace:
+    """``interface_nodes``, ``near_particles`` and ``apply_corrections`` for ``dim``."""
+    real = ti.f64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else ti.f32
+    vec = ti.types.vector(dim, real)
+    node_type = ti.types.vector(dim + 1, real)
+    ivec = ti.types.vector(dim, ti.i32)
+    constrain = collider_functions(dim, non_penetration).response
+    nearest = collider_functions(dim, non_penetration).nearest
+    stencil = tuple(itertools.product(range(3), repeat=dim))
+
+    @ti.func
+    def flat_index(node, shape):
+        flat = 0
+        for i in ti.static(range(dim)):
+            flat = flat * shape[i] + node[i]
+        return flat
+
+    @ti.func
+    def unravel(flat, shape):
+        node = ti.Vector.zero(ti.i32, dim)
+        for k in ti.static(range(dim)):
+            i = dim - 1 - k
+            node[i] = flat % shape[i]
+            flat //= shape[i]
+        return node
+
+    @ti.kernel
+    def interface_nodes(
+        grid: nd(node_type, dim),
+        body_mass: nd(real, dim + 1),
+        dx: real,
+        wall_low: ivec,
+        wall_high: ivec,
+        wall_condition: ti.i32,
+        wall_friction: real,
+        planes: nd(ti.types.vector(PLANE_COLUMNS, real)),
+        n_planes: ti.i32,
+        sdf: nd(real),
+        mesh_ints: nd(ti.types.vector(4, ti.i32)),
+        mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
+        n_meshes: ti.i32,
+        count: nd(ti.i32),
+        node_index: nd(ti.i32),
+        distance: nd(real),
+        normal: nd(vec),
+        velocity: nd(vec),
+        friction: nd(real),
+    ):
+        """Nodes where two or more bodies have mass, or a body has mass within one cell of a
+        collider, with the nearest collider's signed distance, normal, velocity, friction."""
+        shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
+        for node in ti.grouped(grid):
+            if grid[node][dim] > 0.0:
+                present = 0
+                for b in range(body_mass.shape[0]):
+                    if body_mass[body_index(b, node)] > 0.0:
+                        present += 1
+                position = (node - PAD).cast(float) * dx
+                d, n, v, mu = nearest(
+                    node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
+                    planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+                )  # fmt: skip
+                if present >= 2 or d <= dx:
+                    slot = ti.atomic_add(count[0], 1)
+                    if slot < node_index.shape[0]:
+                        node_index[slot] = flat_index(node, shape)
+                        distance[slot] = d
+                        normal[slot] = n
+                        velocity[slot] = v
+                        friction[slot] = mu
+
+    @ti.kernel
+    def near_particles(
+        x: nd(vec),
+        flags: nd(ti.i32, dim),
+        dx: real,
+        count: nd(ti.i32),
+        chosen: nd(ti.i32),
+    ):
+        """Particles whose 3^d stencil touches a node flagged non-zero."""
+        inv_dx = 1.0 / dx
+        upper = ti.Vector([flags.shape[i] - 3 for i in ti.static(range(dim))])
+        for p in x:
+            base, _ = particle_stencil(x[p], inv_dx, upper)
+            near = 0
+            for offset in ti.static(stencil):
+                near |= flags[base + ti.Vector(offset)]
+            if near != 0:
+                slot = ti.atomic_add(count[0], 1)
+                if slot < chosen.shape[0]:
+                    chosen[slot] = p
+
+    @ti.kernel
+    def apply_corrections(
+        correction: nd(vec, 2),
+        node_index: nd(ti.i32),
+        grid: nd(node_type, dim),
+        body_velocity: nd(vec, dim + 1),
+        body_mass: nd(real, dim + 1),
+        body_mass_gradient: nd(vec, dim + 1),
+        dx: real,
+        wall_low: ivec,
+        wall_high: ivec,
+        wall_condition: ti.i32,
+        wall_friction: real,
+        planes: nd(ti.types.vector(PLANE_COLUMNS, real)),
+        n_planes: ti.i32,
+        sdf: nd(real),
+        mesh_ints: nd(ti.types.vector(4, ti.i32)),
+        mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
+        n_meshes: ti.i32,
+    ):
+        """Add ``correction[m, b]`` (m/s) to body ``b``'s velocity at interface node ``m``;
+        where any body's correction there is non-zero, then keep every body there from
+        approaching the others (against the centre-of-mass velocity of the corrected
+        velocities) and from entering a collider (no friction: the model owns friction)."""
+        shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
+        bodies = body_mass.shape[0]
+        for m in range(node_index.shape[0]):
+            changed = False
+            for b in range(bodies):
+                if any(correction[m, b] != 0.0):
+                    changed = True
+            if changed:
+                node = unravel(node_index[m], shape)
+                total_mass = 0.0
+                momentum = ti.Vector.zero(float, dim)
+                total_gradient = ti.Vector.zero(float, dim)
+                present = 0
+                for b in range(bodies):
+                    index = body_index(b, node)
+                    m_b = body_mass[index]
+                    total_gradient += body_mass_gradient[index]
+                    if m_b > 0.0:
+                        v_b = body_velocity[index] + correction[m, b]
+                        body_velocity[index] = v_b
+                        total_mass += m_b
+                        momentum += m_b * v_b
+                        present += 1
+                centre_of_mass = momentum / total_mass
+                position = (node - PAD).cast(float) * dx
+                for b in range(bodies):
+                    index = body_index(b, node)
+                    if body_mass[index] > 0.0:
+                        v_b = body_velocity[index]
+                        normal = total_gradient - 2.0 * body_mass_gradient[index]
+                        if present > 1 and normal.norm() > 1e-12:
+                            v_b = non_penetration(
+                                v_b, normal.normalized(), centre_of_mass, SEPARATE, 0.0
+                            )
+                        body_velocity[index] = constrain(
+                            v_b, node, position, dx, wall_low, wall_high, wall_condition,
+                            wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+                        )  # fmt: skip
+
+    return SimpleNamespace(
+        interface_nodes=interface_nodes,
+        near_particles=near_particles,
+        apply_corrections=apply_corrections,
+    )
+
+
+on_restart(build_contact_kernels.cache_clear)

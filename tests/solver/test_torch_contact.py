@@ -1,0 +1,257 @@
+"""Torch contact models (`ContactModel.create`): the contact view they read, the corrections they
+return, the hard constraints the engine re-applies, the `[contact]` table and bad output.
+
+Reference for the two-disk impact: with zero corrections the stage must change nothing, so the
+run is bitwise the built-in multi-field contact (Bardenhagen et al. 2000), whose momentum
+conservation is exact up to round-off (1e-5 relative here, f32)."""
+
+import numpy as np
+import pytest
+
+import engine.io
+from engine.hooks.calls import PluginError
+from engine.runner import run_scene
+from engine.scene.errors import SceneError
+from engine.scene.loader import load_scene
+from engine.solver.kernels import PAD
+from engine.solver.simulation import Simulation
+
+PLUGIN = """
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from engine.hooks import hookimpl
+from engine.hooks.records import ContactModel
+
+VIEWS = []  # the last view each model saw, for the tests
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    push: float = 0.0  # m/s along -normal (into the other bodies and into colliders)
+    nan_after: float = 1e9  # s
+
+
+class Model:
+    def __init__(self, params, simulation):
+        self.params = params
+
+    def __call__(self, view):
+        VIEWS[:] = [view]
+        if view.time > self.params.nan_after:
+            return torch.full_like(view.node_velocity, float("nan"))
+        into_bodies = -view.body_normal
+        into_colliders = -view.collider_normal[:, None, :].expand_as(into_bodies)
+        direction = torch.where(view.body_normal.abs().sum(-1, keepdim=True) > 0,
+                                into_bodies, into_colliders)
+        has_mass = (view.node_mass > 0)[..., None]
+        return torch.where(has_mass, self.params.push * direction, torch.zeros_like(direction))
+
+
+class WrongShape(Model):
+    def __call__(self, view):
+        return torch.zeros(len(view.node_index), 3)
+
+
+@hookimpl
+def engine_register_contact_models():
+    return [
+        ContactModel(name="probe", create=Model, Params=Params),
+        ContactModel(name="wrong_shape", create=WrongShape),
+    ]
+"""
+
+DISKS = """
+[simulation]
+dim = 2
+domain = [1.0, 0.5]
+resolution = 48
+end_time = 0.12
+frame_dt = 0.04
+dt = 4e-4
+gravity = [0.0, 0.0]
+boundary = "slip"
+body_contact = true
+body_friction = 0.3
+{contact}
+
+[plugins]
+load = ["probe_contact.py"]
+
+[materials.rubber]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = 2.0e5
+poisson_ratio = 0.3
+
+[[bodies]]
+material = "rubber"
+shape = "sphere"
+center = [0.35, {low}]
+radius = 0.1
+velocity = [1.0, 0.0]
+jitter = 0.0
+
+[[bodies]]
+material = "rubber"
+shape = "sphere"
+center = [0.6, {high}]
+radius = 0.1
+velocity = [-1.0, 0.0]
+jitter = 0.0
+{table}
+"""
+
+
+@pytest.fixture
+def disks(tmp_path):
+    """Load the two-disk scene with ``contact = ...`` and an optional ``[contact]`` table."""
+    (tmp_path / "probe_contact.py").write_text(PLUGIN)
+
+    def make(
+        contact: str | None = None,
+        table: str = "",
+        overrides: tuple[str, ...] = (),
+        on_floor: bool = False,
+    ):
+        """Disks in mid-air (a free impact), or the first one resting on the floor."""
+        heights = {"low": 0.1, "high": 0.16} if on_floor else {"low": 0.22, "high": 0.28}
+        choice = f'contact = "{contact}"' if contact else ""
+        text = DISKS.format(contact=choice, table=table, **heights)
+        path = tmp_path / "disks.toml"
+        path.write_text(text)
+        return load_scene(path, overrides)
+
+    return make
+
+
+def views(loaded):
+    """The plugin module's record of the views its models saw."""
+    import sys
+
+    module = next(m for name, m in sys.modules.items() if name.endswith("probe_contact"))
+    return module.VIEWS
+
+
+def test_zero_corrections_give_bitwise_the_built_in_impact_and_conserve_momentum(disks):
+    built_in = Simulation(disks())
+    zero = Simulation(disks("probe"))
+    assert zero.store.backend == "torch" and built_in.store.backend == "taichi"
+    momentum = (zero.numpy("mass")[:, None] * zero.numpy("v")).sum(axis=0)
+    for sim in (built_in, zero):
+        sim.advance_to(0.12)
+    assert np.array_equal(zero.numpy("x"), built_in.numpy("x"))
+    assert np.array_equal(zero.numpy("v"), built_in.numpy("v"))
+    after = (zero.numpy("mass")[:, None] * zero.numpy("v")).sum(axis=0)
+    scale = np.abs(zero.numpy("mass")[:, None] * zero.numpy("v")).sum()
+    assert np.abs(after - momentum).max() < 1e-5 * scale
+    # the disks met: the impact reversed their approach
+    v, body = zero.numpy("v"), zero.numpy("body_id")
+    assert v[body == 0, 0].mean() < 0.5 and v[body == 1, 0].mean() > -0.5
+
+
+def test_the_view_holds_the_interface_nodes_sorted_with_their_geometry(disks):
+    sim = Simulation(disks("probe", on_floor=True))
+    sim.advance_to(0.06)  # the disks are in contact, the first one on the floor
+    (view,) = views(sim.loaded)
+    torch = sim.store.torch
+    index = view.node_index
+    assert torch.all(index[1:] > index[:-1])  # sorted, no repeats
+    shape = sim.grid.shape
+    cells = np.stack(np.unravel_index(index.numpy(), shape), axis=1)
+    assert np.allclose(view.node_position.numpy(), (cells - PAD) * sim.grid.dx)
+    mass = sim.store.to_numpy(sim.body_mass).reshape(2, -1)[:, index.numpy()].T  # (M, B)
+    assert np.array_equal(view.node_mass.numpy(), mass)
+    shared = (mass > 0).sum(axis=1) == 2
+    near_wall = view.collider_distance.numpy() <= sim.grid.dx
+    assert shared.any() and near_wall.any() and np.all(shared | near_wall)
+    # every shared node is listed: none is missing from the view
+    all_mass = sim.store.to_numpy(sim.body_mass).reshape(2, -1)
+    assert shared.sum() == ((all_mass > 0).sum(axis=0) == 2).sum()
+    # per-body normals at shared nodes are unit and opposite (two bodies)
+    normal = view.body_normal.numpy()[shared]
+    assert np.allclose(np.linalg.norm(normal, axis=2), 1.0, atol=1e-5)
+    assert np.allclose(normal[:, 0], -normal[:, 1], atol=1e-5)
+    # the disks meet along x: disk 1 lies on +x of disk 0, so its normal points +x
+    assert normal[:, 1, 0].mean() > 0.7
+    # near-wall rows: distance to the floor or ceiling rows by index, inward normal
+    floor = near_wall & (cells[:, 1] <= PAD + 1)
+    assert np.allclose(view.collider_normal.numpy()[floor], [0.0, 1.0])
+    assert np.allclose(view.collider_distance.numpy()[floor], (cells[floor, 1] - PAD) * sim.grid.dx)
+    # zero-copy: the view's grid and particle tensors are the simulation's own memory
+    assert view.body_velocity.data_ptr() == sim.body_velocity.data_ptr()
+    assert view.x.data_ptr() == sim.x.data_ptr()
+    # particles near the interface: their stencils touch a listed node, the others' do not
+    near = set(view.near_interface.numpy().tolist())
+    base = np.floor(sim.numpy("x") / sim.grid.dx + PAD - 0.5).astype(int)
+    listed = set(map(tuple, cells))
+    offsets = [(i, j) for i in range(3) for j in range(3)]
+    touching = {
+        p for p in range(sim.n_particles) if any((*(base[p] + o),) in listed for o in offsets)
+    }
+    assert near == touching and 0 < len(near) < sim.n_particles
+
+
+def test_corrections_that_push_bodies_together_are_undone_by_the_hard_constraints(disks):
+    """A model that drives every body into the others and into the walls: after the stage no
+    body approaches another (against the corrected centre-of-mass velocity) away from the
+    walls, and no node velocity enters a wall."""
+    sim = Simulation(disks("probe", table="[contact]\npush = 5.0", on_floor=True))
+    sim.advance_to(0.06)
+    (view,) = views(sim.loaded)
+    velocity = sim.store.to_numpy(sim.body_velocity).reshape(2, -1, 2)[:, view.node_index]
+    mass = view.node_mass.numpy().T  # (B, M)
+    shared = (mass > 0).all(axis=0)
+    centre = (mass[..., None] * velocity).sum(0) / mass.sum(0)[:, None]
+    normal = view.body_normal.numpy().transpose(1, 0, 2)  # (B, M, d)
+    holding = view.collider_distance.numpy() <= 0
+    # at nodes a wall holds, the wall's constraint comes last and wins
+    approach = ((velocity - centre) * normal).sum(-1)[:, shared & ~holding]
+    assert approach.size and approach.min() > -1e-4  # m/s; the push is 5 m/s
+    into_wall = (velocity * view.collider_normal.numpy()).sum(-1)[:, holding & (mass > 0).any(0)]
+    assert into_wall.min() > -1e-4
+    # the push still changed the motion where the constraints allow (tangential parts)
+    assert np.isfinite(sim.numpy("x")).all()
+
+
+def test_the_contact_table_is_checked_against_the_chosen_model(disks):
+    with pytest.raises(SceneError) as error:
+        disks("probe", table="[contact]\npsuh = 1.0")
+    text = str(error.value)
+    assert "contact.psuh" in text and "did you mean `push`" in text and "'probe'" in text
+    with pytest.raises(SceneError) as error:
+        disks(None, table="[contact]\npush = 1.0")
+    text = str(error.value)
+    assert "contact model 'coulomb' takes no [contact] keys" in text and "probe" in text
+    with pytest.raises(SceneError, match="a number"):
+        disks("probe", table='[contact]\npush = "fast"')
+
+
+def test_a_torch_contact_model_needs_body_contact(disks, tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text(
+        DISKS.format(contact='contact = "probe"', table="", low=0.22, high=0.28).replace(
+            "body_contact = true", "body_contact = false"
+        )
+    )
+    with pytest.raises(SceneError, match="set simulation.body_contact = true"):
+        load_scene(path)
+
+
+def test_wrong_shape_stops_the_run_naming_plugin_and_hook(disks):
+    sim = Simulation(disks("wrong_shape"))
+    with pytest.raises(PluginError) as error:
+        sim.advance_to(0.01)
+    text = str(error.value)
+    assert "probe_contact" in text and "engine_register_contact_models" in text
+    assert "'wrong_shape'" in text and "expected a tensor of shape" in text
+
+
+def test_nan_corrections_stop_the_run_and_keep_the_frames_written(disks, tmp_path):
+    output = tmp_path / "nan.vtkhdf"
+    loaded = disks("probe", "[contact]\nnan_after = 0.05", (f'output.path="{output}"',))
+    with pytest.raises(PluginError, match="NaN or inf corrections"):
+        run_scene(loaded, quiet=True)
+    result = engine.io.open(output)
+    assert result.n_frames == 2  # t = 0 and 0.04 s, written before the model failed
+    assert np.isfinite(result.points(-1)).all()
