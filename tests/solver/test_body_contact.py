@@ -202,3 +202,165 @@ def test_more_than_64_contact_bodies_are_refused(scene_file):
 
     with pytest.raises(SceneError, match="at most 64 bodies"):
         load_scene(scene_file(many_blocks(65)))
+
+
+SLOPE = """
+[simulation]
+dim = 2
+domain = [1.2, 0.3]
+resolution = 60
+end_time = 1.0
+frame_dt = 0.02
+boundary = "sticky"        # holds the slope body's bottom row
+gravity = [{gx}, {gy}]     # tilted: the x axis runs down the slope
+body_contact = true
+body_friction = {friction}
+
+[materials.stiff]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = 1.0e6
+poisson_ratio = 0.3
+
+[[bodies]]                 # the slope: a long flat body on the sticky floor
+material = "stiff"
+shape = "box"
+min = [0.0, 0.0]
+max = [1.2, 0.1]
+jitter = 0.0
+
+[[bodies]]                 # the block, released at rest on it
+material = "stiff"
+shape = "box"
+min = [0.1, 0.1]
+max = [0.3, 0.2]
+jitter = 0.0
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="multi-field contact drags a block sliding on another body: measured a = 0.65 "
+    "(mu 0.2) and -0.05 (mu 0.4) m/s^2 against 3.21 and 1.51, frictionless 3.14 against 4.91. "
+    "At the block's leading corner the contact normals tilt 25-74 degrees off the interface "
+    "(nodes holding only the slope's shape-function tail) and every step removes the block's "
+    "approach along them: a drag that grows as dt shrinks (frictionless, 0.02-0.3 s: "
+    "a = 2.53 m/s^2 at cfl 0.4, 1.91 at cfl 0.2)",
+)
+@pytest.mark.parametrize("friction", [0.2, 0.4])
+def test_a_block_slides_down_a_slope_body_at_g_sin_minus_mu_cos(load, friction):
+    """A block on an inclined plane with Coulomb friction mu accelerates at
+    a = g (sin theta - mu cos theta) (e.g. Meriam & Kraige, Engineering Mechanics: Dynamics,
+    sec. 3/4), here with the plane another body (Bardenhagen et al. 2000 contact) and gravity
+    tilted by theta = 30 degrees. a is the least-squares slope of the block's mean velocity
+    along the plane over 0.1-0.4 s (after the release transient); tolerance 5 %. The slope body,
+    held by the sticky floor, stays put (under 0.1 cell)."""
+    theta, g = np.radians(30.0), 9.81
+    gravity = g * np.sin(theta), -g * np.cos(theta)
+    sim = Simulation(load(SLOPE.format(gx=gravity[0], gy=gravity[1], friction=friction)))
+    body, start = sim.numpy("body_id"), sim.numpy("x")
+    times = np.arange(0.1, 0.4 + 1e-9, 0.02)
+    speeds_along = []
+    for t in times:
+        sim.advance_to(t)
+        speeds_along.append(sim.numpy("v")[body == 1, 0].mean())
+    moved = np.abs(sim.numpy("x") - start)[body == 0].max()
+    assert moved < 0.1 * sim.grid.dx, moved
+    acceleration = np.polyfit(times, speeds_along, 1)[0]
+    expected = g * (np.sin(theta) - friction * np.cos(theta))
+    assert acceleration == pytest.approx(expected, rel=0.05), (acceleration, expected)
+
+
+APART = """
+[simulation]
+dim = 2
+domain = [1.0, 0.4]
+resolution = 50
+end_time = 1.0
+frame_dt = 0.02
+boundary = "slip"
+gravity = [0.0, 0.0]
+body_contact = {contact}
+
+[materials.rubber]        # nu = 0: the blocks are 1D elastic bars, c = sqrt(E / rho)
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = 2.0e5
+poisson_ratio = 0.0
+
+[[bodies]]
+material = "rubber"
+shape = "box"
+min = [0.2, 0.15]
+max = [0.4, 0.25]
+velocity = [{left}, 0.0]
+jitter = 0.0
+
+[[bodies]]                 # touching the first one
+material = "rubber"
+shape = "box"
+min = [0.4, 0.15]
+max = [0.6, 0.25]
+velocity = [{right}, 0.0]
+jitter = 0.0
+"""
+
+
+def gaps_and_speeds(sim, times):
+    """Per time: the gap between the bodies (closest particles along x), and their mean
+    x velocities; and the largest drift of the total x momentum over Σ |p| at the start."""
+    body, mass = sim.numpy("body_id"), sim.numpy("mass")
+    momentum = mass * sim.numpy("v")[:, 0]
+    drift, rows = 0.0, []
+    for t in times:
+        sim.advance_to(t)
+        x, v = sim.numpy("x")[:, 0], sim.numpy("v")[:, 0]
+        drift = max(drift, abs((mass * v).sum() - momentum.sum()) / np.abs(momentum).sum())
+        gap = x[body == 1].min() - x[body == 0].max()
+        rows.append((gap, v[body == 0].mean(), v[body == 1].mean()))
+    return np.array(rows), drift
+
+
+@pytest.mark.parametrize("contact", ["true", "false"])
+def test_bodies_pulled_apart_separate_without_sticking(load, contact):
+    """Two touching blocks moving apart at -/+0.5 m/s, no gravity. With body contact the
+    interface only acts on approach (Bardenhagen et al. 2000), so each block moves freely:
+    its speed stays 0.5 m/s (within 1e-3) and the gap opens as 1.0 m/s * t (within 1 %);
+    on one shared grid the blocks are welded: the gap stays under one cell."""
+    sim = Simulation(load(APART.format(contact=contact, left=-0.5, right=0.5)))
+    times = np.arange(0.02, 0.2 + 1e-9, 0.02)
+    rows, drift = gaps_and_speeds(sim, times)
+    gap, left, right = rows.T
+    assert drift < 1e-5
+    if contact == "true":
+        np.testing.assert_allclose(left, -0.5, atol=1e-3)
+        np.testing.assert_allclose(right, 0.5, atol=1e-3)
+        np.testing.assert_allclose(np.diff(gap), 1.0 * np.diff(times), rtol=0.01)
+        assert gap[0] > sim.grid.dx
+    else:
+        assert gap.max() < sim.grid.dx, gap
+
+
+@pytest.mark.parametrize("contact", ["true", "false"])
+def test_bodies_pushed_together_rebound_and_separate(load, contact):
+    """Two touching, identical blocks (elastic bars, nu = 0) pushed together at +1.0 and
+    -0.5 m/s, no gravity. For identical elastic bars the impact lasts 2 L / c = 0.028 s and
+    exchanges their velocities (Saint-Venant; e.g. Goldsmith, "Impact", 1960, ch. 4): total
+    momentum is conserved (to 1e-5 of Σ |p|, f32), the relative velocity is reversed, with a
+    restitution of at least 0.8 (MPM at 10 cells a block loses about 12 %), and from 0.06 s
+    the gap is over one cell and opens at the relative velocity (within 5 %). On one shared
+    grid the blocks weld instead: the gap stays under one cell."""
+    sim = Simulation(load(APART.format(contact=contact, left=1.0, right=-0.5)))
+    times = np.arange(0.02, 0.2 + 1e-9, 0.02)
+    rows, drift = gaps_and_speeds(sim, times)
+    gap, left, right = rows.T
+    assert drift < 1e-5, drift
+    if contact == "true":
+        after = times >= 0.06
+        relative = right[after] - left[after]
+        assert (relative >= 0.8 * 1.5).all() and (relative <= 1.5).all(), relative
+        assert (gap[after] > sim.grid.dx).all(), gap
+        rate = (gap[-1] - gap[after][0]) / (times[-1] - times[after][0])
+        assert rate == pytest.approx(relative.mean(), rel=0.05), (rate, relative.mean())
+    else:
+        assert gap.max() < sim.grid.dx, gap
