@@ -48,8 +48,11 @@ def engine_register_colliders() -> list[ColliderType]:
 
 @hookspec
 def engine_register_contact_models() -> list[ContactModel]:
-    """Grid-node contact responses for ``simulation.contact = ...`` (default ``"coulomb"``).
-    Called when a scene is loaded; the chosen one is compiled into the grid update."""
+    """Contact models for ``simulation.contact = ...`` (default ``"coulomb"``): a Taichi
+    response compiled into the grid update, and/or a torch model created when the run starts
+    (``create(params, simulation)``, with ``params`` the scene's ``[contact]`` table validated
+    by ``Params``) and called once per step on an ``engine.hooks.records.ContactView``, returning per-body
+    velocity corrections ``(M, B, d)`` m/s. Called when a scene is loaded."""
 
 
 @hookspec
