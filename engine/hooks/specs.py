@@ -51,8 +51,8 @@ def engine_register_contact_models() -> list[ContactModel]:
     """Contact models for ``simulation.contact = ...`` (default ``"coulomb"``): a Taichi
     response compiled into the grid update, and/or a torch model created when the run starts
     (``create(params, simulation)``, with ``params`` the scene's ``[contact]`` table validated
-    by ``Params``) and called once per step on an ``engine.hooks.records.ContactView``, returning per-body
-    velocity corrections ``(M, B, d)`` m/s. Called when a scene is loaded."""
+    by ``Params``) and called once per step on an ``engine.hooks.records.ContactView``,
+    returning per-body velocity corrections ``(M, B, d)`` m/s. Called when a scene is loaded."""
 
 
 @hookspec
