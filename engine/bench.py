@@ -8,7 +8,11 @@ Each case runs in its own process (one Taichi runtime each) on the same grid and
 - ``elastic``: the engine's fixed-corotated solid, same layout;
 - ``taichi_law`` and ``torch_law``: 100 000 particles of the same neo-Hookean law, compiled into the
   Taichi constitutive stage or batched in torch (``engine_plugins.torch_materials``) on state shared
-  without copies; their step-time ratio is the cost of a torch material.
+  without copies; their step-time ratio is the cost of a torch material;
+- ``contact``: two 2D blocks in contact (``body_contact``, a grid of twice the cells a side) with a
+  torch contact model that returns zeros after reading the whole contact view (interface nodes
+  and the particles near them); the share of the step spent in the torch contact stage is timed
+  inside the same steps.
 
 The figures that matter are ratios taken in one run, since these machines are noisy.
 """
@@ -58,6 +62,68 @@ CASES = {
 }
 
 
+#: The torch contact model of the ``contact`` case: reads the whole view, corrects nothing.
+ZERO_CONTACT_PLUGIN = """
+import torch
+
+from engine.hooks import hookimpl
+from engine.hooks.records import ContactModel
+
+
+def zero_model(params, simulation):
+    def corrections(view):
+        view.near_interface  # the particles too: the stage's whole cost
+        return torch.zeros_like(view.node_velocity)
+
+    return corrections
+
+
+@hookimpl
+def engine_register_contact_models():
+    return [ContactModel(name="zero", create=zero_model)]
+"""
+
+
+def contact_scene(grid: int) -> str:
+    """Two stacked 2D blocks, the upper one sliding, on ``2 * grid`` cells a side."""
+    return f"""
+[simulation]
+dim = 2
+domain = [1.0, 1.0]
+resolution = {2 * grid}
+end_time = 1.0
+frame_dt = 0.1
+dt = {DT}
+boundary = "slip"
+body_contact = true
+contact = "zero"
+
+[plugins]
+load = ["bench_zero_contact.py"]
+
+[materials.block]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = {WAVE_SPEED_MODULUS}
+poisson_ratio = 0.0
+
+[[bodies]]
+material = "block"
+shape = "box"
+min = [0.1, 0.0]
+max = [0.9, 0.2]
+jitter = 0.0
+
+[[bodies]]
+material = "block"
+shape = "box"
+min = [0.3, 0.2]
+max = [0.7, 0.4]
+velocity = [1.0, 0.0]
+jitter = 0.0
+"""
+
+
 def bench_scene(case: str, grid: int) -> str:
     """A 3D block of particles at the reference's density (about 3.9 particles per cell)."""
     model, lattice = CASES[case]
@@ -93,10 +159,11 @@ jitter = 0.0
 """
 
 
-def _time_steps(step, steps: int, sync) -> float:
+def _time_steps(step, steps: int, sync, on_start=lambda: None) -> float:
     for _ in range(5):  # compile and warm up
         step()
     sync()
+    on_start()
     started = time.perf_counter()
     for _ in range(steps):
         step()
@@ -126,13 +193,20 @@ def measure(case: str, steps: int, grid: int) -> dict:
             from engine.solver.simulation import Simulation
 
             scene_path = Path(folder) / f"bench_{case}.toml"
-            scene_path.write_text(bench_scene(case, grid))
+            if case == "contact":
+                (Path(folder) / "bench_zero_contact.py").write_text(ZERO_CONTACT_PLUGIN)
+                scene_path.write_text(contact_scene(grid))
+            else:
+                scene_path.write_text(bench_scene(case, grid))
             sim = Simulation(load_scene(scene_path))
             particles = sim.n_particles
-            seconds = _time_steps(lambda: sim.step(DT), steps, ti.sync)
+            stage = _StageTimer(sim, ti.sync)
+            seconds = _time_steps(lambda: sim.step(DT), steps, ti.sync, stage.reset)
+            extra = {"contact_stage_share": stage.seconds / seconds} if stage.timed else {}
             array_bytes = sim.storage_bytes
     rss_after = psutil.Process().memory_info().rss
     return {
+        **extra,
         "case": case,
         "particles": particles,
         "steps": steps,
@@ -141,6 +215,29 @@ def measure(case: str, steps: int, grid: int) -> dict:
         "rss_bytes_per_particle": (rss_after - rss_before) / particles,
         "array_bytes_per_particle": array_bytes / particles,
     }
+
+
+class _StageTimer:
+    """Seconds spent in a simulation's torch contact stage (when it has one), synced before and
+    after so that the stage's own kernels are counted, not the step's earlier ones."""
+
+    def __init__(self, sim, sync) -> None:
+        self.seconds, self.timed = 0.0, sim.contact_stage is not None
+        if not self.timed:
+            return
+        run = sim.contact_stage.run
+
+        def timed_run(*args) -> None:
+            sync()
+            started = time.perf_counter()
+            run(*args)
+            sync()
+            self.seconds += time.perf_counter() - started
+
+        sim.contact_stage.run = timed_run
+
+    def reset(self) -> None:
+        self.seconds = 0.0
 
 
 class BenchError(RuntimeError):
@@ -160,7 +257,7 @@ def measure_apart(case: str, steps: int, grid: int) -> dict:
 def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = None) -> list[dict]:
     """Run each case in a fresh process and print a table with ratios to the reference; the
     case being compiled and timed shows on stderr as it runs."""
-    cases = which or ["reference", *CASES]
+    cases = which or ["reference", *CASES, "contact"]
     results = []
     with Counter("bench", len(cases), "cases") as counter:
         for done, case in enumerate(cases):
@@ -190,6 +287,9 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
         taichi, torch = by_case["taichi_law"], by_case["torch_law"]
         ratio = (torch["seconds"] / torch["steps"]) / (taichi["seconds"] / taichi["steps"])
         print(f"torch-batched neo-Hookean step time / Taichi neo-Hookean step time: {ratio:.2f}")
+    if "contact" in by_case:
+        share = by_case["contact"]["contact_stage_share"]
+        print(f"torch contact stage (zero model, whole view read) / 2D contact step: {share:.1%}")
     return results
 
 

@@ -55,6 +55,8 @@ class TorchTwin:
             raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
             raise TwinError("the torch twin has no mesh colliders, movers or plugin stages")
+        if sim.scene.simulation.gravity_ramp > 0:
+            raise TwinError("the torch twin has constant gravity: set simulation.gravity_ramp = 0")
         if sim.scene.simulation.contact != "coulomb":
             raise TwinError(
                 f"the torch twin has only the built-in Coulomb contact, not the scene's "

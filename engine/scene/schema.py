@@ -56,6 +56,13 @@ class Simulation(Strict):
     gravity: Vector | None = Field(
         default=None, description="Gravity, m/s^2; default -9.81 along the second axis."
     )
+    gravity_ramp: float = Field(
+        default=0.0,
+        ge=0,
+        description="Time over which gravity rises smoothly from zero to full, s (0: full from "
+        "the start). Loaded at once, an undamped elastic body rings (its support force swings "
+        "between about 0 and twice its weight) and can slip where a steady load holds.",
+    )
     boundary: BoundaryType = Field(default="separate", description="Condition on the domain walls.")
     boundary_friction: float = Field(
         default=0.0, ge=0, description="Coulomb friction coefficient on the walls."

@@ -64,16 +64,17 @@ def build_contact_kernels(dim: int) -> SimpleNamespace:
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
         count: nd(ti.i32),
-        node_index: nd(ti.i32),
-        distance: nd(real),
-        normal: nd(vec),
-        velocity: nd(vec),
-        friction: nd(real),
+        cells: nd(ti.types.vector(dim + 1, ti.i32)),
+        geometry: nd(ti.types.vector(2 * dim + 2, real)),
+        flags: nd(ti.i32, dim),
     ):
         """Nodes where two or more bodies have mass, or a body has mass within one cell of a
-        collider, with the nearest collider's signed distance, normal, velocity, friction."""
+        collider: ``cells`` rows ``[flat index, *node index]``, ``geometry`` rows ``[signed
+        distance, friction, *normal, *velocity]`` of the nearest collider; ``flags`` ``(*G,)``
+        is 1 on them, 0 elsewhere."""
         shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
         for node in ti.grouped(grid):
+            flags[node] = 0
             if grid[node][dim] > 0.0:
                 present = 0
                 for b in range(body_mass.shape[0]):
@@ -85,13 +86,17 @@ def build_contact_kernels(dim: int) -> SimpleNamespace:
                     planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
                 )  # fmt: skip
                 if present >= 2 or d <= dx:
+                    flags[node] = 1
                     slot = ti.atomic_add(count[0], 1)
-                    if slot < node_index.shape[0]:
-                        node_index[slot] = flat_index(node, shape)
-                        distance[slot] = d
-                        normal[slot] = n
-                        velocity[slot] = v
-                        friction[slot] = mu
+                    if slot < cells.shape[0]:
+                        cells[slot] = ti.Vector(
+                            [flat_index(node, shape)] + [node[i] for i in ti.static(range(dim))]
+                        )
+                        geometry[slot] = ti.Vector(
+                            [d, mu]
+                            + [n[i] for i in ti.static(range(dim))]
+                            + [v[i] for i in ti.static(range(dim))]
+                        )
 
     @ti.kernel
     def near_particles(

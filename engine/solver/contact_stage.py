@@ -50,17 +50,12 @@ class TorchContactStage:
 
     def _allocate_nodes(self, capacity: int) -> None:
         torch, d = self.torch, self.dim
-        self.node_rows = {
-            "node_index": torch.zeros(capacity, dtype=torch.int32, device=self.device),
-            "distance": torch.zeros(capacity, dtype=self.dtype, device=self.device),
-            "normal": torch.zeros((capacity, d), dtype=self.dtype, device=self.device),
-            "velocity": torch.zeros((capacity, d), dtype=self.dtype, device=self.device),
-            "friction": torch.zeros(capacity, dtype=self.dtype, device=self.device),
-        }
+        self.cells = torch.zeros((capacity, d + 1), dtype=torch.int32, device=self.device)
+        self.geometry = torch.zeros((capacity, 2 * d + 2), dtype=self.dtype, device=self.device)
 
-    def _interface(self, simulation, colliders: tuple) -> dict:
-        """The interface nodes' rows, sorted by node index."""
-        rows = self.node_rows
+    def _interface(self, simulation, colliders: tuple) -> tuple:
+        """The interface nodes' ``cells`` ``(M, 1 + d)`` (flat index, node index) and collider
+        ``geometry`` ``(M, 2 d + 2)`` rows, sorted by node index."""
         while True:
             self.count.zero_()
             self.kernels.interface_nodes(
@@ -69,21 +64,21 @@ class TorchContactStage:
                 simulation.grid.dx,
                 *colliders,
                 self.count,
-                *rows.values(),
+                self.cells,
+                self.geometry,
+                self.flags,
             )
             found = int(self.count[0])
-            if found <= len(rows["node_index"]):
+            if found <= len(self.cells):
                 break
             self._allocate_nodes(2 * found)
-            rows = self.node_rows
-        order = self.torch.argsort(rows["node_index"][:found])
-        return {name: column[:found][order] for name, column in rows.items()}
+        order = self.torch.argsort(self.cells[:found, 0])
+        return self.cells[:found][order], self.geometry[:found][order]
 
-    def _near(self, simulation, node_index) -> Any:
-        """Indices ``(P,)`` int64 of the particles whose stencil touches an interface node."""
+    def _near(self, simulation) -> Any:
+        """Indices ``(P,)`` int64 of the particles whose stencil touches an interface node (as
+        flagged by the last :meth:`_interface`)."""
         torch = self.torch
-        self.flags.zero_()
-        self.flags.view(-1)[node_index.long()] = 1
         while True:
             self.count.zero_()
             self.kernels.near_particles(
@@ -96,22 +91,21 @@ class TorchContactStage:
         return torch.sort(self._particle_rows[:found].long()).values
 
     def view(self, simulation, dt: float, colliders: tuple) -> ContactView:
-        torch, dim = self.torch, self.dim
-        rows = self._interface(simulation, colliders)
-        node_index = rows["node_index"].long()
-        cells = torch.stack(torch.unravel_index(node_index, self.grid_shape), dim=1)
-        gradient = simulation.body_mass_gradient.reshape(self.bodies, -1, dim)[:, node_index]
+        torch, dim, bodies = self.torch, self.dim, self.bodies
+        cells, geometry = self._interface(simulation, colliders)
+        node_index = cells[:, 0].long()
+        gradient = simulation.body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
         gradient = gradient.transpose(0, 1)  # (M, B, d)
         normal = gradient.sum(dim=1, keepdim=True) - 2.0 * gradient
         length = normal.norm(dim=2, keepdim=True)
-        mass = simulation.body_mass.reshape(self.bodies, -1)[:, node_index].transpose(0, 1)
+        mass = simulation.body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
         usable = (length > 1e-12) & (mass[..., None] > 0)
         normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
         near: list = []
 
         def particles_near():
             if not near:
-                near.append(self._near(simulation, rows["node_index"]))
+                near.append(self._near(simulation))
             return near[0]
 
         return ContactView(
@@ -126,10 +120,10 @@ class TorchContactStage:
                 :, node_index
             ].transpose(0, 1),
             body_normal=normal,
-            collider_distance=rows["distance"],
-            collider_normal=rows["normal"],
-            collider_velocity=rows["velocity"],
-            collider_friction=rows["friction"],
+            collider_distance=geometry[:, 0],
+            collider_normal=geometry[:, 2 : 2 + dim],
+            collider_velocity=geometry[:, 2 + dim :],
+            collider_friction=geometry[:, 1],
             body_friction=simulation.scene.simulation.body_friction,
             x=simulation.x,
             v=simulation.v,
@@ -154,7 +148,7 @@ class TorchContactStage:
             except Exception as error:
                 raise PluginError(self.plugin, self.where, describe(error)) from error
         self._check(correction, (len(view.node_index), self.bodies, self.dim), view.time)
-        if len(view.node_index) == 0:
+        if not bool(correction.any()):  # nothing to add: the built-in result stands
             return
         self.kernels.apply_corrections(
             correction.to(self.dtype).contiguous(),

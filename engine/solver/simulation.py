@@ -208,6 +208,15 @@ class Simulation:
         ]
 
     # -- stepping ------------------------------------------------------------------------------
+    def gravity_at(self, time: float) -> list[float]:
+        """Gravity (m/s², ``(d,)``) at ``time`` (s): full, or rising along a smoothstep over
+        ``simulation.gravity_ramp`` seconds."""
+        ramp = self.scene.simulation.gravity_ramp
+        if ramp <= 0.0 or time >= ramp:
+            return list(self.gravity)
+        s = time / ramp
+        return [s * s * (3.0 - 2.0 * s) * g for g in self.gravity]
+
     def stable_dt(self) -> float:
         """The CFL time step (s) for the current fastest particle and the materials' wave speeds."""
         sim = self.scene.simulation
@@ -288,7 +297,7 @@ class Simulation:
             self.grid_nodes,
             self.grid_v_old,
             *self.body_fields,
-            ti.Vector(self.gravity),
+            ti.Vector(self.gravity_at(self.time)),
             dt,
             dx,
             self.scene.simulation.body_friction,
