@@ -11,8 +11,9 @@ Each case runs in its own process (one Taichi runtime each) on the same grid and
   without copies; their step-time ratio is the cost of a torch material;
 - ``contact``: two 2D blocks in contact (``body_contact``, a grid of twice the cells a side) with a
   torch contact model that returns zeros after reading the whole contact view (interface nodes
-  and the particles near them); the share of the step spent in the torch contact stage is timed
-  inside the same steps.
+  and the particles near them), against the same scene with the built-in contact alone, both in
+  one process and timed in alternating blocks of steps: the difference is what the torch
+  contact stage costs (torch storage included), as a share of the step.
 
 The figures that matter are ratios taken in one run, since these machines are noisy.
 """
@@ -62,7 +63,7 @@ CASES = {
 }
 
 
-#: The torch contact model of the ``contact`` case: reads the whole view, corrects nothing.
+#: The torch contact model of the ``contact`` case: corrects nothing.
 ZERO_CONTACT_PLUGIN = """
 import torch
 
@@ -72,7 +73,6 @@ from engine.hooks.records import ContactModel
 
 def zero_model(params, simulation):
     def corrections(view):
-        view.near_interface  # the particles too: the stage's whole cost
         return torch.zeros_like(view.node_velocity)
 
     return corrections
@@ -84,8 +84,15 @@ def engine_register_contact_models():
 """
 
 
-def contact_scene(grid: int) -> str:
-    """Two stacked 2D blocks, the upper one sliding, on ``2 * grid`` cells a side."""
+def contact_dt(grid: int) -> float:
+    """The ``contact`` case's step (s): :data:`DT` at 64 cells a side, scaled with dx."""
+    return DT * 64 / grid
+
+
+def contact_scene(grid: int, torch_model: bool = True) -> str:
+    """Two stacked 2D blocks, the upper one sliding, on ``2 * grid`` cells a side, with the
+    zero torch contact model or the built-in contact alone."""
+    model = 'contact = "zero"' if torch_model else ""
     return f"""
 [simulation]
 dim = 2
@@ -93,10 +100,10 @@ domain = [1.0, 1.0]
 resolution = {2 * grid}
 end_time = 1.0
 frame_dt = 0.1
-dt = {DT}
+dt = {contact_dt(grid)}
 boundary = "slip"
 body_contact = true
-contact = "zero"
+{model}
 
 [plugins]
 load = ["bench_zero_contact.py"]
@@ -159,11 +166,10 @@ jitter = 0.0
 """
 
 
-def _time_steps(step, steps: int, sync, on_start=lambda: None) -> float:
+def _time_steps(step, steps: int, sync) -> float:
     for _ in range(5):  # compile and warm up
         step()
     sync()
-    on_start()
     started = time.perf_counter()
     for _ in range(steps):
         step()
@@ -176,6 +182,7 @@ def measure(case: str, steps: int, grid: int) -> dict:
     import taichi as ti
 
     rss_before = psutil.Process().memory_info().rss
+    extra: dict = {}
     with tempfile.TemporaryDirectory() as folder:  # taichi compiles from source files on disk
         if case == "reference":
             script = Path(folder) / "mpm3d_headless.py"
@@ -196,13 +203,20 @@ def measure(case: str, steps: int, grid: int) -> dict:
             if case == "contact":
                 (Path(folder) / "bench_zero_contact.py").write_text(ZERO_CONTACT_PLUGIN)
                 scene_path.write_text(contact_scene(grid))
+                built_in = Path(folder) / "bench_contact_built_in.toml"
+                built_in.write_text(contact_scene(grid, torch_model=False))
+                sim = Simulation(load_scene(scene_path))
+                reference = Simulation(load_scene(built_in))
+                dt = contact_dt(grid)
+                seconds, reference_seconds = _time_alternating(sim, reference, steps, ti.sync, dt)
+                extra = _contact_stage_costs(sim, steps, ti.sync, dt)
+                extra["contact_stage_share"] = extra.pop("stage_seconds") / (seconds / steps)
+                extra["contact_end_to_end_share"] = 1.0 - reference_seconds / seconds
             else:
                 scene_path.write_text(bench_scene(case, grid))
-            sim = Simulation(load_scene(scene_path))
+                sim = Simulation(load_scene(scene_path))
+                seconds = _time_steps(lambda: sim.step(DT), steps, ti.sync)
             particles = sim.n_particles
-            stage = _StageTimer(sim, ti.sync)
-            seconds = _time_steps(lambda: sim.step(DT), steps, ti.sync, stage.reset)
-            extra = {"contact_stage_share": stage.seconds / seconds} if stage.timed else {}
             array_bytes = sim.storage_bytes
     rss_after = psutil.Process().memory_info().rss
     return {
@@ -217,27 +231,65 @@ def measure(case: str, steps: int, grid: int) -> dict:
     }
 
 
-class _StageTimer:
-    """Seconds spent in a simulation's torch contact stage (when it has one), synced before and
-    after so that the stage's own kernels are counted, not the step's earlier ones."""
-
-    def __init__(self, sim, sync) -> None:
-        self.seconds, self.timed = 0.0, sim.contact_stage is not None
-        if not self.timed:
-            return
-        run = sim.contact_stage.run
-
-        def timed_run(*args) -> None:
-            sync()
+def _time_alternating(
+    sim, reference, steps: int, sync, dt: float, blocks: int = 10
+) -> tuple[float, float]:
+    """Seconds for ``steps`` steps of ``dt`` of ``sim`` and of ``reference``, timed in
+    alternating blocks (so that the machine's load changes hit both alike)."""
+    for simulation in (sim, reference):
+        _time_steps(lambda s=simulation: s.step(dt), 1, sync)  # compile and warm up
+    totals = [0.0, 0.0]
+    per_block = max(1, steps // blocks)
+    for _ in range(blocks):
+        for which, simulation in enumerate((sim, reference)):
             started = time.perf_counter()
-            run(*args)
+            for _ in range(per_block):
+                simulation.step(dt)
             sync()
-            self.seconds += time.perf_counter() - started
+            totals[which] += time.perf_counter() - started
+    scale = steps / (per_block * blocks)
+    return totals[0] * scale, totals[1] * scale
 
-        sim.contact_stage.run = timed_run
 
-    def reset(self) -> None:
-        self.seconds = 0.0
+def _contact_stage_costs(sim, steps: int, sync, dt: float) -> dict:
+    """Per step: the torch contact stage's seconds (its own call, plus what listing the
+    interface adds to the grid update, timed against the plain grid update in alternating
+    blocks on the same arrays), and what reading ``near_interface`` would add (ms)."""
+    import taichi as ti
+
+    from engine.solver.contact_stage import one_torch_thread_beside_taichi
+
+    stage = sim.contact_stage
+    colliders = sim.colliders.at(sim.time)
+    gravity = ti.Vector(sim.gravity)
+    plain = sim.kernels.grid_update
+    run_seconds = listing = plain_seconds = 0.0
+    for _ in range(steps):
+        sim.step(dt)
+        sync()
+        started = time.perf_counter()
+        stage.run(sim, dt, colliders)
+        sync()
+        run_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        stage.grid_update(sim, dt, gravity, colliders)
+        sync()
+        listing += time.perf_counter() - started
+        started = time.perf_counter()
+        plain(sim.grid_nodes, sim.grid_v_old, *sim.body_fields, gravity, dt, sim.grid.dx, 0.0,
+              *colliders)  # fmt: skip
+        sync()
+        plain_seconds += time.perf_counter() - started
+    with one_torch_thread_beside_taichi(stage.torch, stage.device):  # as inside the stage
+        started = time.perf_counter()
+        for _ in range(steps):
+            stage.near(sim)
+        near = (time.perf_counter() - started) / steps
+    return {
+        "stage_seconds": (run_seconds + max(0.0, listing - plain_seconds)) / steps,
+        "near_interface_ms": 1e3 * near,
+        "interface_nodes": stage.found,
+    }
 
 
 class BenchError(RuntimeError):
@@ -288,8 +340,14 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
         ratio = (torch["seconds"] / torch["steps"]) / (taichi["seconds"] / taichi["steps"])
         print(f"torch-batched neo-Hookean step time / Taichi neo-Hookean step time: {ratio:.2f}")
     if "contact" in by_case:
-        share = by_case["contact"]["contact_stage_share"]
-        print(f"torch contact stage (zero model, whole view read) / 2D contact step: {share:.1%}")
+        contact = by_case["contact"]
+        print(
+            f"2D contact ({contact['particles']} particles, {contact['interface_nodes']} "
+            f"interface nodes): torch contact stage with a zero model / step: "
+            f"{contact['contact_stage_share']:.1%}; the whole step against the built-in "
+            f"contact on Taichi arrays: +{contact['contact_end_to_end_share']:.1%}; reading "
+            f"near_interface: +{contact['near_interface_ms']:.2f} ms"
+        )
     return results
 
 

@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--only",
         action="append",
-        choices=["reference", "fluid", "elastic", "taichi_law", "torch_law"],
+        choices=["reference", "fluid", "elastic", "taichi_law", "torch_law", "contact"],
     )
     bench.set_defaults(handler=_bench)
 

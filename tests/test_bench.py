@@ -21,8 +21,11 @@ def test_bench_reports_every_case(capsys):
         "elastic",
         "taichi_law",
         "torch_law",
+        "contact",
     ]
     assert all(r["particle_steps_per_second"] > 0 for r in results)
+    contact = results[-1]
+    assert 0 < contact["contact_stage_share"] < 1 and contact["interface_nodes"] > 0
     assert results[1]["particles"] == results[0]["particles"]  # same particle count
     assert "vs reference" in capsys.readouterr().out
 

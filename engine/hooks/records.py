@@ -171,8 +171,10 @@ class ContactView:
 
     Interface nodes, sorted by index: where two or more bodies have mass, or where a body has
     mass within one cell of a wall, plane or mesh collider. ``node_index`` ``(M,)`` int64 (flat
-    index into ``G``), ``node_position`` ``(M, d)`` m, each body's ``node_mass`` ``(M, B)`` kg and
-    ``node_velocity`` ``(M, B, d)`` m/s there, ``body_normal`` ``(M, B, d)`` (unit normal from
+    index into ``G``), ``node_position`` ``(M, d)`` m, each body's ``node_mass`` ``(M, B)`` kg,
+    ``node_velocity_before`` ``(M, B, d)`` m/s (its momentum over its mass, plus gravity's
+    step: before any contact) and ``node_velocity`` ``(M, B, d)`` m/s (after the built-in
+    response) there, ``body_normal`` ``(M, B, d)`` (unit normal from
     the other bodies into each body; zero where it has no mass or no neighbour),
     and the nearest collider's ``collider_distance`` ``(M,)`` m (signed, <= 0 inside),
     ``collider_normal`` ``(M, d)`` (outward), ``collider_velocity`` ``(M, d)`` m/s and
@@ -192,6 +194,7 @@ class ContactView:
     node_index: Any
     node_position: Any
     node_mass: Any
+    node_velocity_before: Any
     node_velocity: Any
     body_normal: Any
     collider_distance: Any

@@ -1,5 +1,5 @@
-"""Kernels of the torch contact stage: find the interface nodes and the particles next to them,
-and add a model's velocity corrections under the hard constraints.
+"""Kernels of the torch contact stage: the grid update that also lists the interface nodes, the
+particles next to them, and a model's velocity corrections added under the hard constraints.
 
 All three work on per-body grid fields (``body_velocity (B, *G, d)``, ``body_mass (B, *G)``,
 ``body_mass_gradient (B, *G, d)``) and take the colliders as the grid update does, so they
@@ -17,13 +17,23 @@ import taichi as ti
 
 from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS, collider_functions
 from engine.solver.contact import SEPARATE, non_penetration
-from engine.solver.kernels import PAD, body_index, nd, particle_stencil
+from engine.solver.kernels import (
+    PAD,
+    KernelConfig,
+    body_index,
+    build_kernels,
+    nd,
+    particle_stencil,
+)
 from engine.solver.runtime import on_restart
 
 
 @lru_cache(maxsize=8)
-def build_contact_kernels(dim: int) -> SimpleNamespace:
-    """``interface_nodes``, ``near_particles`` and ``apply_corrections`` for ``dim``."""
+def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
+    """``grid_update_at_interface``, ``near_particles`` and ``apply_corrections`` for the
+    grid update that ``config`` compiles."""
+    dim = config.dim
+    update_node = build_kernels(config).update_node
     real = ti.f64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else ti.f32
     vec = ti.types.vector(dim, real)
     node_type = ti.types.vector(dim + 1, real)
@@ -49,10 +59,16 @@ def build_contact_kernels(dim: int) -> SimpleNamespace:
         return node
 
     @ti.kernel
-    def interface_nodes(
+    def grid_update_at_interface(
         grid: nd(node_type, dim),
+        grid_v_old: nd(vec, dim),
+        body_velocity: nd(vec, dim + 1),
         body_mass: nd(real, dim + 1),
+        body_mass_gradient: nd(vec, dim + 1),
+        gravity: vec,
+        dt: real,
         dx: real,
+        body_friction: real,
         wall_low: ivec,
         wall_high: ivec,
         wall_condition: ti.i32,
@@ -66,12 +82,15 @@ def build_contact_kernels(dim: int) -> SimpleNamespace:
         count: nd(ti.i32),
         cells: nd(ti.types.vector(dim + 1, ti.i32)),
         geometry: nd(ti.types.vector(2 * dim + 2, real)),
+        before: nd(vec, 2),
         flags: nd(ti.i32, dim),
     ):
-        """Nodes where two or more bodies have mass, or a body has mass within one cell of a
-        collider: ``cells`` rows ``[flat index, *node index]``, ``geometry`` rows ``[signed
-        distance, friction, *normal, *velocity]`` of the nearest collider; ``flags`` ``(*G,)``
-        is 1 on them, 0 elsewhere."""
+        """The grid update (the same node update as ``grid_update``), listing on the way the
+        interface nodes: where two or more bodies have mass, or a body has mass within one
+        cell of a collider. Rows: ``cells`` ``[flat index, *node index]``, ``geometry``
+        ``[signed distance, friction, *normal, *velocity]`` of the nearest collider,
+        ``before`` ``(rows, B)`` each body's velocity before contact; ``flags`` ``(*G,)`` is 1
+        on interface nodes, 0 elsewhere."""
         shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
         for node in ti.grouped(grid):
             flags[node] = 0
@@ -97,6 +116,18 @@ def build_contact_kernels(dim: int) -> SimpleNamespace:
                             + [n[i] for i in ti.static(range(dim))]
                             + [v[i] for i in ti.static(range(dim))]
                         )
+                        for b in range(body_mass.shape[0]):
+                            index = body_index(b, node)
+                            m_b = body_mass[index]
+                            velocity = ti.zero(body_velocity[index])
+                            if m_b > 0.0:
+                                velocity = body_velocity[index] / m_b + dt * gravity
+                            before[slot, b] = velocity
+            update_node(
+                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient, gravity,
+                dt, dx, body_friction, wall_low, wall_high, wall_condition, wall_friction,
+                planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+            )  # fmt: skip
 
     @ti.kernel
     def near_particles(
@@ -183,7 +214,7 @@ def build_contact_kernels(dim: int) -> SimpleNamespace:
                         )  # fmt: skip
 
     return SimpleNamespace(
-        interface_nodes=interface_nodes,
+        grid_update_at_interface=grid_update_at_interface,
         near_particles=near_particles,
         apply_corrections=apply_corrections,
     )

@@ -1,15 +1,19 @@
-"""The torch contact stage: once per step, after the grid update, a torch contact model reads the
-contact view and returns per-body velocity corrections at the interface nodes; the engine adds
-them and re-applies the hard constraints.
+"""The torch contact stage: the grid update lists the interface nodes on its way (one kernel,
+``grid_update_at_interface``), then a torch contact model reads the contact view and returns
+per-body velocity corrections there; the engine adds them and re-applies the hard constraints.
 
-Costs per step: three kernel launches (two when the model does not read ``near_interface``),
-a few torch gathers over the interface nodes, and two host reads (the node count and the
-finiteness of the corrections; a third for the particle count when it is read). The view's grid
-and particle tensors are the simulation's own memory; only interface rows are gathered.
+Costs per step beyond the plain grid update: a few torch gathers over the interface nodes, a
+kernel for the particles near them when the model reads ``near_interface``, one for the
+corrections when some are non-zero, and host reads of the node count, of whether the corrections
+are finite and non-zero (and of the particle count when read). The view's grid and particle
+tensors are the simulation's own memory; only interface rows are gathered. When the interface
+outgrows its rows, the step's scatter and grid update run again with twice as many (a few times
+in a run, as the contact grows).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 from engine.hooks.calls import PluginError, describe
@@ -18,20 +22,38 @@ from engine.solver.contact_kernels import build_contact_kernels
 from engine.solver.kernels import PAD
 
 HOOK = "engine_register_contact_models"
+
+
+@contextmanager
+def one_torch_thread_beside_taichi(torch, device: str):
+    """On the CPU, torch's small per-step ops in one thread: its OpenMP workers spinning beside
+    Taichi's thread pool made the stage 15x slower on 2 cores (measured: 33 ms against 2 ms per
+    step with 1 000 interface nodes)."""
+    if device != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 #: Rows allocated at first for interface nodes and near particles (they grow as needed).
 INITIAL_CAPACITY = 256
 
 
 class TorchContactStage:
     """A torch contact model bound to one simulation (whose storage is torch and which has
-    per-body fields): ``run(simulation, dt)`` after each grid update."""
+    per-body fields): :meth:`grid_update` in place of the plain one, then :meth:`run`."""
 
     def __init__(self, simulation, record, plugin: str, params: Any) -> None:
         self.name, self.plugin = record.name, plugin
         self.where = f"{HOOK}: contact model {record.name!r}"
         store = simulation.store
         self.torch, self.dtype, self.device = store.torch, store.float_torch, store.device
-        self.kernels = build_contact_kernels(simulation.dim)
+        self.kernels = build_contact_kernels(simulation.kernel_config)
         self.dim = simulation.dim
         self.grid_shape = simulation.grid.shape
         self.bodies = simulation.contact_bodies
@@ -49,33 +71,45 @@ class TorchContactStage:
             raise PluginError(plugin, f"{self.where}, create", describe(error)) from error
 
     def _allocate_nodes(self, capacity: int) -> None:
-        torch, d = self.torch, self.dim
-        self.cells = torch.zeros((capacity, d + 1), dtype=torch.int32, device=self.device)
-        self.geometry = torch.zeros((capacity, 2 * d + 2), dtype=self.dtype, device=self.device)
+        torch, d, device = self.torch, self.dim, self.device
+        self.cells = torch.zeros((capacity, d + 1), dtype=torch.int32, device=device)
+        self.geometry = torch.zeros((capacity, 2 * d + 2), dtype=self.dtype, device=device)
+        self.before = torch.zeros((capacity, self.bodies, d), dtype=self.dtype, device=device)
 
-    def _interface(self, simulation, colliders: tuple) -> tuple:
-        """The interface nodes' ``cells`` ``(M, 1 + d)`` (flat index, node index) and collider
-        ``geometry`` ``(M, 2 d + 2)`` rows, sorted by node index."""
-        while True:
-            self.count.zero_()
-            self.kernels.interface_nodes(
-                simulation.grid_nodes,
-                simulation.body_mass,
-                simulation.grid.dx,
-                *colliders,
-                self.count,
-                self.cells,
-                self.geometry,
-                self.flags,
-            )
-            found = int(self.count[0])
-            if found <= len(self.cells):
-                break
-            self._allocate_nodes(2 * found)
+    def grid_update(self, simulation, dt: float, gravity, colliders: tuple) -> bool:
+        """The grid update, listing the interface nodes; False when they outgrew the rows (now
+        doubled): the caller scatters again and calls this again."""
+        self.count.zero_()
+        self.kernels.grid_update_at_interface(
+            simulation.grid_nodes,
+            simulation.grid_v_old,
+            *simulation.body_fields,
+            gravity,
+            dt,
+            simulation.grid.dx,
+            simulation.scene.simulation.body_friction,
+            *colliders,
+            self.count,
+            self.cells,
+            self.geometry,
+            self.before,
+            self.flags,
+        )
+        self.found = int(self.count[0])
+        if self.found <= len(self.cells):
+            return True
+        self._allocate_nodes(2 * self.found)
+        return False
+
+    def _interface(self) -> tuple:
+        """The last grid update's interface rows, sorted by node index: ``cells`` ``(M, 1 + d)``
+        (flat index, node index), collider ``geometry`` ``(M, 2 d + 2)`` and the bodies'
+        velocities before contact ``(M, B, d)``."""
+        found = self.found
         order = self.torch.argsort(self.cells[:found, 0])
-        return self.cells[:found][order], self.geometry[:found][order]
+        return self.cells[:found][order], self.geometry[:found][order], self.before[:found][order]
 
-    def _near(self, simulation) -> Any:
+    def near(self, simulation) -> Any:
         """Indices ``(P,)`` int64 of the particles whose stencil touches an interface node (as
         flagged by the last :meth:`_interface`)."""
         torch = self.torch
@@ -90,9 +124,10 @@ class TorchContactStage:
             self._particle_rows = torch.zeros(2 * found, dtype=torch.int32, device=self.device)
         return torch.sort(self._particle_rows[:found].long()).values
 
-    def view(self, simulation, dt: float, colliders: tuple) -> ContactView:
+    def view(self, simulation, dt: float) -> ContactView:
+        """This step's contact view (after :meth:`grid_update`)."""
         torch, dim, bodies = self.torch, self.dim, self.bodies
-        cells, geometry = self._interface(simulation, colliders)
+        cells, geometry, before = self._interface()
         node_index = cells[:, 0].long()
         gradient = simulation.body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
         gradient = gradient.transpose(0, 1)  # (M, B, d)
@@ -105,7 +140,7 @@ class TorchContactStage:
 
         def particles_near():
             if not near:
-                near.append(self._near(simulation))
+                near.append(self.near(simulation))
             return near[0]
 
         return ContactView(
@@ -114,8 +149,9 @@ class TorchContactStage:
             body_mass_gradient=simulation.body_mass_gradient,
             velocity=simulation.grid_nodes[..., :dim],
             node_index=node_index,
-            node_position=(cells - PAD).to(self.dtype) * simulation.grid.dx,
+            node_position=(cells[:, 1:] - PAD).to(self.dtype) * simulation.grid.dx,
             node_mass=mass,
+            node_velocity_before=before,
             node_velocity=simulation.body_velocity.reshape(self.bodies, -1, dim)[
                 :, node_index
             ].transpose(0, 1),
@@ -139,17 +175,17 @@ class TorchContactStage:
     def run(self, simulation, dt: float, colliders: tuple) -> None:
         """Call the model on this step's view and apply its corrections."""
         torch = self.torch
-        view = self.view(simulation, dt, colliders)
-        with torch.no_grad():
+        with torch.no_grad(), one_torch_thread_beside_taichi(torch, self.device):
+            view = self.view(simulation, dt)
             try:
                 correction = self.model(view)
             except PluginError:
                 raise
             except Exception as error:
                 raise PluginError(self.plugin, self.where, describe(error)) from error
-        self._check(correction, (len(view.node_index), self.bodies, self.dim), view.time)
-        if not bool(correction.any()):  # nothing to add: the built-in result stands
-            return
+            self._check(correction, (len(view.node_index), self.bodies, self.dim), view.time)
+            if not bool(correction.any()):  # nothing to add: the built-in result stands
+                return
         self.kernels.apply_corrections(
             correction.to(self.dtype).contiguous(),
             view.node_index.to(torch.int32),

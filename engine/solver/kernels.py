@@ -194,6 +194,62 @@ def build_kernels(config: KernelConfig):
                     body_mass[index] += weight * mp
                     body_mass_gradient[index] += mp * inv_dx * weight_gradient(w, fx, offset)
 
+    @ti.func
+    def update_node(
+        node, grid: ti.template(), grid_v_old: ti.template(), body_velocity: ti.template(),
+        body_mass: ti.template(), body_mass_gradient: ti.template(), gravity, dt, dx,
+        body_friction, wall_low, wall_high, wall_condition, wall_friction, planes: ti.template(),
+        n_planes, sdf: ti.template(), mesh_ints: ti.template(), mesh_rows: ti.template(),
+        n_meshes,
+    ):  # fmt: skip
+        """Node velocities at ``node``: the shared field's, then (with body contact) each
+        body's. Where bodies meet, each body's own velocity is corrected by the contact model
+        against the centre-of-mass velocity along its normal (Bardenhagen et al. 2000); every
+        body's velocity then meets the walls and colliders, as the shared field's does."""
+        g = grid[node]
+        m = g[dim]
+        if m > 0.0:
+            v = ti.Vector([g[i] for i in ti.static(range(dim))]) / m
+            if ti.static(flip):
+                grid_v_old[node] = v
+            v += dt * gravity
+            centre_of_mass = v
+            position = (node - PAD).cast(float) * dx
+            v = collider_response(
+                v, node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
+                planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+            )  # fmt: skip
+            grid[node] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
+            if ti.static(bodies):
+                present = 0
+                total_gradient = ti.Vector.zero(float, dim)
+                for b in range(body_mass.shape[0]):
+                    if body_mass[body_index(b, node)] > 0.0:
+                        present += 1
+                    total_gradient += body_mass_gradient[body_index(b, node)]
+                for b in range(body_mass.shape[0]):
+                    index = body_index(b, node)
+                    m_b = body_mass[index]
+                    v_b = v
+                    if present > 1 and m_b > 0.0:
+                        v_b = body_velocity[index] / m_b + dt * gravity
+                        # the stored gradients are d(weight)/d(particle position) =
+                        # -d/d(node), so this is grad(m_b) - grad(m_others): it points from
+                        # the others into b, and two bodies share it (opposite signs), which
+                        # makes the corrections conserve momentum
+                        normal = total_gradient - 2.0 * body_mass_gradient[index]
+                        if normal.norm() > 1e-12:
+                            v_b = contact_response(
+                                v_b, normal.normalized(), centre_of_mass, SEPARATE,
+                                body_friction,
+                            )  # fmt: skip
+                        v_b = collider_response(
+                            v_b, node, position, dx, wall_low, wall_high, wall_condition,
+                            wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
+                            n_meshes,
+                        )  # fmt: skip
+                    body_velocity[index] = v_b
+
     @ti.kernel
     def grid_update(
         grid: nd(node, dim),
@@ -216,54 +272,13 @@ def build_kernels(config: KernelConfig):
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
     ):
-        """Node velocities: the shared field's, then (with body contact) each body's. Where
-        bodies meet, each body's own velocity is corrected by the contact model against the
-        centre-of-mass velocity along its normal (Bardenhagen et al. 2000); every body's
-        velocity then meets the walls and colliders, as the shared field's does."""
+        """Node velocities on every node (see ``update_node``)."""
         for node in ti.grouped(grid):
-            g = grid[node]
-            m = g[dim]
-            if m > 0.0:
-                v = ti.Vector([g[i] for i in ti.static(range(dim))]) / m
-                if ti.static(flip):
-                    grid_v_old[node] = v
-                v += dt * gravity
-                centre_of_mass = v
-                position = (node - PAD).cast(float) * dx
-                v = collider_response(
-                    v, node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
-                    planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
-                )  # fmt: skip
-                grid[node] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
-                if ti.static(bodies):
-                    present = 0
-                    total_gradient = ti.Vector.zero(float, dim)
-                    for b in range(body_mass.shape[0]):
-                        if body_mass[body_index(b, node)] > 0.0:
-                            present += 1
-                        total_gradient += body_mass_gradient[body_index(b, node)]
-                    for b in range(body_mass.shape[0]):
-                        index = body_index(b, node)
-                        m_b = body_mass[index]
-                        v_b = v
-                        if present > 1 and m_b > 0.0:
-                            v_b = body_velocity[index] / m_b + dt * gravity
-                            # the stored gradients are d(weight)/d(particle position) =
-                            # -d/d(node), so this is grad(m_b) - grad(m_others): it points from
-                            # the others into b, and two bodies share it (opposite signs), which
-                            # makes the corrections conserve momentum
-                            normal = total_gradient - 2.0 * body_mass_gradient[index]
-                            if normal.norm() > 1e-12:
-                                v_b = contact_response(
-                                    v_b, normal.normalized(), centre_of_mass, SEPARATE,
-                                    body_friction,
-                                )  # fmt: skip
-                            v_b = collider_response(
-                                v_b, node, position, dx, wall_low, wall_high, wall_condition,
-                                wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
-                                n_meshes,
-                            )  # fmt: skip
-                        body_velocity[index] = v_b
+            update_node(
+                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient, gravity,
+                dt, dx, body_friction, wall_low, wall_high, wall_condition, wall_friction,
+                planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+            )  # fmt: skip
 
     @ti.kernel
     def grid_to_particle(
@@ -330,6 +345,7 @@ def build_kernels(config: KernelConfig):
         constitutive=constitutive,
         particle_to_grid=particle_to_grid,
         grid_update=grid_update,
+        update_node=update_node,
         grid_to_particle=grid_to_particle,
     )
 

@@ -81,15 +81,14 @@ class Simulation:
         if self.materials.uses_torch:
             self.materials.build_torch_laws(self.store.device, self.store.float_torch)
         self.contact_bodies = len(scene.bodies) if sim.body_contact else 0
-        self.kernels = build_kernels(
-            KernelConfig(
-                dim,
-                self.materials.taichi_models,
-                sim.transfer == "flip",
-                contact.respond or COULOMB.respond,
-                self.contact_bodies > 0,
-            )
+        self.kernel_config = KernelConfig(
+            dim,
+            self.materials.taichi_models,
+            sim.transfer == "flip",
+            contact.respond or COULOMB.respond,
+            self.contact_bodies > 0,
         )
+        self.kernels = build_kernels(self.kernel_config)
         seeded = seed_bodies(scene, self.grid.dx, loaded.base_dir, registry)
         self._allocate(seeded)
         self.colliders = ColliderArrays(scene, loaded.base_dir, registry, self.grid.dx)
@@ -279,30 +278,37 @@ class Simulation:
         k, dx = self.kernels, self.grid.dx
         self.refresh_stress()
         self._run_stage("before_particle_to_grid", dt)
-        k.particle_to_grid(
-            self.x,
-            self.v,
-            self.C,
-            self.tau,
-            self.mass,
-            self.volume,
-            self.grid_nodes,
-            self.body_id,
-            *self.body_fields,
-            dt,
-            dx,
-        )
         colliders = self.colliders.at(self.time + dt)
-        k.grid_update(
-            self.grid_nodes,
-            self.grid_v_old,
-            *self.body_fields,
-            ti.Vector(self.gravity_at(self.time)),
-            dt,
-            dx,
-            self.scene.simulation.body_friction,
-            *colliders,
-        )
+        gravity = ti.Vector(self.gravity_at(self.time))
+        while True:  # once, unless the contact stage's interface outgrew its rows
+            k.particle_to_grid(
+                self.x,
+                self.v,
+                self.C,
+                self.tau,
+                self.mass,
+                self.volume,
+                self.grid_nodes,
+                self.body_id,
+                *self.body_fields,
+                dt,
+                dx,
+            )
+            if self.contact_stage is not None:
+                if self.contact_stage.grid_update(self, dt, gravity, colliders):
+                    break
+                continue
+            k.grid_update(
+                self.grid_nodes,
+                self.grid_v_old,
+                *self.body_fields,
+                gravity,
+                dt,
+                dx,
+                self.scene.simulation.body_friction,
+                *colliders,
+            )
+            break
         if self.contact_stage is not None:
             self.contact_stage.run(self, dt, colliders)
         self._run_stage("after_grid_update", dt)

@@ -133,7 +133,13 @@ def views(loaded):
     return module.VIEWS
 
 
-def test_zero_corrections_give_bitwise_the_built_in_impact_and_conserve_momentum(disks):
+@pytest.mark.parametrize("rows", [256, 4])
+def test_zero_corrections_give_bitwise_the_built_in_impact_and_conserve_momentum(
+    disks, monkeypatch, rows
+):
+    """Also when the interface outgrows the stage's rows (4 at first) and the step's scatter
+    and grid update run again with more."""
+    monkeypatch.setattr("engine.solver.contact_stage.INITIAL_CAPACITY", rows)
     built_in = Simulation(disks())
     zero = Simulation(disks("probe"))
     assert zero.store.backend == "torch" and built_in.store.backend == "taichi"
@@ -148,6 +154,7 @@ def test_zero_corrections_give_bitwise_the_built_in_impact_and_conserve_momentum
     # the disks met: the impact reversed their approach
     v, body = zero.numpy("v"), zero.numpy("body_id")
     assert v[body == 0, 0].mean() < 0.5 and v[body == 1, 0].mean() > -0.5
+    assert rows == 256 or len(zero.contact_stage.cells) > rows  # the rows grew
 
 
 def test_the_view_holds_the_interface_nodes_sorted_with_their_geometry(disks):
