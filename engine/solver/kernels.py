@@ -230,9 +230,8 @@ def build_kernels(config: KernelConfig):
             normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
             if (position - point).dot(normal) <= PLANE_TOLERANCE * dx:
                 v = contact_response(v, normal, ti.zero(v), int(row[6]), row[7])
-        if ti.static(dim == 3):
-            for k in range(n_meshes):
-                v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
+        for k in range(n_meshes):
+            v = mesh_contact(v, position, sdf, mesh_ints[k], mesh_rows[k])
         return v
 
     @ti.kernel
@@ -307,19 +306,22 @@ def build_kernels(config: KernelConfig):
 
     @ti.func
     def mesh_contact(v, position, sdf: ti.template(), ints, row):
-        """Contact with one rigid mesh collider (3D), through its signed distance field."""
-        origin = ti.Vector([row[0], row[1], row[2]])
+        """Contact with one rigid SDF collider, through its signed distance field: a mesh in
+        3D (trilinear), an outline in 2D (bilinear, rotated about z; unused row slots zero)."""
+        origin = ti.Vector([row[i] for i in ti.static(range(dim))])
         spacing = row[3]
-        centre = ti.Vector([row[6], row[7], row[8]])
-        R = ti.Matrix([[row[9 + 3 * i + j] for j in range(3)] for i in range(3)])
-        linear = ti.Vector([row[18], row[19], row[20]])
+        centre = ti.Vector([row[6 + i] for i in ti.static(range(dim))])
+        R = ti.Matrix(
+            [[row[9 + 3 * i + j] for j in ti.static(range(dim))] for i in ti.static(range(dim))]
+        )
+        linear = ti.Vector([row[18 + i] for i in ti.static(range(dim))])
         angular = ti.Vector([row[21], row[22], row[23]])
-        centre0 = ti.Vector([row[24], row[25], row[26]])
+        centre0 = ti.Vector([row[24 + i] for i in ti.static(range(dim))])
         q = R.transpose() @ (position - centre) + centre0  # where this point was at t = 0
-        n = ti.Vector([ints[1], ints[2], ints[3]])
+        n = ti.Vector([ints[1 + i] for i in ti.static(range(dim))])
         g = (q - origin) / spacing
         inside_box = True
-        for i in ti.static(range(3)):
+        for i in ti.static(range(dim)):
             if g[i] < 0.0 or g[i] > n[i] - 1.0:
                 inside_box = False
         result = v
@@ -327,21 +329,33 @@ def build_kernels(config: KernelConfig):
             cell = ti.min(ti.floor(g, int), n - 2)
             f = g - cell
             phi = 0.0
-            grad = ti.Vector.zero(float, 3)
-            for corner in ti.static(ti.grouped(ti.ndrange(2, 2, 2))):
+            grad = ti.Vector.zero(float, dim)
+            for corner in ti.static(ti.grouped(ti.ndrange(*([2] * dim)))):
                 c = cell + corner
-                value = sdf[ints[0] + (c[0] * n[1] + c[1]) * n[2] + c[2]]
-                wx = f[0] if corner[0] else 1.0 - f[0]
-                wy = f[1] if corner[1] else 1.0 - f[1]
-                wz = f[2] if corner[2] else 1.0 - f[2]
-                sx = 1.0 if corner[0] else -1.0
-                sy = 1.0 if corner[1] else -1.0
-                sz = 1.0 if corner[2] else -1.0
-                phi += wx * wy * wz * value
-                grad += ti.Vector([sx * wy * wz, wx * sy * wz, wx * wy * sz]) * value
+                flat = c[0]
+                for i in ti.static(range(1, dim)):
+                    flat = flat * n[i] + c[i]
+                value = sdf[ints[0] + flat]
+                w = [f[i] if corner[i] else 1.0 - f[i] for i in ti.static(range(dim))]
+                s = [1.0 if corner[i] else -1.0 for i in ti.static(range(dim))]
+                weight = w[0]
+                for i in ti.static(range(1, dim)):
+                    weight = weight * w[i]
+                slope = ti.Vector.zero(float, dim)
+                for a in ti.static(range(dim)):
+                    slope[a] = s[a] if a == 0 else w[0]
+                    for i in ti.static(range(1, dim)):
+                        slope[a] = slope[a] * (s[i] if i == a else w[i])
+                phi += weight * value
+                grad += slope * value
             if phi <= 0.0 and grad.norm() > 1e-12:
                 normal = (R @ grad).normalized()
-                v_collider = linear + angular.cross(position - centre)
+                r = position - centre
+                v_collider = linear
+                if ti.static(dim == 3):
+                    v_collider = linear + angular.cross(r)
+                else:  # about z: w (0, 0, 1) x r
+                    v_collider = linear + angular[2] * ti.Vector([-r[1], r[0]])
                 result = contact_response(v, normal, v_collider, int(row[4]), row[5])
         return result
 
