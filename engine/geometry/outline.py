@@ -70,7 +70,8 @@ def load_outline(path: Path | str) -> Loops:
     """The closed loops of an SVG or DXF file, in the file's units (``trimesh.load_path``).
 
     Curves (arcs, Béziers, splines) are discretised by trimesh. SVG coordinates are used as
-    they are: SVG's y axis points down, so a drawing appears mirrored top to bottom.
+    they are (user units, no viewBox scaling): SVG's y axis points down, so a drawing appears
+    mirrored top to bottom unless placed with a negative y scale (:func:`place_outline`).
 
     Raises :class:`OutlineError` naming the file if it is missing, unreadable, holds no path,
     or holds an open path (its inside would be undefined).
@@ -102,12 +103,13 @@ def place_outline(
     position: Sequence[float] = (0.0, 0.0),
     rotation_deg: float = 0.0,
 ) -> Loops:
-    """``loops`` scaled (a number or ``[sx, sy]``, > 0) about the origin, then rotated
-    counter-clockwise by ``rotation_deg`` degrees about the origin, then moved by ``position``
-    (m): the order of :func:`engine.geometry.seeding.load_mesh`, with one angle about z."""
+    """``loops`` scaled (a number or ``[sx, sy]``, non-zero; a negative factor mirrors, e.g.
+    ``[0.001, -0.001]`` reads an SVG drawn in mm, y down, as metres, y up) about the origin,
+    then rotated counter-clockwise by ``rotation_deg`` degrees about the origin, then moved by
+    ``position`` (m): the order of :func:`engine.geometry.seeding.load_mesh`, with one angle."""
     s = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(-1), (2,))
-    if np.any(s <= 0):
-        raise OutlineError(f"scale must be a positive number or 2 positive numbers, got {scale}")
+    if np.any(s == 0):
+        raise OutlineError(f"scale must be a non-zero number or 2 non-zero numbers, got {scale}")
     angle = np.radians(rotation_deg)
     c, n = np.cos(angle), np.sin(angle)
     rotation = np.array([[c, -n], [n, c]])

@@ -179,9 +179,9 @@ def check_outline_keys(params: OutlineTransform, dim: int, tag: str, kind: str) 
     scales = params.scale if isinstance(params.scale, list) else [params.scale]
     if isinstance(params.scale, list):
         issues += vector_length("scale", params.scale, 2)
-    if any(factor <= 0 for factor in scales):
-        fix = "give a positive number, or 2 (one per axis); mirror an outline with its points"
-        issues.append(ShapeIssue("scale", f"scale must be positive, got {params.scale}", fix))
+    if any(factor == 0 for factor in scales):
+        fix = "give a non-zero number, or 2 (one per axis; a negative one mirrors)"
+        issues.append(ShapeIssue("scale", f"scale must not be zero, got {params.scale}", fix))
     if params.points is None and params.path is None:
         fix = 'give points = [[x, y], ...] (m), or path = "outline.svg" (or .dxf)'
         issues.append(ShapeIssue("points", "an outline needs `points` or `path`", fix))
