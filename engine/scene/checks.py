@@ -18,7 +18,7 @@ from engine.hooks.records import ShapeError
 from engine.registry import Registry
 from engine.scene.errors import SceneIssue
 from engine.scene.locate import KeyPath
-from engine.scene.schema import BASE_FIELDS, BodyBase
+from engine.scene.schema import BASE_FIELDS, BodyBase, Vector
 
 _TOLERANCE = 1e-9
 #: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
@@ -181,12 +181,13 @@ def _spin_issues(path: KeyPath, spin, dim: int) -> list[SceneIssue]:
 
 
 def _placement_keys(params: type[BodyBase]) -> list[str]:
-    """The numeric keys a shape of its own has (``min``, ``max``): what moves or sizes a body."""
+    """The numeric keys a shape of its own has (``min``, ``max``, an outline's ``points``): what
+    moves or sizes a body."""
     return [
         name
         for name, info in params.model_fields.items()
         if name not in BodyBase.model_fields
-        and (info.annotation is float or float in get_args(info.annotation))
+        and (info.annotation is float or {float, list[Vector]} & set(get_args(info.annotation)))
     ]
 
 

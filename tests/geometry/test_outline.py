@@ -219,7 +219,7 @@ OPEN_SVG = '<svg xmlns="http://www.w3.org/2000/svg"><path d="M 0 0 L 1 0 L 1 1"/
             FLOOR,
             ("bodies", 0),
             "body 0 reaches x = 1.2 m, beyond the domain [0, 1] m along x",
-            "move or shrink the body",
+            "move or shrink the body (points, scale, rotation, position)",
         ),
         (
             BODY,
