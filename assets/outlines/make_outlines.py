@@ -1,4 +1,5 @@
-"""Write the 2D outline assets and check that they load closed: ``python assets/outlines/make_outlines.py``.
+"""Write the 2D outline assets and check that they load closed:
+``python assets/outlines/make_outlines.py``.
 
 - ``ramp.svg``: a ramp in millimetres as a drawing program writes it (y down, page 1000 x 600
   mm): read with ``scale = [0.001, -0.001]`` and ``position = [0.0, 0.6]`` it spans x in

@@ -50,6 +50,8 @@ def points_outline(points: Sequence[Sequence[float]]) -> Loops:
         loop = np.asarray(points, dtype=np.float64)
     except ValueError as exc:  # ragged lists
         raise OutlineError("every point needs 2 coordinates [x, y]") from exc
+    if loop.size == 0:
+        return [np.zeros((0, 2))]
     if loop.ndim != 2 or loop.shape[1] != 2:
         raise OutlineError("every point needs 2 coordinates [x, y]")
     return [_without_repeats(loop)]

@@ -69,6 +69,7 @@ def test_points_close_implicitly_and_a_repeated_first_point_is_dropped():
 @pytest.mark.parametrize(
     ("points", "kind"),
     [
+        ([], "few"),
         ([[0.0, 0.0], [1.0, 0.0]], "few"),
         ([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0]], "few"),  # a repeated point is one corner
         ([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]], "crossing"),  # a bow tie
