@@ -54,7 +54,9 @@ class TorchTwin:
         if sim.scene.simulation.transfer != "apic" or sim.contact_bodies:
             raise TwinError("the torch twin implements APIC transfers on one shared grid only")
         if sim.colliders.meshes or sim.movers or any(sim.stages.values()):
-            raise TwinError("the torch twin has no mesh colliders, movers or plugin stages")
+            raise TwinError(
+                "the torch twin has no mesh or outline colliders, movers or plugin stages"
+            )
         if sim.scene.simulation.gravity_ramp > 0:
             raise TwinError("the torch twin has constant gravity: set simulation.gravity_ramp = 0")
         if sim.scene.simulation.contact != "coulomb":

@@ -1,4 +1,4 @@
-"""Particle seeding inside simple shapes and closed triangle meshes.
+"""Particle seeding inside simple shapes, closed triangle meshes and closed 2D outlines.
 
 All lengths are in metres. Points are returned as ``(N, d)`` float64 arrays, ``d`` being 2 or 3.
 
@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from engine.geometry.outline import Loops, outline_bounds, outline_contains
+
 __all__ = [
     "MeshError",
     "lattice_in_box",
@@ -25,6 +27,7 @@ __all__ = [
     "seed_box",
     "seed_cylinder",
     "seed_mesh",
+    "seed_outline",
     "seed_sphere",
 ]
 
@@ -254,6 +257,19 @@ def seed_mesh(
     if len(pts) == 0:
         return pts
     return pts[mesh_contains(mesh, pts)]
+
+
+def seed_outline(
+    loops: Loops,
+    spacing: float,
+    rng: np.random.Generator,
+    jitter: float,
+) -> np.ndarray:
+    """Points filling a closed 2D outline (its loops, m, inside by the even-odd rule; see
+    :mod:`engine.geometry.outline`); returns (N, 2), m."""
+    lo, hi = outline_bounds(loops)
+    pts = lattice_in_box(lo, hi, spacing, rng, jitter)
+    return pts[outline_contains(loops, pts)]
 
 
 def load_mesh(

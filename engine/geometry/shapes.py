@@ -1,4 +1,4 @@
-"""Built-in seeding shapes as :class:`ShapeType` records: box, sphere, cylinder, mesh."""
+"""Built-in seeding shapes as :class:`ShapeType` records: box, sphere, cylinder, mesh, outline."""
 
 from __future__ import annotations
 
@@ -8,11 +8,41 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from engine.geometry.seeding import load_mesh, seed_box, seed_cylinder, seed_mesh, seed_sphere
-from engine.hooks.records import ShapeIssue, ShapeType
-from engine.scene.schema import BodyBase, MeshTransform, Vector
+from engine.geometry.outline import (
+    Loops,
+    OutlineError,
+    load_outline,
+    outline_bounds,
+    outline_problems,
+    place_outline,
+    points_outline,
+)
+from engine.geometry.seeding import (
+    load_mesh,
+    seed_box,
+    seed_cylinder,
+    seed_mesh,
+    seed_outline,
+    seed_sphere,
+)
+from engine.hooks.records import ShapeError, ShapeIssue, ShapeType
+from engine.scene.schema import BodyBase, MeshTransform, OutlineTransform, Vector
 
 MESH_FIX = "give a closed (watertight) triangle mesh file that trimesh reads (obj, stl, ply, ...)"
+#: Fixes of an outline's problems (:func:`engine.geometry.outline.outline_problems`), by kind
+#: and by where the outline comes from.
+OUTLINE_FIXES = {
+    ("few", "points"): "give at least 3 corners [x, y] of a closed outline",
+    ("few", "path"): "draw closed paths with at least 3 corners",
+    ("crossing", "points"): "list the corners in order around the outline, once, so no edges cross",
+    ("crossing", "path"): "redraw the paths so that no edges cross or touch",
+    ("flat", "points"): "give corners that enclose an area, not a line",
+    ("flat", "path"): "draw closed paths that enclose an area",
+}
+OUTLINE_FILE_FIX = (
+    "give an SVG or DXF file, relative to the scene file, whose paths are all closed "
+    "(SVG: end each path with Z; DXF: closed polylines)"
+)
 
 
 def vector_length(key: str, value, dim: int) -> list[ShapeIssue]:
@@ -118,10 +148,7 @@ def body_mesh(body: MeshBody, base: Path):
 
 def _check_mesh_body(body: MeshBody, dim: int) -> list[ShapeIssue]:
     if dim != 3:
-        fix = (
-            "use box, sphere or cylinder in 2D, or set simulation.dim = 3 "
-            "(2D shapes from outlines are not supported yet)"
-        )
+        fix = "use box, sphere, cylinder or outline (a polygon) in 2D, or set simulation.dim = 3"
         return [ShapeIssue("shape", "mesh bodies need dim = 3", fix)]
     return vector_length("position", body.position, 3) + vector_length("rotation", body.rotation, 3)
 
@@ -135,4 +162,60 @@ MESH = ShapeType(
     surface=body_mesh,
 )
 
-BUILTIN_SHAPES = [BOX, SPHERE, CYLINDER, MESH]
+
+class OutlineBody(BodyBase, OutlineTransform):
+    shape: Literal["outline"]
+
+
+def check_outline_keys(params: OutlineTransform, dim: int, tag: str, kind: str) -> list[ShapeIssue]:
+    """Problems with an outline's keys that need no file: dimension, vector lengths, and one of
+    ``points`` or ``path``. ``tag`` is ``shape`` or ``type``; ``kind`` names the entry
+    (``outline bodies``)."""
+    if dim != 2:
+        alternative = 'shape = "mesh"' if tag == "shape" else 'type = "mesh"'
+        fix = f"use {alternative} (a closed triangle mesh) in 3D, or set simulation.dim = 2"
+        return [ShapeIssue(tag, f"{kind} need dim = 2", fix)]
+    issues = vector_length("position", params.position, 2)
+    scales = params.scale if isinstance(params.scale, list) else [params.scale]
+    if isinstance(params.scale, list):
+        issues += vector_length("scale", params.scale, 2)
+    if any(factor == 0 for factor in scales):
+        fix = "give a non-zero number, or 2 (one per axis; a negative one mirrors)"
+        issues.append(ShapeIssue("scale", f"scale must not be zero, got {params.scale}", fix))
+    if params.points is None and params.path is None:
+        fix = 'give points = [[x, y], ...] (m), or path = "outline.svg" (or .dxf)'
+        issues.append(ShapeIssue("points", "an outline needs `points` or `path`", fix))
+    elif params.points is not None and params.path is not None:
+        fix = "remove `points` or `path`"
+        issues.append(ShapeIssue("path", "give `points` or `path`, not both", fix))
+    return issues
+
+
+def outline_loops(params: OutlineTransform, base: Path) -> Loops:
+    """The outline's closed loops placed in the scene ((n, 2) each, m).
+
+    Raises :class:`ShapeError` at ``points`` or ``path`` for an unreadable file, an open path,
+    too few points, crossing edges or no enclosed area.
+    """
+    key = "points" if params.points is not None else "path"
+    try:
+        loops = (
+            points_outline(params.points) if key == "points" else load_outline(base / params.path)
+        )
+    except OutlineError as error:
+        fix = OUTLINE_FILE_FIX if key == "path" else "write each point as [x, y] (m)"
+        raise ShapeError(ShapeIssue(key, str(error), fix)) from None
+    for kind, message in outline_problems(loops):
+        raise ShapeError(ShapeIssue(key, message, OUTLINE_FIXES[kind, key]))
+    return place_outline(loops, params.scale, params.position, params.rotation)
+
+
+OUTLINE = ShapeType(
+    name="outline",
+    Params=OutlineBody,
+    seed=lambda b, spacing, rng, base: seed_outline(outline_loops(b, base), spacing, rng, b.jitter),
+    bounds=lambda b, base, dim: outline_bounds(outline_loops(b, base)),
+    check=lambda b, dim: check_outline_keys(b, dim, "shape", "outline bodies"),
+)
+
+BUILTIN_SHAPES = [BOX, SPHERE, CYLINDER, MESH, OUTLINE]

@@ -95,6 +95,15 @@ class ShapeIssue:
     fix: str
 
 
+class ShapeError(ValueError):
+    """A problem found only when a shape's or collider's files are read (``bounds``, ``seed``,
+    ``build``): it carries the :class:`ShapeIssue` to report (key, message, fix)."""
+
+    def __init__(self, issue: ShapeIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
 @dataclass(frozen=True)
 class ShapeType:
     """A seeding shape: ``[[bodies]] shape = name``.
@@ -102,8 +111,8 @@ class ShapeType:
     ``Params`` is a pydantic model deriving from :class:`engine.scene.schema.BodyBase` whose
     ``shape`` field is ``Literal[name]``. ``seed(params, spacing, rng, base_dir)`` returns particle
     positions ``(N, d)`` (m) on a lattice of ``spacing`` (m); ``bounds(params, base_dir, dim)``
-    the axis-aligned bounds ``(lower, upper)``, ``(d,)`` each; ``check(params, dim)`` problems
-    with its keys.
+    the axis-aligned bounds ``(lower, upper)``, ``(d,)`` each, or raises :class:`ShapeError`
+    for a problem its files show; ``check(params, dim)`` problems with its keys.
     """
 
     name: str
@@ -121,13 +130,16 @@ class ColliderType:
     ``build(params, base_dir, dim, dx)`` returns what the grid update understands: plane rows
     (``engine.solver.colliders.plane_row``) and/or rigid signed-distance colliders
     (``engine.solver.colliders.MeshCollider``). ``check(params, dim, base_dir)`` returns
-    problems as :class:`ShapeIssue`.
+    problems as :class:`ShapeIssue`. ``bounds(params, base_dir, dim)``, when given, are the
+    obstacle's axis-aligned bounds at t = 0 ``(lower, upper)``, ``(d,)`` each: the scene checks
+    then refuse one that reaches past the domain.
     """
 
     name: str
     Params: type[BaseModel]
     build: Callable[[Any, Path, int, float], list[Any]]
     check: Callable[[Any, int, Path], list[ShapeIssue]] = lambda params, dim, base_dir: []
+    bounds: Callable[[Any, Path, int], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ import numpy as np
 
 from engine.geometry.seeding import MeshError
 from engine.geometry.shapes import MESH_FIX, vector_length
+from engine.hooks.records import ShapeError
 from engine.registry import Registry
 from engine.scene.errors import SceneIssue
 from engine.scene.locate import KeyPath
-from engine.scene.schema import BASE_FIELDS, BodyBase
+from engine.scene.schema import BASE_FIELDS, BodyBase, Vector
 
 _TOLERANCE = 1e-9
 #: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
@@ -190,12 +191,13 @@ def _spin_issues(path: KeyPath, spin, dim: int) -> list[SceneIssue]:
 
 
 def _placement_keys(params: type[BodyBase]) -> list[str]:
-    """The numeric keys a shape of its own has (``min``, ``max``): what moves or sizes a body."""
+    """The numeric keys a shape of its own has (``min``, ``max``, an outline's ``points``): what
+    moves or sizes a body."""
     return [
         name
         for name, info in params.model_fields.items()
         if name not in BodyBase.model_fields
-        and (info.annotation is float or float in get_args(info.annotation))
+        and (info.annotation is float or {float, list[Vector]} & set(get_args(info.annotation)))
     ]
 
 
@@ -205,9 +207,11 @@ def _round_up(value: float) -> float:
     return float(f"{math.ceil(value / step - 1e-6) * step:.6g}")
 
 
-def _outside_domain(index: int, bounds, domain: np.ndarray, keys: list[str]) -> SceneIssue | None:
-    """Body ``index``, spanning ``bounds`` (lower and upper corners), past the domain's walls:
-    where it reaches, along which axes, and what to change."""
+def _outside_domain(
+    index: int, bounds, domain: np.ndarray, keys: list[str], what: str = "body"
+) -> SceneIssue | None:
+    """Body (or collider, ``what``) ``index``, spanning ``bounds`` (lower and upper corners),
+    past the domain's walls: where it reaches, along which axes, and what to change."""
     reaches = [
         (axis, value, size)
         for axis, low, high, size in zip("xyz", *bounds, domain, strict=False)
@@ -218,14 +222,15 @@ def _outside_domain(index: int, bounds, domain: np.ndarray, keys: list[str]) -> 
         return None
     where = " and ".join(f"{axis} = {value:g} m" for axis, value, _ in reaches)
     spans = dict.fromkeys(f"[0, {size:g}] m along {axis}" for axis, _, size in reaches)
-    fix = "move or shrink the body" + (f" ({', '.join(keys)})" if keys else "")
+    fix = f"move or shrink the {what}" + (f" ({', '.join(keys)})" if keys else "")
     if any(value > size for _, value, size in reaches):
         needed = [_round_up(max(size, high)) for size, high in zip(domain, bounds[1], strict=True)]
         fix += f", or enlarge simulation.domain to {needed}"
     if any(value < 0 for _, value, _ in reaches):
         fix += "; the domain starts at 0 on every axis"
-    message = f"body {index} reaches {where}, beyond the domain {' and '.join(spans)}"
-    return SceneIssue(("bodies", index), message, fix)
+    message = f"{what} {index} reaches {where}, beyond the domain {' and '.join(spans)}"
+    table = "bodies" if what == "body" else "colliders"
+    return SceneIssue((table, index), message, fix)
 
 
 def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
@@ -260,6 +265,9 @@ def check_bodies(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
         except MeshError as error:
             issues.append(SceneIssue((*path, "mesh"), str(error), MESH_FIX))
             continue
+        except ShapeError as error:
+            issues.append(_shape_error_issue(path, error))
+            continue
         if outside := _outside_domain(index, bounds, domain, _placement_keys(shape.Params)):
             issues.append(outside)
     return issues
@@ -283,13 +291,33 @@ def variant_issue(
     return SceneIssue((tag,), found[0].message, found[0].fix) if found else None
 
 
+def _shape_error_issue(path: KeyPath, error: ShapeError) -> SceneIssue:
+    return SceneIssue((*path, error.issue.key), error.issue.message, error.issue.fix)
+
+
 def check_colliders(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
-    dim = scene.simulation.dim
-    return [
-        SceneIssue(("colliders", index, issue.key), issue.message, issue.fix)
-        for index, collider in enumerate(scene.colliders)
-        for issue in registry.colliders[collider.type].check(collider, dim, base_dir)
-    ]
+    sim = scene.simulation
+    domain = np.asarray(sim.domain, float)
+    domain_ok = len(domain) == sim.dim and bool(np.all(domain > 0))
+    issues: list[SceneIssue] = []
+    for index, collider in enumerate(scene.colliders):
+        kind = registry.colliders[collider.type]
+        found = [
+            SceneIssue(("colliders", index, issue.key), issue.message, issue.fix)
+            for issue in kind.check(collider, sim.dim, base_dir)
+        ]
+        issues += found
+        if found or kind.bounds is None or not domain_ok:
+            continue
+        try:
+            bounds = kind.bounds(collider, base_dir, sim.dim)
+        except ShapeError as error:
+            issues.append(_shape_error_issue(("colliders", index), error))
+            continue
+        keys = [key for key in ("points", "position", "scale") if key in kind.Params.model_fields]
+        if outside := _outside_domain(index, bounds, domain, keys, "collider"):
+            issues.append(outside)
+    return issues
 
 
 def estimated_steps(scene, registry: Registry) -> float:

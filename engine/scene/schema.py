@@ -154,6 +154,21 @@ class MeshTransform(Strict):
     )
 
 
+class OutlineTransform(Strict):
+    points: list[Vector] | None = Field(
+        default=None,
+        description="Corners [[x, y], ...] of a closed outline, m; the last joins the first.",
+    )
+    path: str | None = Field(
+        default=None, description="SVG or DXF file of closed paths, relative to the scene."
+    )
+    scale: float | Vector = Field(default=1.0, description="Scale factor(s) applied first.")
+    rotation: float = Field(default=0.0, description="Counter-clockwise angle about z, degrees.")
+    position: Vector = Field(
+        default_factory=lambda: [0.0, 0.0], description="Translation applied last, m."
+    )
+
+
 class ColliderBase(Strict):
     boundary: BoundaryType = Field(default="slip", description="Contact condition.")
     friction: float = Field(default=0.0, ge=0, description="Coulomb friction coefficient.")
@@ -177,6 +192,21 @@ class MeshColliderParams(ColliderBase, MeshTransform):
     angular_velocity: Vector = Field(
         default_factory=lambda: [0.0, 0.0, 0.0],
         description="Angular velocity about `position`, rad/s.",
+    )
+    sdf_spacing: float | None = Field(
+        default=None, gt=0, description="Spacing of its signed distance field, m (default dx/2)."
+    )
+
+
+class OutlineColliderParams(ColliderBase, OutlineTransform):
+    """A rigid closed 2D outline moving with a prescribed velocity (2D scenes)."""
+
+    type: Literal["outline"]
+    velocity: Vector = Field(
+        default_factory=lambda: [0.0, 0.0], description="Linear velocity, m/s."
+    )
+    angular_velocity: float = Field(
+        default=0.0, description="Counter-clockwise angular velocity about `position`, rad/s."
     )
     sdf_spacing: float | None = Field(
         default=None, gt=0, description="Spacing of its signed distance field, m (default dx/2)."

@@ -3,7 +3,7 @@ one is, and the node's velocity after the contact model at each.
 
 The colliders reach the kernels as arguments (see
 :meth:`engine.solver.colliders.ColliderArrays.at`): the domain's walls by node index, plane rows
-and rigid signed-distance (mesh) colliders. The
+and rigid signed-distance colliders (meshes in 3D, outlines in 2D). The
 grid update and the torch contact stage take the same arguments and use the same membership
 rules, so a node that the grid update treats as a wall node is one for the contact view too.
 """
@@ -26,51 +26,6 @@ PLANE_TOLERANCE = 1e-4
 FAR = 1e30
 
 
-@ti.func
-def mesh_geometry(position, sdf: ti.template(), ints, row):
-    """Signed distance (m, <= 0 inside), outward unit normal and surface velocity (m/s) of one
-    rigid mesh collider at ``position`` (3D), through its signed distance field; ``FAR`` and
-    zeros outside the field's box."""
-    origin = ti.Vector([row[0], row[1], row[2]])
-    spacing = row[3]
-    centre = ti.Vector([row[6], row[7], row[8]])
-    R = ti.Matrix([[row[9 + 3 * i + j] for j in range(3)] for i in range(3)])
-    linear = ti.Vector([row[18], row[19], row[20]])
-    angular = ti.Vector([row[21], row[22], row[23]])
-    centre0 = ti.Vector([row[24], row[25], row[26]])
-    q = R.transpose() @ (position - centre) + centre0  # where this point was at t = 0
-    n = ti.Vector([ints[1], ints[2], ints[3]])
-    g = (q - origin) / spacing
-    inside_box = True
-    for i in ti.static(range(3)):
-        if g[i] < 0.0 or g[i] > n[i] - 1.0:
-            inside_box = False
-    distance = FAR
-    normal = ti.Vector.zero(float, 3)
-    velocity = ti.Vector.zero(float, 3)
-    if inside_box:
-        cell = ti.min(ti.floor(g, int), n - 2)
-        f = g - cell
-        phi = 0.0
-        grad = ti.Vector.zero(float, 3)
-        for corner in ti.static(ti.grouped(ti.ndrange(2, 2, 2))):
-            c = cell + corner
-            value = sdf[ints[0] + (c[0] * n[1] + c[1]) * n[2] + c[2]]
-            wx = f[0] if corner[0] else 1.0 - f[0]
-            wy = f[1] if corner[1] else 1.0 - f[1]
-            wz = f[2] if corner[2] else 1.0 - f[2]
-            sx = 1.0 if corner[0] else -1.0
-            sy = 1.0 if corner[1] else -1.0
-            sz = 1.0 if corner[2] else -1.0
-            phi += wx * wy * wz * value
-            grad += ti.Vector([sx * wy * wz, wx * sy * wz, wx * wy * sz]) * value
-        if grad.norm() > 1e-12:
-            distance = phi
-            normal = (R @ grad).normalized()
-            velocity = linear + angular.cross(position - centre)
-    return distance, normal, velocity
-
-
 @lru_cache(maxsize=8)
 def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
     """The Taichi functions of the colliders in ``dim`` dimensions, responding through
@@ -84,6 +39,64 @@ def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
 
     ``*colliders`` are the ten arguments of :meth:`ColliderArrays.at`.
     """
+
+    @ti.func
+    def mesh_geometry(position, sdf: ti.template(), ints, row):
+        """Signed distance (m, <= 0 inside), outward unit normal and surface velocity (m/s) of
+        one rigid signed-distance collider at ``position``: a mesh in 3D (trilinear), an
+        outline in 2D (bilinear, turning about z; its row's unused slots are zero); ``FAR`` and
+        zeros outside the field's box."""
+        origin = ti.Vector([row[i] for i in ti.static(range(dim))])
+        spacing = row[3]
+        centre = ti.Vector([row[6 + i] for i in ti.static(range(dim))])
+        R = ti.Matrix(
+            [[row[9 + 3 * i + j] for j in ti.static(range(dim))] for i in ti.static(range(dim))]
+        )
+        linear = ti.Vector([row[18 + i] for i in ti.static(range(dim))])
+        angular = ti.Vector([row[21], row[22], row[23]])
+        centre0 = ti.Vector([row[24 + i] for i in ti.static(range(dim))])
+        q = R.transpose() @ (position - centre) + centre0  # where this point was at t = 0
+        n = ti.Vector([ints[1 + i] for i in ti.static(range(dim))])
+        g = (q - origin) / spacing
+        inside_box = True
+        for i in ti.static(range(dim)):
+            if g[i] < 0.0 or g[i] > n[i] - 1.0:
+                inside_box = False
+        distance = FAR
+        normal = ti.Vector.zero(float, dim)
+        velocity = ti.Vector.zero(float, dim)
+        if inside_box:
+            cell = ti.min(ti.floor(g, int), n - 2)
+            f = g - cell
+            phi = 0.0
+            grad = ti.Vector.zero(float, dim)
+            for corner in ti.static(ti.grouped(ti.ndrange(*([2] * dim)))):
+                c = cell + corner
+                flat = c[0]
+                for i in ti.static(range(1, dim)):
+                    flat = flat * n[i] + c[i]
+                value = sdf[ints[0] + flat]
+                w = [f[i] if corner[i] else 1.0 - f[i] for i in ti.static(range(dim))]
+                sign = [1.0 if corner[i] else -1.0 for i in ti.static(range(dim))]
+                weight = w[0]
+                for i in ti.static(range(1, dim)):
+                    weight = weight * w[i]
+                slope = ti.Vector.zero(float, dim)  # d(weight)/d(g), per axis
+                for a in ti.static(range(dim)):
+                    slope[a] = sign[a] if a == 0 else w[0]
+                    for i in ti.static(range(1, dim)):
+                        slope[a] = slope[a] * (sign[i] if i == a else w[i])
+                phi += weight * value
+                grad += slope * value
+            if grad.norm() > 1e-12:
+                distance = phi
+                normal = (R @ grad).normalized()
+                r = position - centre
+                if ti.static(dim == 3):
+                    velocity = linear + angular.cross(r)
+                else:  # about z: (0, 0, w) x r
+                    velocity = linear + angular[2] * ti.Vector([-r[1], r[0]])
+        return distance, normal, velocity
 
     @ti.func
     def response(
@@ -103,12 +116,11 @@ def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
             normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
             if (position - point).dot(normal) <= PLANE_TOLERANCE * dx:
                 v = respond(v, normal, ti.zero(v), int(row[6]), row[7])
-        if ti.static(dim == 3):
-            for k in range(n_meshes):
-                row = mesh_rows[k]
-                distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
-                if distance <= 0.0:
-                    v = respond(v, normal, velocity, int(row[4]), row[5])
+        for k in range(n_meshes):
+            row = mesh_rows[k]
+            distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
+            if distance <= 0.0:
+                v = respond(v, normal, velocity, int(row[4]), row[5])
         return v
 
     @ti.func
@@ -143,15 +155,14 @@ def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
                 best_normal = normal
                 best_velocity = ti.zero(best_velocity)
                 best_friction = row[7]
-        if ti.static(dim == 3):
-            for k in range(n_meshes):
-                row = mesh_rows[k]
-                distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
-                if distance < best:
-                    best = distance
-                    best_normal = normal
-                    best_velocity = velocity
-                    best_friction = row[5]
+        for k in range(n_meshes):
+            row = mesh_rows[k]
+            distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
+            if distance < best:
+                best = distance
+                best_normal = normal
+                best_velocity = velocity
+                best_friction = row[5]
         return best, best_normal, best_velocity, best_friction
 
     return SimpleNamespace(response=response, nearest=nearest)

@@ -1,8 +1,10 @@
-"""Colliders for the grid update: domain walls by node index, planes as rows, meshes as SDFs.
+"""Colliders for the grid update: domain walls by node index, planes as rows, meshes (3D) and
+outlines (2D) as SDFs.
 
-The built-in collider types (``plane`` and ``mesh``) are :class:`ColliderType` records whose
-``build`` returns plane rows and :class:`MeshCollider` objects, the two things the grid-update
-kernel understands; a plugin's collider type builds the same (any closed shape can become an SDF).
+The built-in collider types (``plane``, ``mesh`` and ``outline``) are :class:`ColliderType`
+records whose ``build`` returns plane rows and :class:`MeshCollider` objects, the two things the
+grid-update kernel understands; a plugin's collider type builds the same (any closed shape can
+become an SDF).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import taichi as ti
 
+from engine.geometry.outline import outline_bounds
 from engine.geometry.rotation import rotation_matrix
-from engine.geometry.sdf import SDFGrid, mesh_sdf
+from engine.geometry.sdf import SDFGrid, mesh_sdf, outline_sdf
 from engine.geometry.seeding import MeshError, load_mesh
-from engine.geometry.shapes import MESH_FIX, vector_length
+from engine.geometry.shapes import MESH_FIX, check_outline_keys, outline_loops, vector_length
 from engine.hooks.records import ColliderType, ShapeIssue
-from engine.scene.schema import MeshColliderParams, PlaneCollider
+from engine.scene.schema import MeshColliderParams, OutlineColliderParams, PlaneCollider
 from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS
 from engine.solver.contact import SEPARATE, SLIP, STICKY
 from engine.solver.kernels import PAD
@@ -49,27 +52,32 @@ def wall_nodes(domain: list[float], dx: float) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class MeshCollider:
-    """A rigid body given by its SDF, moving at constant linear and angular velocity."""
+    """A rigid body given by its SDF, moving at constant linear and angular velocity.
+
+    In 2D (a ``(nx, ny)`` SDF) the vectors have 2 components and the angular velocity is
+    ``(0, 0, w)``, about z; the row's unused slots stay zero.
+    """
 
     sdf: SDFGrid
     condition: int
     friction: float
-    centre0: np.ndarray  # (3,) m, the pivot at t = 0
-    velocity: np.ndarray  # (3,) m/s
+    centre0: np.ndarray  # (d,) m, the pivot at t = 0
+    velocity: np.ndarray  # (d,) m/s
     angular_velocity: np.ndarray  # (3,) rad/s, about the pivot
 
     def row(self, time: float) -> np.ndarray:
         """The kernel row ``(27,)`` describing this collider's pose at ``time`` (s)."""
+        d = len(self.centre0)
         row = np.zeros(MESH_COLUMNS)
-        row[0:3] = self.sdf.origin
+        row[0:d] = self.sdf.origin
         row[3] = self.sdf.spacing
         row[4] = self.condition
         row[5] = self.friction
-        row[6:9] = self.centre0 + self.velocity * time
+        row[6 : 6 + d] = self.centre0 + self.velocity * time
         row[9:18] = rotation_matrix(self.angular_velocity * time).ravel()
-        row[18:21] = self.velocity
+        row[18 : 18 + d] = self.velocity
         row[21:24] = self.angular_velocity
-        row[24:27] = self.centre0
+        row[24 : 24 + d] = self.centre0
         return row
 
 
@@ -90,7 +98,8 @@ PLANE = ColliderType(
 
 def _check_mesh_collider(params: MeshColliderParams, dim: int, base: Path) -> list[ShapeIssue]:
     if dim != 3:
-        return [ShapeIssue("type", "mesh colliders need dim = 3", "use planes in 2D")]
+        fix = 'use planes or type = "outline" (a polygon) in 2D'
+        return [ShapeIssue("type", "mesh colliders need dim = 3", fix)]
     keys = ("velocity", "angular_velocity", "position", "rotation")
     issues = [issue for key in keys for issue in vector_length(key, getattr(params, key), 3)]
     try:
@@ -118,7 +127,39 @@ MESH = ColliderType(
     name="mesh", Params=MeshColliderParams, build=_build_mesh_collider, check=_check_mesh_collider
 )
 
-BUILTIN_COLLIDERS = [PLANE, MESH]
+
+def _check_outline_collider(
+    params: OutlineColliderParams, dim: int, base: Path
+) -> list[ShapeIssue]:
+    issues = check_outline_keys(params, dim, "type", "outline colliders")
+    if dim == 2:
+        issues += vector_length("velocity", params.velocity, 2)
+    return issues
+
+
+def _build_outline_collider(params: OutlineColliderParams, base: Path, dim: int, dx: float):
+    loops = outline_loops(params, base)
+    return [
+        MeshCollider(
+            sdf=outline_sdf(loops, params.sdf_spacing or dx / 2, margin=3 * dx),
+            condition=CONDITIONS[params.boundary],
+            friction=params.friction,
+            centre0=np.asarray(params.position, float),
+            velocity=np.asarray(params.velocity, float),
+            angular_velocity=np.array([0.0, 0.0, params.angular_velocity]),
+        )
+    ]
+
+
+OUTLINE = ColliderType(
+    name="outline",
+    Params=OutlineColliderParams,
+    build=_build_outline_collider,
+    check=_check_outline_collider,
+    bounds=lambda params, base, dim: outline_bounds(outline_loops(params, base)),
+)
+
+BUILTIN_COLLIDERS = [PLANE, MESH, OUTLINE]
 
 
 class ColliderArrays:
@@ -151,7 +192,8 @@ class ColliderArrays:
         offsets = np.cumsum([0] + [len(v) for v in values[:-1]])
         ints = np.zeros((count, 4), np.int32)
         for row, (mesh, offset) in enumerate(zip(self.meshes, offsets, strict=False)):
-            ints[row] = (offset, *mesh.sdf.values.shape)
+            shape = mesh.sdf.values.shape  # (nx, ny, nz), or (nx, ny) in 2D: the last slot 0
+            ints[row, : 1 + len(shape)] = (offset, *shape)
         self.sdf = ti.ndarray(float, int(sum(len(v) for v in values)))
         self.sdf.from_numpy(np.concatenate(values).astype(float_np))
         self.mesh_ints = ti.ndarray(ti.types.vector(4, ti.i32), count)

@@ -1,9 +1,10 @@
-"""The scene's obstacles as PyVista meshes at a given time: domain outline, planes, mesh colliders.
+"""The scene's obstacles as PyVista meshes at a given time: domain outline, planes, mesh and
+outline colliders.
 
 Read from the scene TOML stored in a result (overrides applied) with :mod:`tomllib`, not the full
 scene loader, so results draw even where the plugins that made them are not installed. Relative
-mesh paths resolve against the scene file's folder, as in ``engine run``. Collider types other
-than ``plane`` and ``mesh`` (from plugins) are not drawn.
+mesh and outline paths resolve against the scene file's folder, as in ``engine run``. Collider
+types other than ``plane``, ``mesh`` and ``outline`` (from plugins) are not drawn.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import pyvista as pv
 
 from engine.geometry.rotation import rotation_matrix
 from engine.geometry.seeding import MeshError, load_mesh
+from engine.geometry.shapes import outline_loops
+from engine.hooks.records import ShapeError
 from engine.io import Result
+from engine.scene.schema import OutlineColliderParams
 from engine.viz import VizError
 from engine.viz.results import parse_scene
 
 
 @dataclass
 class MovingMesh:
-    """A rigid mesh collider: its rest pose and constant velocities (the solver's convention).
+    """A rigid mesh (or outline) collider: its rest pose and constant velocities (the solver's
+    convention).
 
     At time ``t`` a rest vertex ``x0`` is at ``R(angular_velocity t) (x0 - pivot) + pivot +
     velocity t``, as in :meth:`engine.solver.colliders.MeshCollider.row`.
@@ -50,7 +55,8 @@ class SceneGeometry:
         domain: (3,) m, the domain's extent (0 along z in 2D); it spans [0, domain].
         outline: the domain box's edges (lines).
         planes: each plane collider cut to the domain: a polygon in 3D, a segment in 2D.
-        movers: the mesh colliders; :meth:`at` poses them.
+        movers: the mesh colliders and outline colliders (closed lines at z = 0); :meth:`at`
+            poses them.
     """
 
     def __init__(self, scene_text: str, base: Path) -> None:
@@ -68,7 +74,8 @@ class SceneGeometry:
             for c in colliders
             if c.get("type") == "plane"
         ]
-        self.movers = [_mesh_collider(c, base) for c in colliders if c.get("type") == "mesh"]
+        makers = {"mesh": _mesh_collider, "outline": _outline_collider}
+        self.movers = [makers[c["type"]](c, base) for c in colliders if c.get("type") in makers]
 
     @classmethod
     def from_result(cls, result: Result) -> SceneGeometry:
@@ -125,3 +132,26 @@ def _as_3d(vector: list[float]) -> np.ndarray:
     padded = np.zeros(3)
     padded[: len(vector)] = vector
     return padded
+
+
+def _outline_collider(params: dict, base: Path) -> MovingMesh:
+    """An outline collider's table as closed lines at z = 0, placed as the solver does it."""
+    try:
+        loops = outline_loops(OutlineColliderParams.model_validate(params), base)
+    except (ShapeError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        raise VizError(f"cannot draw an outline collider: {error}") from None
+    rest = np.concatenate([np.pad(loop, ((0, 0), (0, 1))) for loop in loops])
+    starts = np.cumsum([0] + [len(loop) for loop in loops[:-1]])
+    lines = np.concatenate(
+        [
+            [len(loop) + 1, *range(start, start + len(loop)), start]
+            for loop, start in zip(loops, starts, strict=True)
+        ]
+    )
+    return MovingMesh(
+        mesh=pv.PolyData(rest.copy(), lines=lines),
+        rest_points=rest,
+        pivot=_as_3d(params.get("position", [0.0, 0.0])),
+        velocity=_as_3d(params.get("velocity", [0.0, 0.0])),
+        angular_velocity=np.array([0.0, 0.0, float(params.get("angular_velocity", 0.0))]),
+    )

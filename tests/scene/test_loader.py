@@ -179,8 +179,10 @@ def test_a_mesh_body_in_2d_says_it_needs_3d(scene_file, extra):
     assert [issue.path for issue in error.issues] == [("bodies", 0, "shape")]
     text = str(error)
     assert "scene.toml:15: bodies[0].shape: mesh bodies need dim = 3" in text
-    assert "fix: use box, sphere or cylinder in 2D, or set simulation.dim = 3" in text
-    assert "2D shapes from outlines are not supported yet" in text
+    assert (
+        "fix: use box, sphere, cylinder or outline (a polygon) in 2D, or set simulation.dim = 3"
+        in text
+    )
     assert "Extra inputs" not in text and "`min`" not in text  # no merged or bogus hints
 
 
@@ -247,13 +249,13 @@ def collider_scene(dim: int) -> str:
     ("dim", "fix"),
     [
         (3, "remove `velocity`, or change type to mesh"),
-        (2, "remove `velocity` (mesh colliders need dim = 3)"),
+        (2, "remove `velocity`, or change type to outline"),
     ],
 )
 def test_a_key_of_another_collider_type_names_the_type(scene_file, dim, fix):
     (issue,) = problems(scene_file, collider_scene(dim)).issues
     assert issue.path == ("colliders", 0, "velocity") and issue.line == 23
-    assert issue.message == "`velocity` is a key of mesh colliders, not plane colliders"
+    assert issue.message == "`velocity` is a key of mesh/outline colliders, not plane colliders"
     assert issue.fix == fix
 
 
@@ -281,7 +283,7 @@ SCENES = {
             'shape = "boxx"',
             ("bodies", 0, "shape"),
             "unknown shape 'boxx'",
-            "did you mean `box`? use one of: box, sphere, cylinder, mesh",
+            "did you mean `box`? use one of: box, sphere, cylinder, mesh, outline",
         ),
         (
             "good",
@@ -297,7 +299,7 @@ SCENES = {
             'type = "plaen"',
             ("colliders", 0, "type"),
             "unknown type 'plaen'",
-            "did you mean `plane`? use one of: plane, mesh",
+            "did you mean `plane`? use one of: plane, mesh, outline",
         ),
         (
             "good",
@@ -348,7 +350,7 @@ def test_a_misspelt_tag_key_says_it_is_missing_and_suggests_it(scene_file, scene
 
 def test_a_missing_tag_key_lists_the_values(scene_file):
     (issue,) = problems(scene_file, GOOD.replace('shape = "box"\n', "", 1)).issues
-    assert issue.fix == "add `shape = ...` with one of: box, sphere, cylinder, mesh"
+    assert issue.fix == "add `shape = ...` with one of: box, sphere, cylinder, mesh, outline"
 
 
 @pytest.mark.parametrize(

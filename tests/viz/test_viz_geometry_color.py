@@ -64,6 +64,43 @@ def test_mesh_collider_moves_like_the_solvers():
     assert not np.allclose(posed, rest)
 
 
+OUTLINE_SCENE = """
+[simulation]
+dim = 2
+domain = [1.0, 0.6]
+
+[[colliders]]
+type = "outline"
+path = "assets/outlines/wedge.dxf"
+position = [0.5, 0.1]
+rotation = 15.0
+velocity = [0.1, -0.05]
+angular_velocity = 0.8
+"""
+
+
+def test_outline_collider_is_a_closed_line_that_moves_like_the_solvers():
+    geometry = SceneGeometry(OUTLINE_SCENE, ROOT)
+    (mover,) = geometry.movers
+    rest = geometry.at(0.0)[-1].points.copy()
+    assert geometry.at(0.0)[-1].n_lines == 1 and np.all(rest[:, 2] == 0)
+    solver = MeshCollider(
+        sdf=SimpleNamespace(origin=np.zeros(2), spacing=1.0),
+        condition=0,
+        friction=0.0,
+        centre0=mover.pivot[:2],
+        velocity=mover.velocity[:2],
+        angular_velocity=mover.angular_velocity,
+    )
+    time = 0.7
+    posed = geometry.at(time)[-1].points[:, :2]
+    row = solver.row(time)
+    centre, rotation = row[6:8], row[9:18].reshape(3, 3)[:2, :2]
+    back_to_rest = (posed - centre) @ rotation + row[24:26]  # the kernel's inverse pose
+    np.testing.assert_allclose(back_to_rest, rest[:, :2], atol=1e-6)
+    assert not np.allclose(posed, rest[:, :2])
+
+
 def test_planes_are_cut_to_the_domain():
     geometry = SceneGeometry(MESH_SCENE, ROOT)
     (plane,) = geometry.planes
