@@ -16,6 +16,7 @@ import taichi as ti
 from engine import __version__, interrupts
 from engine.hooks.calls import PluginError, call_each
 from engine.hooks.records import RunSummary
+from engine.output.contact_data import ContactRecorder, contact_data_path
 from engine.output.vtkhdf import SurfaceWriter, surface_path
 from engine.preflight import LONG_RUN, preflight
 from engine.progress import Progress
@@ -181,6 +182,8 @@ def advance_with_rollback(
                     error.fix += f" (already retried {retries} times, halving dt each time)"
                 raise
             restore(sim, start)
+            if sim.contact_stage is not None:
+                sim.contact_stage.pending.clear()  # the records of the steps undone
             scale /= 2
             log(
                 f"warning: {error.what} at t = {error.time:.6g} s; retrying from "
@@ -236,6 +239,7 @@ def run_scene(
         first = checkpoint.frame + 1
     call_each(manager, "engine_run_start", simulation=sim)
     output = FrameWriter(loaded, sim, resume_after=first if checkpoint is not None else 0)
+    recorder = _contact_recorder(loaded, sim, path, checkpoint)
     probes = FrameProbes(sim)
     if checkpoint is None:
         output.write(probes(0))
@@ -251,6 +255,8 @@ def run_scene(
                 tick = functools.partial(_after_step, progress, frame, frames, sim)
                 advance_with_rollback(sim, target, frame, log, tick)
                 output.write(probes(frame))
+                if recorder is not None:
+                    _record_contact(recorder, sim)
                 due = clock.perf_counter() - last_saved >= seconds
                 if frame % every == 0 or frame == frames or due:
                     write_checkpoint(saved, capture(sim, frame), loaded.text)
@@ -270,8 +276,30 @@ def run_scene(
     finally:
         progress.close()
         output.close()
+        if recorder is not None:
+            recorder.close()
         call_each(manager, "engine_run_end", simulation=sim, summary=summary)
     return summary
+
+
+def _contact_recorder(loaded: LoadedScene, sim: Simulation, path: Path, checkpoint):
+    """The contact-data file of the run (``output.contact_data``), or None."""
+    mode = loaded.scene.output.contact_data
+    if mode == "none":
+        return None
+    resume_time = checkpoint.scalars["time"] if checkpoint is not None else None
+    return ContactRecorder(
+        contact_data_path(path), sim.dim, sim.contact_bodies, sim.grid.dx, mode, resume_time
+    )
+
+
+def _record_contact(recorder: ContactRecorder, sim: Simulation) -> None:
+    """This frame's contact records: every step's (``"step"``) or its last step's."""
+    stage = sim.contact_stage
+    records = stage.pending if stage.recording == "step" else [stage.record(sim)]
+    for record in records:
+        recorder.write(record)
+    stage.pending.clear()
 
 
 def refuse_to_overwrite(loaded: LoadedScene) -> None:

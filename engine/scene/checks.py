@@ -117,6 +117,14 @@ def check_simulation(scene, registry: Registry) -> list[SceneIssue]:
                 'merge bodies of the same material, or use transfer = "apic"',
             )
         )
+    if scene.output.contact_data != "none" and not sim.body_contact:
+        issues.append(
+            SceneIssue(
+                ("output", "contact_data"),
+                "contact data are recorded per body: they need body contact",
+                'set simulation.body_contact = true, or output.contact_data = "none"',
+            )
+        )
     contact = registry.contact_models.get(sim.contact)
     if contact is None:
         issues.append(

@@ -110,6 +110,12 @@ class Output(Strict):
         + ", ".join(BASE_FIELDS)
         + ", or a material state variable.",
     )
+    contact_data: Literal["none", "frame", "step"] = Field(
+        default="none",
+        description="Record what the contact stage sees and does at the interface nodes (for "
+        'training contact models) to <output>_contact.h5: at the last step of each "frame", '
+        'or every "step"; needs body_contact.',
+    )
     checkpoint_every: int = Field(
         default=10, ge=1, description="Frames between full-state checkpoints (for --resume)."
     )

@@ -44,13 +44,22 @@ def one_torch_thread_beside_taichi(torch, device: str):
 INITIAL_CAPACITY = 256
 
 
-class TorchContactStage:
-    """A torch contact model bound to one simulation (whose storage is torch and which has
-    per-body fields): :meth:`grid_update` in place of the plain one, then :meth:`run`."""
+class ContactStage:
+    """The contact stage of one simulation (whose storage is torch and which has per-body
+    fields): :meth:`grid_update` in place of the plain one, then :meth:`run` (the torch contact
+    model, if the scene's has ``create``), then :meth:`finish_step` after the particles moved.
+    ``recording`` (``output.contact_data``): ``"step"`` keeps a :meth:`record` of every step in
+    :attr:`pending` (the runner writes them with each frame), ``"frame"`` leaves it to the runner
+    to take one at each frame, ``"none"`` records nothing."""
 
-    def __init__(self, simulation, record, plugin: str, params: Any) -> None:
-        self.name, self.plugin = record.name, plugin
+    def __init__(
+        self, simulation, record, plugin: str, params: Any, recording: str = "none"
+    ) -> None:
+        self.name, self.plugin, self.recording = record.name, plugin, recording
         self.where = f"{HOOK}: contact model {record.name!r}"
+        self.pending: list[dict] = []
+        self.correction = None  # the model's last output
+        self.last_step = (0.0, 0.0, 0)  # dt (s), time at its end (s), step number
         store = simulation.store
         self.torch, self.dtype, self.device = store.torch, store.float_torch, store.device
         self.kernels = build_contact_kernels(simulation.kernel_config)
@@ -63,8 +72,10 @@ class TorchContactStage:
             INITIAL_CAPACITY, dtype=self.torch.int32, device=self.device
         )
         self.flags = self.torch.zeros(self.grid_shape, dtype=self.torch.int32, device=self.device)
+        self.model = None
         try:
-            self.model = record.create(params, simulation)
+            if record.create is not None:
+                self.model = record.create(params, simulation)
         except PluginError:
             raise
         except Exception as error:
@@ -124,8 +135,9 @@ class TorchContactStage:
             self._particle_rows = torch.zeros(2 * found, dtype=torch.int32, device=self.device)
         return torch.sort(self._particle_rows[:found].long()).values
 
-    def view(self, simulation, dt: float) -> ContactView:
-        """This step's contact view (after :meth:`grid_update`)."""
+    def view(self, simulation, dt: float, time: float) -> ContactView:
+        """The contact view of the last :meth:`grid_update` (a step of ``dt`` ending at
+        ``time``, s)."""
         torch, dim, bodies = self.torch, self.dim, self.bodies
         cells, geometry, before = self._interface()
         node_index = cells[:, 0].long()
@@ -168,15 +180,19 @@ class TorchContactStage:
             material_constants=simulation.material_constants,
             dt=dt,
             dx=simulation.grid.dx,
-            time=simulation.time + dt,
+            time=time,
             particles_near=particles_near,
         )
 
     def run(self, simulation, dt: float, colliders: tuple) -> None:
-        """Call the model on this step's view and apply its corrections."""
+        """Call the model (if any) on this step's view and apply its corrections."""
         torch = self.torch
+        self.last_step = (dt, simulation.time + dt, simulation.step_count + 1)
+        self.correction = None
+        if self.model is None:
+            return
         with torch.no_grad(), one_torch_thread_beside_taichi(torch, self.device):
-            view = self.view(simulation, dt)
+            view = self.view(simulation, dt, simulation.time + dt)
             try:
                 correction = self.model(view)
             except PluginError:
@@ -184,6 +200,7 @@ class TorchContactStage:
             except Exception as error:
                 raise PluginError(self.plugin, self.where, describe(error)) from error
             self._check(correction, (len(view.node_index), self.bodies, self.dim), view.time)
+            self.correction = correction
             if not bool(correction.any()):  # nothing to add: the built-in result stands
                 return
         self.kernels.apply_corrections(
@@ -194,6 +211,42 @@ class TorchContactStage:
             simulation.grid.dx,
             *colliders,
         )
+
+    def finish_step(self, simulation) -> None:
+        """After the particles moved: keep this step's record when recording every step."""
+        if self.recording == "step":
+            self.pending.append(self.record(simulation))
+
+    def record(self, simulation) -> dict:
+        """The last step's contact data as NumPy arrays (see
+        :data:`engine.output.contact_data.FIELDS`), with ``time``, ``dt`` and ``step``."""
+        torch = self.torch
+        dt, time, step = self.last_step
+        with torch.no_grad(), one_torch_thread_beside_taichi(torch, self.device):
+            view = self.view(simulation, dt, time)
+            near = view.near_interface
+            correction = self.correction
+            if correction is None:
+                correction = torch.zeros_like(view.node_velocity)
+            arrays = {
+                "node_index": view.node_index,
+                "node_position": view.node_position,
+                "node_mass": view.node_mass,
+                "velocity_before": view.node_velocity_before,
+                "velocity_after": view.node_velocity,
+                "correction": correction,
+                "body_normal": view.body_normal,
+                "collider_distance": view.collider_distance,
+                "collider_normal": view.collider_normal,
+                "collider_velocity": view.collider_velocity,
+                "collider_friction": view.collider_friction,
+                "particle_index": near,
+                "particle_x": simulation.x[near],
+                "particle_v": simulation.v[near],
+                "particle_body_id": simulation.body_id[near],
+            }
+            record = {name: value.detach().cpu().numpy() for name, value in arrays.items()}
+        return {**record, "time": time, "dt": dt, "step": step}
 
     def _check(self, correction, shape: tuple, time: float) -> None:
         torch = self.torch

@@ -15,7 +15,7 @@ from engine.scene.loaded import LoadedScene
 from engine.solver.bodies import seed_bodies
 from engine.solver.colliders import ColliderArrays
 from engine.solver.contact import COULOMB
-from engine.solver.contact_stage import TorchContactStage, contact_params
+from engine.solver.contact_stage import ContactStage, contact_params
 from engine.solver.kernels import HEALTH_INTS, PAD, KernelConfig, build_kernels
 from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
@@ -76,7 +76,8 @@ class Simulation:
         self.materials = MaterialTable(scene, registry, loaded.base_dir, self.grid.dx)
         self.material_classes = self.materials.classes
         contact = registry.contact_models[sim.contact]
-        uses_torch = self.materials.uses_torch or contact.create is not None
+        recording = scene.output.contact_data
+        uses_torch = self.materials.uses_torch or contact.create is not None or recording != "none"
         self.store = Storage("torch" if uses_torch else "taichi", sim.precision, self.hardware)
         if self.materials.uses_torch:
             self.materials.build_torch_laws(self.store.device, self.store.float_torch)
@@ -98,13 +99,14 @@ class Simulation:
         self.wave_speed = self.materials.wave_speed
         self.critical_dt = self.materials.critical_dt
         self.movers = self._create_movers()
-        self.contact_stage = None
-        if contact.create is not None:
-            self.contact_stage = TorchContactStage(
+        self.contact_stage = None  # a torch contact model, or recording contact data
+        if contact.create is not None or recording != "none":
+            self.contact_stage = ContactStage(
                 self,
                 contact,
                 registry.provider[("contact_models", contact.name)],
                 contact_params(contact, scene.contact, loaded.base_dir),
+                recording,
             )
         self.stages = {stage: [] for stage in STAGES}
         for plugin, hooks in call_each(registry.manager, "engine_register_stages", simulation=self):
@@ -332,6 +334,8 @@ class Simulation:
         )
         for mover in self.movers:
             mover.step(self, dt)
+        if self.contact_stage is not None:
+            self.contact_stage.finish_step(self)
         self._run_stage("after_grid_to_particle", dt)
         self.time += dt
         self.step_count += 1
