@@ -109,18 +109,23 @@ def _check_mesh_collider(params: MeshColliderParams, dim: int, base: Path) -> li
     return issues
 
 
+def _rigid_collider(params, sdf: SDFGrid, angular_velocity) -> MeshCollider:
+    """A mesh or outline collider from its keys (boundary, friction, position, velocity) and
+    its SDF, spinning at ``angular_velocity`` ``(3,)`` rad/s about ``position``."""
+    return MeshCollider(
+        sdf=sdf,
+        condition=CONDITIONS[params.boundary],
+        friction=params.friction,
+        centre0=np.asarray(params.position, float),
+        velocity=np.asarray(params.velocity, float),
+        angular_velocity=np.asarray(angular_velocity, float),
+    )
+
+
 def _build_mesh_collider(params: MeshColliderParams, base: Path, dim: int, dx: float):
     mesh = load_mesh(base / params.mesh, params.scale, params.position, params.rotation)
-    return [
-        MeshCollider(
-            sdf=mesh_sdf(mesh, params.sdf_spacing or dx / 2, margin=3 * dx),
-            condition=CONDITIONS[params.boundary],
-            friction=params.friction,
-            centre0=np.asarray(params.position, float),
-            velocity=np.asarray(params.velocity, float),
-            angular_velocity=np.asarray(params.angular_velocity, float),
-        )
-    ]
+    sdf = mesh_sdf(mesh, params.sdf_spacing or dx / 2, margin=3 * dx)
+    return [_rigid_collider(params, sdf, params.angular_velocity)]
 
 
 MESH = ColliderType(
@@ -138,17 +143,8 @@ def _check_outline_collider(
 
 
 def _build_outline_collider(params: OutlineColliderParams, base: Path, dim: int, dx: float):
-    loops = outline_loops(params, base)
-    return [
-        MeshCollider(
-            sdf=outline_sdf(loops, params.sdf_spacing or dx / 2, margin=3 * dx),
-            condition=CONDITIONS[params.boundary],
-            friction=params.friction,
-            centre0=np.asarray(params.position, float),
-            velocity=np.asarray(params.velocity, float),
-            angular_velocity=np.array([0.0, 0.0, params.angular_velocity]),
-        )
-    ]
+    sdf = outline_sdf(outline_loops(params, base), params.sdf_spacing or dx / 2, margin=3 * dx)
+    return [_rigid_collider(params, sdf, [0.0, 0.0, params.angular_velocity])]
 
 
 OUTLINE = ColliderType(
