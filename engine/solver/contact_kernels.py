@@ -2,11 +2,11 @@
 and add a model's velocity corrections under the hard constraints.
 
 All three work on the body-contact grid fields (``body_velocity (B, *G, d)``, ``body_mass
-(B, *G)``, ``body_mass_gradient (B, *G, d)``, ``node_volume (*G)``) and take the colliders as the grid update does, so they
-compile once per dimension and precision and run unchanged on a GPU. Compaction is a count and
-a fill into arrays of a given capacity: the caller reads the count, grows the arrays when it
-exceeds their length and calls again (the order of the filled rows is not fixed; the caller
-sorts them).
+(B, *G)``, ``body_mass_gradient (B, *G, d)``, ``node_volume (*G)``) and take the colliders as the
+grid update does, so they compile once per dimension and precision and run unchanged on a GPU.
+Compaction is a count and a fill into arrays of a given capacity: the caller reads the count,
+grows the arrays when it exceeds their length and calls again (the order of the filled rows is
+not fixed; the caller sorts them).
 """
 
 import itertools
