@@ -53,10 +53,10 @@ def estimate_grid_nodes(loaded: LoadedScene) -> int:
 
 def node_bytes(loaded: LoadedScene) -> int:
     """Bytes per grid node: the shared field, and with body contact one field per body
-    (momentum, mass and mass gradient, f64)."""
+    (momentum, mass and mass gradient, f64) and the bodies' volume at the node (one f64)."""
     sim = loaded.scene.simulation
     bodies = len(loaded.scene.bodies) if sim.body_contact else 0
-    return NODE_BYTES + bodies * 8 * (2 * sim.dim + 1)
+    return NODE_BYTES + bodies * 8 * (2 * sim.dim + 1) + (8 if bodies else 0)
 
 
 def frame_bytes(loaded: LoadedScene, particles: int) -> int:

@@ -188,6 +188,9 @@ class ContactView:
     step: before any contact) and ``node_velocity`` ``(M, B, d)`` m/s (after the built-in
     response) there, ``body_normal`` ``(M, B, d)`` (unit normal from
     the other bodies into each body; zero where it has no mass or no neighbour),
+    ``body_in_contact`` ``(M, B)`` bool (where the built-in contact acted between bodies: the
+    bodies' volume fills the node's cell and each holds a share of its mass, see
+    ``engine.solver.kernels.body_contact_normal``),
     and the nearest collider's ``collider_distance`` ``(M,)`` m (signed, <= 0 inside),
     ``collider_normal`` ``(M, d)`` (outward), ``collider_velocity`` ``(M, d)`` m/s and
     ``collider_friction`` ``(M,)``; ``body_friction`` is ``simulation.body_friction``.
@@ -209,6 +212,7 @@ class ContactView:
     node_velocity_before: Any
     node_velocity: Any
     body_normal: Any
+    body_in_contact: Any
     collider_distance: Any
     collider_normal: Any
     collider_velocity: Any

@@ -31,6 +31,7 @@ FIELDS = {
     ),
     "correction": ("(M, B, d)", "m/s", "the torch contact model's corrections (zero: none)"),
     "body_normal": ("(M, B, d)", "", "unit normal from the other bodies into each body"),
+    "body_in_contact": ("(M, B)", "", "1 where the built-in contact acted between bodies"),
     "collider_distance": ("(M,)", "m", "signed distance to the nearest collider (<= 0 inside)"),
     "collider_normal": ("(M, d)", "", "its outward unit normal"),
     "collider_velocity": ("(M, d)", "m/s", "its surface velocity"),

@@ -1,12 +1,12 @@
 """Kernels of the torch contact stage: the grid update that also lists the interface nodes, the
 particles next to them, and a model's velocity corrections added under the hard constraints.
 
-All three work on per-body grid fields (``body_velocity (B, *G, d)``, ``body_mass (B, *G)``,
-``body_mass_gradient (B, *G, d)``) and take the colliders as the grid update does, so they
-compile once per dimension and precision and run unchanged on a GPU. Compaction is a count and
-a fill into arrays of a given capacity: the caller reads the count, grows the arrays when it
-exceeds their length and calls again (the order of the filled rows is not fixed; the caller
-sorts them).
+All three work on the body-contact grid fields (``body_velocity (B, *G, d)``, ``body_mass
+(B, *G)``, ``body_mass_gradient (B, *G, d)``, ``node_volume (*G)``) and take the colliders as the
+grid update does, so they compile once per dimension and precision and run unchanged on a GPU.
+Compaction is a count and a fill into arrays of a given capacity: the caller reads the count,
+grows the arrays when it exceeds their length and calls again (the order of the filled rows is
+not fixed; the caller sorts them).
 """
 
 import itertools
@@ -20,6 +20,7 @@ from engine.solver.contact import SEPARATE, non_penetration
 from engine.solver.kernels import (
     PAD,
     KernelConfig,
+    body_contact_normal,
     body_index,
     build_kernels,
     nd,
@@ -65,6 +66,7 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
         body_velocity: nd(vec, dim + 1),
         body_mass: nd(real, dim + 1),
         body_mass_gradient: nd(vec, dim + 1),
+        node_volume: nd(real, dim),
         gravity: vec,
         dt: real,
         dx: real,
@@ -124,9 +126,10 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                                 velocity = body_velocity[index] / m_b + dt * gravity
                             before[slot, b] = velocity
             update_node(
-                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient, gravity,
-                dt, dx, body_friction, wall_low, wall_high, wall_condition, wall_friction,
-                planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
+                n_meshes,
             )  # fmt: skip
 
     @ti.kernel
@@ -158,6 +161,7 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
         body_velocity: nd(vec, dim + 1),
         body_mass: nd(real, dim + 1),
         body_mass_gradient: nd(vec, dim + 1),
+        node_volume: nd(real, dim),
         dx: real,
         wall_low: ivec,
         wall_high: ivec,
@@ -172,8 +176,10 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
     ):
         """Add ``correction[m, b]`` (m/s) to body ``b``'s velocity at interface node ``m``;
         where any body's correction there is non-zero, then keep every body there from
-        approaching the others (against the centre-of-mass velocity of the corrected
-        velocities) and from entering a collider (no friction: the model owns friction)."""
+        approaching the others where they touch (the grid update's test and normal,
+        :func:`~engine.solver.kernels.body_contact_normal`; against the centre-of-mass velocity
+        of the corrected velocities) and from entering a collider (no friction: the model owns
+        friction)."""
         shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
         bodies = body_mass.shape[0]
         for m in range(node_index.shape[0]):
@@ -199,15 +205,17 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                         present += 1
                 centre_of_mass = momentum / total_mass
                 position = (node - PAD).cast(float) * dx
+                fill = node_volume[node] / dx**dim
                 for b in range(bodies):
                     index = body_index(b, node)
-                    if body_mass[index] > 0.0:
+                    m_b = body_mass[index]
+                    if m_b > 0.0:
                         v_b = body_velocity[index]
-                        normal = total_gradient - 2.0 * body_mass_gradient[index]
-                        if present > 1 and normal.norm() > 1e-12:
-                            v_b = non_penetration(
-                                v_b, normal.normalized(), centre_of_mass, SEPARATE, 0.0
-                            )
+                        normal = body_contact_normal(
+                            body_mass_gradient[index], total_gradient, m_b, total_mass, fill
+                        )
+                        if present > 1 and any(normal != 0.0):
+                            v_b = non_penetration(v_b, normal, centre_of_mass, SEPARATE, 0.0)
                         body_velocity[index] = constrain(
                             v_b, node, position, dx, wall_low, wall_high, wall_condition,
                             wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,

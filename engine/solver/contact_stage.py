@@ -19,7 +19,7 @@ from typing import Any
 from engine.hooks.calls import PluginError, describe
 from engine.hooks.records import ContactView
 from engine.solver.contact_kernels import build_contact_kernels
-from engine.solver.kernels import PAD
+from engine.solver.kernels import CONTACT_FILL, CONTACT_MASS_FRACTION, PAD
 
 HOOK = "engine_register_contact_models"
 
@@ -148,6 +148,14 @@ class ContactStage:
         mass = simulation.body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
         usable = (length > 1e-12) & (mass[..., None] > 0)
         normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
+        # where the grid update let the bodies act on each other (kernels.body_contact_normal)
+        fill = simulation.node_volume.reshape(-1)[node_index] / simulation.grid.dx**dim
+        total = mass.sum(dim=1, keepdim=True)
+        in_contact = (
+            (fill[:, None] >= CONTACT_FILL)
+            & (torch.minimum(mass, total - mass) >= CONTACT_MASS_FRACTION * total)
+            & usable[..., 0]
+        )
         near: list = []
 
         def particles_near():
@@ -168,6 +176,7 @@ class ContactStage:
                 :, node_index
             ].transpose(0, 1),
             body_normal=normal,
+            body_in_contact=in_contact,
             collider_distance=geometry[:, 0],
             collider_normal=geometry[:, 2 : 2 + dim],
             collider_velocity=geometry[:, 2 + dim :],
@@ -236,6 +245,7 @@ class ContactStage:
                 "velocity_after": view.node_velocity,
                 "correction": correction,
                 "body_normal": view.body_normal,
+                "body_in_contact": view.body_in_contact,
                 "collider_distance": view.collider_distance,
                 "collider_normal": view.collider_normal,
                 "collider_velocity": view.collider_velocity,

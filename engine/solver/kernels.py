@@ -17,7 +17,10 @@ f64 agree on every face.
 With body contact each body ``b`` has its own fields on the same nodes: ``body_velocity``
 ``(B, *G, d)`` (momentum after the scatter, velocity after the grid update), ``body_mass``
 ``(B, *G)`` and ``body_mass_gradient`` ``(B, *G, d)``; the loops over bodies run at run time, so
-the body count changes no compiled code and costs ``B`` times the grid's memory.
+the body count changes no compiled code and costs ``B`` times the grid's memory. One more field,
+``node_volume`` ``(*G)``, holds the volume all bodies bring to each node (one scalar a node,
+whatever ``B``); :func:`body_contact_normal` uses it to tell bodies that touch from bodies that
+only share a node through their shape functions' tails.
 """
 
 import itertools
@@ -36,6 +39,15 @@ from engine.solver.svd import svd
 
 #: Grid nodes beyond each face of the domain.
 PAD = 3
+#: Body contact acts at a node only where the bodies fill its cell: their volume there (the
+#: particles' current volumes, B-spline weighted) is at least the cell's. Touching bodies fill it
+#: exactly (a regular lattice's weights sum to one), overlapping ones more; bodies with a gap
+#: between them, or only a corner of each near the node, less.
+CONTACT_FILL = 1.0
+#: ...and where each body holds at least this fraction of the node's mass. A body's shape
+#: function reaches 1/48 (1D quadratic B-spline) of the mass at a node one cell inside the other
+#: body; with jittered particles those tails carry noisy normals that turn sliding into drag.
+CONTACT_MASS_FRACTION = 0.03
 #: Slots of the health report: [max speed], and [non-finite count, escaped count, a bad index].
 HEALTH_INTS = 3
 
@@ -75,6 +87,31 @@ def bspline_weights(fx):
 def body_index(b, node):
     """The index of grid node ``node`` (index vector) in body ``b``'s field (``(B, *G)``)."""
     return ti.Vector([b] + [node[i] for i in ti.static(range(node.n))])
+
+
+@ti.func
+def body_contact_normal(gradient_b, total_gradient, mass_b, total_mass, fill):
+    """The unit contact normal of body ``b`` at a node where it meets the others, pointing from
+    them into ``b``; zero where the node is not in contact. ``gradient_b``, ``total_gradient``:
+    ``b``'s and all bodies' stored mass gradients; ``mass_b``, ``total_mass``: ``b``'s and all
+    bodies' mass there; ``fill``: the bodies' volume there over the cell's.
+
+    The stored gradients are d(weight)/d(particle position) = -d/d(node), so
+    ``total_gradient - 2 gradient_b`` is grad(m_b) - grad(m_others) (Bardenhagen et al. 2000);
+    two bodies share it with opposite signs, and make the same decision (``fill`` is shared,
+    the mass test is symmetric), which keeps the corrections equal and opposite. The grid update
+    and the torch contact stage's hard constraints both call this function."""
+    normal = total_gradient - 2.0 * gradient_b
+    length = normal.norm()
+    in_contact = (
+        fill >= CONTACT_FILL
+        and ti.min(mass_b, total_mass - mass_b) >= CONTACT_MASS_FRACTION * total_mass
+        and length > 1e-12
+    )
+    result = ti.zero(normal)
+    if in_contact:
+        result = normal / length
+    return result
 
 
 @lru_cache(maxsize=32)
@@ -155,6 +192,8 @@ def build_kernels(config: KernelConfig):
         body_velocity: nd(vec, dim + 1),
         body_mass: nd(real, dim + 1),
         body_mass_gradient: nd(vec, dim + 1),
+        node_volume: nd(real, dim),
+        F: nd(mat),
         dt: float,
         dx: float,
     ):
@@ -165,6 +204,8 @@ def build_kernels(config: KernelConfig):
                 body_velocity[index] = ti.zero(body_velocity[index])
                 body_mass[index] = 0.0
                 body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
+            for node in ti.grouped(node_volume):
+                node_volume[node] = 0.0
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         # On the CPU one ordered pass without atomics beats contended atomic adds (and is
@@ -178,6 +219,9 @@ def build_kernels(config: KernelConfig):
             if ti.static(not flip):
                 affine += mp * C[p]
             momentum = mp * v[p]
+            current_volume = 0.0
+            if ti.static(bodies):
+                current_volume = volume[p] * F[p].determinant()
             for offset in ti.static(stencil):
                 o = ti.Vector(offset)
                 dpos = (o - fx) * dx
@@ -193,19 +237,21 @@ def build_kernels(config: KernelConfig):
                     body_velocity[index] += weight * contribution
                     body_mass[index] += weight * mp
                     body_mass_gradient[index] += mp * inv_dx * weight_gradient(w, fx, offset)
+                    node_volume[base + o] += weight * current_volume
 
     @ti.func
     def update_node(
         node, grid: ti.template(), grid_v_old: ti.template(), body_velocity: ti.template(),
-        body_mass: ti.template(), body_mass_gradient: ti.template(), gravity, dt, dx,
-        body_friction, wall_low, wall_high, wall_condition, wall_friction, planes: ti.template(),
-        n_planes, sdf: ti.template(), mesh_ints: ti.template(), mesh_rows: ti.template(),
-        n_meshes,
+        body_mass: ti.template(), body_mass_gradient: ti.template(),
+        node_volume: ti.template(), gravity, dt, dx, body_friction, wall_low, wall_high,
+        wall_condition, wall_friction, planes: ti.template(), n_planes, sdf: ti.template(),
+        mesh_ints: ti.template(), mesh_rows: ti.template(), n_meshes,
     ):  # fmt: skip
         """Node velocities at ``node``: the shared field's, then (with body contact) each
-        body's. Where bodies meet, each body's own velocity is corrected by the contact model
-        against the centre-of-mass velocity along its normal (Bardenhagen et al. 2000); every
-        body's velocity then meets the walls and colliders, as the shared field's does."""
+        body's. Where bodies touch (:func:`body_contact_normal`), each body's own velocity is
+        corrected by the contact model against the centre-of-mass velocity along its normal
+        (Bardenhagen et al. 2000); every body's velocity then meets the walls and colliders, as
+        the shared field's does."""
         g = grid[node]
         m = g[dim]
         if m > 0.0:
@@ -223,26 +269,26 @@ def build_kernels(config: KernelConfig):
             if ti.static(bodies):
                 present = 0
                 total_gradient = ti.Vector.zero(float, dim)
+                total_mass = 0.0
                 for b in range(body_mass.shape[0]):
                     if body_mass[body_index(b, node)] > 0.0:
                         present += 1
                     total_gradient += body_mass_gradient[body_index(b, node)]
+                    total_mass += body_mass[body_index(b, node)]
+                fill = node_volume[node] / dx**dim
                 for b in range(body_mass.shape[0]):
                     index = body_index(b, node)
                     m_b = body_mass[index]
                     v_b = v
                     if present > 1 and m_b > 0.0:
                         v_b = body_velocity[index] / m_b + dt * gravity
-                        # the stored gradients are d(weight)/d(particle position) =
-                        # -d/d(node), so this is grad(m_b) - grad(m_others): it points from
-                        # the others into b, and two bodies share it (opposite signs), which
-                        # makes the corrections conserve momentum
-                        normal = total_gradient - 2.0 * body_mass_gradient[index]
-                        if normal.norm() > 1e-12:
+                        normal = body_contact_normal(
+                            body_mass_gradient[index], total_gradient, m_b, total_mass, fill
+                        )
+                        if any(normal != 0.0):
                             v_b = contact_response(
-                                v_b, normal.normalized(), centre_of_mass, SEPARATE,
-                                body_friction,
-                            )  # fmt: skip
+                                v_b, normal, centre_of_mass, SEPARATE, body_friction
+                            )
                         v_b = collider_response(
                             v_b, node, position, dx, wall_low, wall_high, wall_condition,
                             wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
@@ -257,6 +303,7 @@ def build_kernels(config: KernelConfig):
         body_velocity: nd(vec, dim + 1),
         body_mass: nd(real, dim + 1),
         body_mass_gradient: nd(vec, dim + 1),
+        node_volume: nd(real, dim),
         gravity: vec,
         dt: float,
         dx: float,
@@ -275,9 +322,10 @@ def build_kernels(config: KernelConfig):
         """Node velocities on every node (see ``update_node``)."""
         for node in ti.grouped(grid):
             update_node(
-                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient, gravity,
-                dt, dx, body_friction, wall_low, wall_high, wall_condition, wall_friction,
-                planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
+                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
+                n_meshes,
             )  # fmt: skip
 
     @ti.kernel

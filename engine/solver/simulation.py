@@ -154,15 +154,17 @@ class Simulation:
         self.body_velocity = store.grid(body_shape, dim)
         self.body_mass = store.grid(body_shape)
         self.body_mass_gradient = store.grid(body_shape, dim)
+        self.node_volume = store.grid(shape if self.contact_bodies else (1,) * dim)
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
         self._torch_rows = self._torch_particle_rows()
 
     @property
     def body_fields(self) -> tuple:
-        """The per-body grid fields ``(body_velocity (B, *G, d), body_mass (B, *G),
-        body_mass_gradient (B, *G, d))``, as the kernels take them."""
-        return self.body_velocity, self.body_mass, self.body_mass_gradient
+        """The body-contact grid fields ``(body_velocity (B, *G, d), body_mass (B, *G),
+        body_mass_gradient (B, *G, d), node_volume (*G))``, as the kernels take them (the last:
+        all bodies' volume at each node, which tells where they touch)."""
+        return self.body_velocity, self.body_mass, self.body_mass_gradient, self.node_volume
 
     def numpy(self, name: str) -> np.ndarray:
         """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
@@ -293,6 +295,7 @@ class Simulation:
                 self.grid_nodes,
                 self.body_id,
                 *self.body_fields,
+                self.F,
                 dt,
                 dx,
             )

@@ -85,12 +85,12 @@ def test_every_step_is_recorded_with_the_documented_fields(scene_file):
     shared_nodes = 0
     for record in found:
         mass, after, normal = record["node_mass"], record["velocity_after"], record["body_normal"]
-        shared = (mass > 0).all(axis=1) & (record["collider_distance"] > 0)
+        shared = record["body_in_contact"].all(axis=1) & (record["collider_distance"] > 0)
         centre = (mass[..., None] * after).sum(1) / mass.sum(1)[:, None]
         approach = ((after - centre[:, None]) * normal).sum(-1)[shared]
         assert approach.size == 0 or approach.min() > -1e-4
         shared_nodes += int(shared.sum())
-    assert shared_nodes > 100  # the disks did meet
+    assert shared_nodes > 20  # the disks did meet
     # and the response did something there: approach before, none after
     before = max(
         -((r["velocity_before"][:, 0] - r["velocity_before"][:, 1]) * r["body_normal"][:, 0])
