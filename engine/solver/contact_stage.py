@@ -40,6 +40,28 @@ def one_torch_thread_beside_taichi(torch, device: str):
         torch.set_num_threads(threads)
 
 
+def interface_fields(body_velocity, body_mass, body_mass_gradient, node_index) -> tuple:
+    """The per-body grid fields (``(B, *G, d)``, ``(B, *G)``, ``(B, *G, d)``) gathered at the
+    interface nodes ``node_index`` ``(M,)`` (flat): each body's ``node_mass`` ``(M, B)``,
+    ``node_velocity`` ``(M, B, d)`` and ``body_normal`` ``(M, B, d)``, the unit normal from the
+    other bodies into each (the grid update's: the total mass gradient minus twice the body's),
+    zero where the body has no mass or the normal vanishes (norm <= 1e-12). Shared by the
+    contact stage and the torch twin (``engine.diff.twin``), so both show a model the same
+    view; differentiable."""
+    import torch
+
+    bodies, dim = body_mass.shape[0], body_velocity.shape[-1]
+    gradient = body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
+    gradient = gradient.transpose(0, 1)  # (M, B, d)
+    normal = gradient.sum(dim=1, keepdim=True) - 2.0 * gradient
+    length = normal.norm(dim=2, keepdim=True)
+    mass = body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
+    usable = (length > 1e-12) & (mass[..., None] > 0)
+    normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
+    velocity = body_velocity.reshape(bodies, -1, dim)[:, node_index].transpose(0, 1)
+    return mass, velocity, normal
+
+
 #: Rows allocated at first for interface nodes and near particles (they grow as needed).
 INITIAL_CAPACITY = 256
 
@@ -126,16 +148,10 @@ class TorchContactStage:
 
     def view(self, simulation, dt: float) -> ContactView:
         """This step's contact view (after :meth:`grid_update`)."""
-        torch, dim, bodies = self.torch, self.dim, self.bodies
+        dim = self.dim
         cells, geometry, before = self._interface()
         node_index = cells[:, 0].long()
-        gradient = simulation.body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
-        gradient = gradient.transpose(0, 1)  # (M, B, d)
-        normal = gradient.sum(dim=1, keepdim=True) - 2.0 * gradient
-        length = normal.norm(dim=2, keepdim=True)
-        mass = simulation.body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
-        usable = (length > 1e-12) & (mass[..., None] > 0)
-        normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
+        mass, velocity, normal = interface_fields(*simulation.body_fields, node_index)
         near: list = []
 
         def particles_near():
@@ -152,9 +168,7 @@ class TorchContactStage:
             node_position=(cells[:, 1:] - PAD).to(self.dtype) * simulation.grid.dx,
             node_mass=mass,
             node_velocity_before=before,
-            node_velocity=simulation.body_velocity.reshape(self.bodies, -1, dim)[
-                :, node_index
-            ].transpose(0, 1),
+            node_velocity=velocity,
             body_normal=normal,
             collider_distance=geometry[:, 0],
             collider_normal=geometry[:, 2 : 2 + dim],
