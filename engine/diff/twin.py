@@ -105,7 +105,7 @@ class TorchTwin:
         if settings.transfer != "apic":
             raise TwinError(
                 f"the torch twin implements APIC transfers, not simulation.transfer = "
-                f"{settings.transfer!r}: set simulation.transfer = \"apic\""
+                f'{settings.transfer!r}: set simulation.transfer = "apic"'
             )
         if sim.colliders.meshes:
             kinds = sorted({c.type for c in sim.scene.colliders if c.type != "plane"})
@@ -116,7 +116,7 @@ class TorchTwin:
             )
         if sim.movers:
             raise TwinError(
-                "the torch twin moves no body surface meshes: set [[bodies]] mover = \"none\""
+                'the torch twin moves no body surface meshes: set [[bodies]] mover = "none"'
             )
         if any(sim.stages.values()):
             names = sorted(hook.name for hooks in sim.stages.values() for hook in hooks)
