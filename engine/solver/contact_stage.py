@@ -40,6 +40,39 @@ def one_torch_thread_beside_taichi(torch, device: str):
         torch.set_num_threads(threads)
 
 
+def interface_fields(
+    body_velocity, body_mass, body_mass_gradient, node_volume, node_index, dx: float
+) -> tuple:
+    """The per-body grid fields (``(B, *G, d)``, ``(B, *G)``, ``(B, *G, d)``, and the bodies'
+    volume per node ``(*G)``) gathered at the interface nodes ``node_index`` ``(M,)`` (flat):
+    each body's ``node_mass`` ``(M, B)``, ``node_velocity`` ``(M, B, d)``, ``body_normal``
+    ``(M, B, d)``, the unit normal from the other bodies into each (the grid update's: the total
+    mass gradient minus twice the body's; zero where the body has no mass or the normal
+    vanishes), and ``body_in_contact`` ``(M, B)``, where the grid update let the bodies act on
+    each other (:func:`engine.solver.kernels.body_contact_normal`: their volume fills the cell
+    of ``dx`` m, each holds a share of the mass). Shared by the contact stage and the torch twin
+    (``engine.diff.twin``), so both show a model the same view; differentiable."""
+    import torch
+
+    bodies, dim = body_mass.shape[0], body_velocity.shape[-1]
+    gradient = body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
+    gradient = gradient.transpose(0, 1)  # (M, B, d)
+    normal = gradient.sum(dim=1, keepdim=True) - 2.0 * gradient
+    length = normal.norm(dim=2, keepdim=True)
+    mass = body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
+    usable = (length > 1e-12) & (mass[..., None] > 0)
+    normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
+    velocity = body_velocity.reshape(bodies, -1, dim)[:, node_index].transpose(0, 1)
+    fill = node_volume.reshape(-1)[node_index] / dx**dim
+    total = mass.sum(dim=1, keepdim=True)
+    in_contact = (
+        (fill[:, None] >= CONTACT_FILL)
+        & (torch.minimum(mass, total - mass) >= CONTACT_MASS_FRACTION * total)
+        & usable[..., 0]
+    )
+    return mass, velocity, normal, in_contact
+
+
 #: Rows allocated at first for interface nodes and near particles (they grow as needed).
 INITIAL_CAPACITY = 256
 
@@ -138,23 +171,11 @@ class ContactStage:
     def view(self, simulation, dt: float, time: float) -> ContactView:
         """The contact view of the last :meth:`grid_update` (a step of ``dt`` ending at
         ``time``, s)."""
-        torch, dim, bodies = self.torch, self.dim, self.bodies
+        dim = self.dim
         cells, geometry, before = self._interface()
         node_index = cells[:, 0].long()
-        gradient = simulation.body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
-        gradient = gradient.transpose(0, 1)  # (M, B, d)
-        normal = gradient.sum(dim=1, keepdim=True) - 2.0 * gradient
-        length = normal.norm(dim=2, keepdim=True)
-        mass = simulation.body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
-        usable = (length > 1e-12) & (mass[..., None] > 0)
-        normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
-        # where the grid update let the bodies act on each other (kernels.body_contact_normal)
-        fill = simulation.node_volume.reshape(-1)[node_index] / simulation.grid.dx**dim
-        total = mass.sum(dim=1, keepdim=True)
-        in_contact = (
-            (fill[:, None] >= CONTACT_FILL)
-            & (torch.minimum(mass, total - mass) >= CONTACT_MASS_FRACTION * total)
-            & usable[..., 0]
+        mass, velocity, normal, in_contact = interface_fields(
+            *simulation.body_fields, node_index, simulation.grid.dx
         )
         near: list = []
 
@@ -172,9 +193,7 @@ class ContactStage:
             node_position=(cells[:, 1:] - PAD).to(self.dtype) * simulation.grid.dx,
             node_mass=mass,
             node_velocity_before=before,
-            node_velocity=simulation.body_velocity.reshape(self.bodies, -1, dim)[
-                :, node_index
-            ].transpose(0, 1),
+            node_velocity=velocity,
             body_normal=normal,
             body_in_contact=in_contact,
             collider_distance=geometry[:, 0],

@@ -40,10 +40,11 @@ from engine.solver.svd import svd
 #: Grid nodes beyond each face of the domain.
 PAD = 3
 #: Body contact acts at a node only where the bodies fill its cell: their volume there (the
-#: particles' current volumes, B-spline weighted) is at least the cell's. Touching bodies fill it
-#: exactly (a regular lattice's weights sum to one), overlapping ones more; bodies with a gap
-#: between them, or only a corner of each near the node, less.
-CONTACT_FILL = 1.0
+#: particles' current volumes, B-spline weighted) is at least the cell's, less a round-off
+#: margin. Touching bodies fill it exactly (a regular lattice's weights sum to one: summed in
+#: another order, 0.9999999999999998 or 1.0000000000000002), overlapping ones more; bodies with a
+#: gap between them, or only a corner of each near the node, less (0.08-0.4 at corners).
+CONTACT_FILL = 0.999
 #: ...and where each body holds at least this fraction of the node's mass. A body's shape
 #: function reaches 1/48 (1D quadratic B-spline) of the mass at a node one cell inside the other
 #: body; with jittered particles those tails carry noisy normals that turn sliding into drag.
