@@ -361,3 +361,76 @@ def test_bodies_pushed_together_rebound_and_separate(load, contact):
         assert rate == pytest.approx(relative.mean(), rel=0.05), (rate, relative.mean())
     else:
         assert gap.max() < sim.grid.dx, gap
+
+
+STACKED = """
+[simulation]
+dim = 2
+domain = [1.0, 0.5]
+resolution = 48
+end_time = 1.0
+frame_dt = 0.05
+boundary = "separate"
+boundary_friction = {wall_friction}
+gravity = [2.539, -9.476]  # 9.81 m/s^2 tilted by 15 degrees: the floor is a 15-degree slope
+gravity_ramp = 0.05
+body_contact = true
+body_friction = 0.5
+
+[materials.rubber]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = 2.0e5
+poisson_ratio = 0.3
+
+[[bodies]]                 # the lower block of the stack
+material = "rubber"
+shape = "box"
+min = [0.3, {floor}]
+max = [0.5, {floor_1}]
+jitter = 0.0
+
+[[bodies]]                 # the upper block
+material = "rubber"
+shape = "box"
+min = [0.32, {floor_1}]
+max = [0.48, {floor_2}]
+jitter = 0.0
+
+[[bodies]]                 # pushed against the lower block, from downhill
+material = "rubber"
+shape = "box"
+min = [0.5, {floor}]
+max = [0.6, {floor_1}]
+velocity = [-0.5, 0.0]
+jitter = 0.0
+{collider}"""
+
+
+@pytest.mark.parametrize("floor", ["wall", "plane"])
+def test_stacked_and_pushed_blocks_on_a_slope_sink_less_than_a_tenth_of_a_cell(load, floor):
+    """The issue's scene: two stacked blocks on a 15-degree slope with mu = 0.8 (above
+    tan 15 = 0.27: they hold), a third pushed against the lower one. It sank 2 cells into a
+    plane collider in 1 s when bodies' shared nodes skipped the colliders; on the domain's
+    floor it held. Now no particle goes 0.1 cell into either floor (measured: they settle to
+    0.11 cell above the plane, from 0.25, and stay above the wall)."""
+    height = 0.08 if floor == "plane" else 0.0
+    plane = PLANE_FLOOR.replace("[0.0, 0.1]", f"[0.0, {height}]").replace(
+        'boundary = "separate"', 'boundary = "separate"\nfriction = 0.8'
+    )
+    sim = Simulation(
+        load(
+            STACKED.format(
+                wall_friction=0.0 if floor == "plane" else 0.8,
+                floor=height,
+                floor_1=height + 0.08,
+                floor_2=height + 0.16,
+                collider=plane if floor == "plane" else "",
+            )
+        )
+    )
+    deepest = sim.numpy("x")[:, 1].min()
+    for frame in range(1, 21):
+        sim.advance_to(0.05 * frame)
+        deepest = min(deepest, sim.numpy("x")[:, 1].min())
+    assert (deepest - height) / sim.grid.dx > -0.1, (deepest - height) / sim.grid.dx
