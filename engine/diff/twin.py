@@ -371,7 +371,7 @@ class TorchTwin:
         return (shared, velocity), before
 
     def _contact_model(self, grid, before, fields, x, v, index, dt, time):
-        """The torch contact model's step, as ``TorchContactStage.run`` takes it: the view of
+        """The torch contact model's step, as ``ContactStage.run`` takes it: the view of
         this step's grid at the interface nodes, the model's corrections ``(M, B, d)``, then
         the hard constraints (``apply_corrections`` in engine/solver/contact_kernels.py).
         Returns the new ``(shared, body velocities)``."""
