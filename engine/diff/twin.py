@@ -137,8 +137,9 @@ class TorchTwin:
 
     def _walls(self, colliders) -> list[tuple]:
         """The domain's walls and the plane colliders, chosen as the grid update chooses them:
-        per wall, which nodes ``(G,)`` it holds, its inward unit normal ``(d,)``, condition
-        and friction coefficient."""
+        per wall, how much it holds each node ``(G,)`` (1: held; a plane also holds the nodes
+        less than a cell in front of it in part, 1 - distance / dx; 0: free), its inward unit
+        normal ``(d,)``, condition and friction coefficient."""
         nodes = self.nodes
         eye = torch.eye(self.dim, dtype=self.dtype, device=self.device)
         condition, friction = colliders.wall_condition, colliders.wall_friction
@@ -146,13 +147,18 @@ class TorchTwin:
         for axis in range(self.dim):
             near = nodes[:, axis] <= int(colliders.wall_low[axis])
             far = nodes[:, axis] >= int(colliders.wall_high[axis])
-            walls.append((near, eye[axis], condition, friction))
-            walls.append((far, -eye[axis], condition, friction))
+            walls.append((near.to(self.dtype), eye[axis], condition, friction))
+            walls.append((far.to(self.dtype), -eye[axis], condition, friction))
         position = (nodes - PAD).to(self.dtype) * self.dx
         for row in colliders.plane_rows:
             point, normal = self._tensor(row[: self.dim]), self._tensor(row[3 : 3 + self.dim])
-            held = (position - point) @ normal <= PLANE_TOLERANCE * self.dx
-            walls.append((held, normal, int(row[6]), float(row[7])))
+            distance = (position - point) @ normal
+            share = torch.where(
+                distance <= PLANE_TOLERANCE * self.dx,
+                1.0,
+                torch.where(distance < self.dx, 1.0 - distance / self.dx, 0.0),
+            )
+            walls.append((share, normal, int(row[6]), float(row[7])))
         return walls
 
     def _nearest(self, colliders) -> tuple:
@@ -304,15 +310,17 @@ class TorchTwin:
 
     def _collide(self, v, where, respond=None, rows=None):
         """``v`` ``(..., G, d)`` (or ``(..., M, d)`` at nodes ``rows``) after each wall and plane
-        that holds a node where ``where`` (same trailing shape) is true, in the kernels' order,
-        through ``respond`` (default: :func:`contact` with the collider's condition and
-        friction)."""
-        for held, normal, condition, friction in self.walls:
-            held = held if rows is None else held[rows]
+        that holds a node (wholly, or in part less than a cell in front of a plane) where
+        ``where`` (same trailing shape) is true, in the kernels' order, through ``respond``
+        (default: :func:`contact` with the collider's condition and friction)."""
+        for share, normal, condition, friction in self.walls:
+            share = share if rows is None else share[rows]
             response = (
                 contact(v, normal, condition, friction) if respond is None else respond(v, normal)
             )
-            v = torch.where((held & where)[..., None], response, v)
+            share = torch.where(where, share, 0.0)[..., None]
+            held = torch.where(share == 1.0, response, share * response + (1.0 - share) * v)
+            v = torch.where(share > 0.0, held, v)
         return v
 
     # -- body contact --------------------------------------------------------------------------

@@ -33,7 +33,13 @@ def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
 
     - ``response(v, node, position, dx, *colliders)``: velocity ``v`` (m/s) of grid node
       ``node`` (index vector) at ``position`` (m) after the walls, planes and mesh colliders
-      that hold it, each through ``respond``;
+      that hold it, each through ``respond``. A plane or mesh collider also holds the nodes
+      less than a cell in front of it in part: ``v`` becomes ``s respond(v) + (1 - s) v`` with
+      ``s = 1 - distance / dx``. Where a collider's surface lies between node rows, the
+      particles resting on it put most of their mass on the free row in front of it; held
+      by the light row behind alone, a block held by friction fluttered and walked (8 cells
+      in 1 s, plane 0.4 cell above a row), and a moving sticky collider let particles 0.12
+      cell into it. Walls stand on node rows (by index) and need no such layer;
     - ``nearest(node, position, dx, *colliders)``: the collider nearest to the node, as
       ``(distance (m, <= 0 where it holds the node), outward normal, velocity (m/s), friction)``.
 
@@ -114,13 +120,20 @@ def collider_functions(dim: int, respond: Callable) -> SimpleNamespace:
             row = planes[k]
             point = ti.Vector([row[i] for i in ti.static(range(dim))])
             normal = ti.Vector([row[3 + i] for i in ti.static(range(dim))])
-            if (position - point).dot(normal) <= PLANE_TOLERANCE * dx:
+            distance = (position - point).dot(normal)
+            if distance <= PLANE_TOLERANCE * dx:
                 v = respond(v, normal, ti.zero(v), int(row[6]), row[7])
+            elif distance < dx:  # within a cell in front: partly held
+                share = 1.0 - distance / dx
+                v = share * respond(v, normal, ti.zero(v), int(row[6]), row[7]) + (1.0 - share) * v
         for k in range(n_meshes):
             row = mesh_rows[k]
             distance, normal, velocity = mesh_geometry(position, sdf, mesh_ints[k], row)
             if distance <= 0.0:
                 v = respond(v, normal, velocity, int(row[4]), row[5])
+            elif distance < dx:  # within a cell in front: partly held
+                share = 1.0 - distance / dx
+                v = share * respond(v, normal, velocity, int(row[4]), row[5]) + (1.0 - share) * v
         return v
 
     @ti.func
