@@ -191,8 +191,8 @@ class ContactView:
     ``body_in_contact`` ``(M, B)`` bool (where the built-in contact acted between bodies: the
     bodies' volume fills the node's cell and each holds a share of its mass, see
     ``engine.solver.kernels.body_contact_normal``),
-    and the nearest collider's ``collider_distance`` ``(M,)`` m (signed, <= 0 inside; a plane or mesh collider also holds
-    the nodes less than a cell in front of it in part),
+    and the nearest collider's ``collider_distance`` ``(M,)`` m (signed, <= 0 inside; a plane
+    or mesh collider also holds the nodes less than a cell in front of it in part),
     ``collider_normal`` ``(M, d)`` (outward), ``collider_velocity`` ``(M, d)`` m/s and
     ``collider_friction`` ``(M,)``; ``body_friction`` is ``simulation.body_friction``.
 
