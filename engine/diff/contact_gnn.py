@@ -1,0 +1,244 @@
+"""The contact graph network: velocity corrections at the interface nodes of a
+:class:`~engine.hooks.records.ContactView`, with its physics built in (GNS / MeshGraphNets style
+encode-process-decode message passing, in plain torch).
+
+Graph: one vertex per (interface node, body with mass there); "contact" edges join the bodies
+that meet at a node (HCMT's contact edges, MeshGraphNets' world edges), "body" edges join a
+body's vertices at neighbouring nodes (within sqrt(d) cells, found by cell lists: sorting and
+``searchsorted``, no Python loops over vertices). Messages are summed with ``index_add_``.
+
+Physics by construction:
+
+- **Frames.** Every vector enters in the receiving vertex's own frame: its contact normal ``n``
+  (the body normal where it touches another body, else the nearest collider's normal) and the
+  direction ``t`` of its sliding velocity relative to the centre of mass (or to the collider)
+  across ``n`` (in 2D always ``n`` turned by 90°); the decoded correction is
+  ``a n + b t (+ c n x t)``. Rotating and translating the scene rotates the corrections
+  (positions enter only as differences).
+- **Momentum.** Where bodies touch, the corrections of the bodies at a node are made to carry no
+  momentum: ``dv_b -= sum_c m_c dv_c / sum_c m_c``. At a collider, momentum goes to the collider.
+- **Zero where nothing meets.** A vertex that touches no other body and lies more than a cell
+  from any collider gets exactly zero.
+- **Bounded.** ``|dv| <= bound (|u| + |g| dt)`` before the momentum projection, ``u`` the
+  vertex's velocity relative to its reference (centre of mass or collider), via ``tanh``.
+
+Shapes: ``M`` interface nodes, ``B`` bodies, ``d`` dimensions, ``V`` vertices, ``E`` edges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+#: Scalars per vertex fed to the encoder, and per edge.
+VERTEX_FEATURES = 12
+EDGE_FEATURES = 7
+
+
+@dataclass(frozen=True)
+class ContactGNNConfig:
+    """Sizes of the network (the architecture a weights file records)."""
+
+    dim: int
+    hidden: int = 64
+    layers: int = 3  # message-passing steps
+    bound: float = 1.0  # corrections at most bound x (|u| + |g| dt)
+
+
+def mlp(inputs: int, hidden: int, outputs: int, norm: bool = True) -> nn.Sequential:
+    """Two hidden layers of ``hidden`` with SiLU, optionally LayerNorm on the output."""
+    layers = [nn.Linear(inputs, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()]
+    layers.append(nn.Linear(hidden, outputs))
+    if norm:
+        layers.append(nn.LayerNorm(outputs))
+    return nn.Sequential(*layers)
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """``v`` ``(..., d)`` normalised, zero where it vanishes."""
+    length = v.norm(dim=-1, keepdim=True)
+    return torch.where(length > 1e-12, v / length.clamp_min(1e-30), torch.zeros_like(v))
+
+
+class ContactGNN(nn.Module):
+    """``model(view) -> corrections (M, B, d)`` m/s, as a torch contact model returns them."""
+
+    def __init__(self, config: ContactGNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.encode_vertex = mlp(VERTEX_FEATURES, h, h)
+        self.encode_edge = mlp(EDGE_FEATURES, h, h)
+        self.edge_updates = nn.ModuleList(mlp(3 * h, h, h) for _ in range(config.layers))
+        self.vertex_updates = nn.ModuleList(mlp(2 * h, h, h) for _ in range(config.layers))
+        self.decode = mlp(h, h, config.dim, norm=False)
+
+    # -- the graph -----------------------------------------------------------------------------
+    def vertices(self, view) -> dict:
+        """Per vertex (a body with mass at an interface node): node row, body, mass, frame,
+        reference velocity and the mask of where corrections may act."""
+        mass = view.node_mass  # (M, B)
+        rows, bodies = torch.nonzero(mass > 0, as_tuple=True)
+        m = mass[rows, bodies]
+        before = view.node_velocity_before[rows, bodies]  # (V, d)
+        after = view.node_velocity[rows, bodies]
+        node_momentum = (mass[..., None] * view.node_velocity_before).sum(1)
+        centre = (node_momentum / mass.sum(1, keepdim=True).clamp_min(1e-30))[rows]
+        touching = view.body_in_contact[rows, bodies]
+        near = view.collider_distance[rows] <= view.dx
+        normal = torch.where(
+            touching[:, None], view.body_normal[rows, bodies], view.collider_normal[rows]
+        )
+        reference = torch.where(touching[:, None], centre, view.collider_velocity[rows])
+        relative = before - reference
+        tangent = self._tangent(relative, normal)
+        return {
+            "rows": rows,
+            "bodies": bodies,
+            "mass": m,
+            "before": before,
+            "after": after,
+            "normal": normal,
+            "tangent": tangent,
+            "reference": reference,
+            "active": touching | near,
+            "touching": touching,
+        }
+
+    def _tangent(self, relative: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+        """The sliding direction across ``normal``: in 2D ``normal`` turned by 90 degrees (the
+        sign of the sliding velocity enters as a feature); in 3D the unit tangential part of
+        ``relative`` (zero where it vanishes)."""
+        if self.config.dim == 2:
+            return torch.stack([-normal[:, 1], normal[:, 0]], dim=1)
+        return _unit(relative - (relative * normal).sum(-1, keepdim=True) * normal)
+
+    def _frame(self, vertex: dict) -> torch.Tensor:
+        """Rows ``(V, d, d)``: ``n``, ``t`` (and ``n x t`` in 3D)."""
+        n, t = vertex["normal"], vertex["tangent"]
+        axes = [n, t] if self.config.dim == 2 else [n, t, torch.cross(n, t, dim=-1)]
+        return torch.stack(axes, dim=1)
+
+    def edges(self, view, vertex: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(senders, receivers)`` ``(E,)``: contact edges between the bodies that touch at a
+        node (both ways), and body edges between a body's vertices at nodes one cell apart."""
+        rows, bodies = vertex["rows"], vertex["bodies"]
+        count = len(rows)
+        pairs = torch.arange(count, device=rows.device)
+        # contact: the other touching bodies at the same node, through a (M, B) table of vertices
+        table = torch.full(view.node_mass.shape, -1, dtype=torch.long, device=rows.device)
+        table[rows, bodies] = torch.where(vertex["touching"], pairs, -1)
+        partners = table[rows]  # (V, B)
+        linked = (partners >= 0) & (partners != pairs[:, None]) & vertex["touching"][:, None]
+        receivers_at, slot = torch.nonzero(linked, as_tuple=True)
+        contact = (partners[receivers_at, slot], receivers_at)
+        # body: a body's vertices within one cell on every axis (distance <= sqrt(d) dx), found
+        # by cell lists of that radius: rotation-invariant, unlike a lookup by grid index
+        radius = 1.01 * math.sqrt(self.config.dim) * view.dx
+        position = view.node_position[rows]
+        bins = torch.floor(position / radius).long()
+        hashed, order = self._hash(torch.cat([bodies[:, None], bins], dim=1)).sort()
+        offsets = torch.cartesian_prod(*[torch.tensor([-1, 0, 1])] * self.config.dim)
+        near_senders, near_receivers = [], []
+        for offset in offsets.reshape(-1, self.config.dim).to(rows.device):  # 3^d bins
+            target = self._hash(torch.cat([bodies[:, None], bins + offset], dim=1))
+            start = torch.searchsorted(hashed, target)
+            counts = torch.searchsorted(hashed, target, right=True) - start
+            receiver = torch.repeat_interleave(pairs, counts)
+            first = torch.repeat_interleave(start - (counts.cumsum(0) - counts), counts)
+            sender = order[torch.arange(len(receiver), device=rows.device) + first]
+            keep = (sender != receiver) & (
+                (position[sender] - position[receiver]).norm(dim=1) <= radius
+            )
+            near_senders.append(sender[keep])
+            near_receivers.append(receiver[keep])
+        senders = torch.cat([contact[0], *near_senders])
+        receivers = torch.cat([contact[1], *near_receivers])
+        return senders, receivers
+
+    @staticmethod
+    def _hash(key: torch.Tensor) -> torch.Tensor:
+        """One int64 per row of small integers ``(V, 1 + d)`` (body, cell), collision-free
+        for cells within +-2^14 and 2^20 bodies."""
+        shifted = key + torch.tensor([0] + [1 << 14] * (key.shape[1] - 1), device=key.device)
+        out = shifted[:, 0]
+        for column in range(1, key.shape[1]):
+            out = out * (1 << 15) + shifted[:, column]
+        return out
+
+    # -- features ------------------------------------------------------------------------------
+    def vertex_features(self, view, vertex: dict) -> torch.Tensor:
+        """Scalars ``(V, VERTEX_FEATURES)``: velocities before and after the built-in response,
+        relative to the reference, in the vertex frame (in cells per step), the collider's
+        signed distance (cells), mass share, friction, touching and near flags."""
+        frame = self._frame(vertex)  # (V, d, d)
+        scale = view.dt / view.dx  # m/s -> cells per step
+        before = (frame @ (vertex["before"] - vertex["reference"])[..., None])[..., 0] * scale
+        after = (frame @ (vertex["after"] - vertex["reference"])[..., None])[..., 0] * scale
+        pad = [torch.zeros_like(before[:, :1])] * (3 - self.config.dim)
+        rows = vertex["rows"]
+        share = vertex["mass"] / view.node_mass.sum(1)[rows]
+        distance = (view.collider_distance[rows] / view.dx).clamp(-2.0, 2.0)
+        friction = torch.where(
+            vertex["touching"],
+            torch.full_like(share, float(view.body_friction)),
+            view.collider_friction[rows],
+        )
+        gravity = torch.full_like(share, 9.81 * view.dt * scale)
+        flags = torch.stack([vertex["touching"], vertex["active"]], dim=1).to(share.dtype)
+        columns = [before, *pad, after, *pad, distance[:, None], share[:, None]]
+        columns += [friction[:, None], gravity[:, None], flags]
+        return torch.cat(columns, dim=1)[:, :VERTEX_FEATURES]
+
+    def edge_features(self, view, vertex: dict, senders, receivers) -> torch.Tensor:
+        """Scalars ``(E, EDGE_FEATURES)``: the sender's position and velocity relative to the
+        receiver, in the receiver's frame (cells, cells per step), their norms, and whether the
+        edge is a contact edge."""
+        frame = self._frame(vertex)[receivers]
+        rows = vertex["rows"]
+        offset = view.node_position[rows[senders]] - view.node_position[rows[receivers]]
+        offset = (frame @ offset[..., None])[..., 0] / view.dx
+        relative = vertex["before"][senders] - vertex["before"][receivers]
+        relative = (frame @ relative[..., None])[..., 0] * (view.dt / view.dx)
+        pad = [torch.zeros_like(offset[:, :1])] * (3 - self.config.dim)
+        contact = (vertex["bodies"][senders] != vertex["bodies"][receivers]).to(offset.dtype)
+        columns = [offset, *pad, relative[:, :2], offset.norm(dim=1, keepdim=True)]
+        columns += [contact[:, None]]
+        return torch.cat(columns, dim=1)[:, :EDGE_FEATURES]
+
+    # -- the step --------------------------------------------------------------------------------
+    def forward(self, view) -> torch.Tensor:
+        corrections = torch.zeros_like(view.node_velocity)
+        vertex = self.vertices(view)
+        if len(vertex["rows"]) == 0:
+            return corrections
+        senders, receivers = self.edges(view, vertex)
+        h = self.encode_vertex(self.vertex_features(view, vertex))
+        e = self.encode_edge(self.edge_features(view, vertex, senders, receivers))
+        for edge_update, vertex_update in zip(self.edge_updates, self.vertex_updates, strict=True):
+            e = e + edge_update(torch.cat([e, h[senders], h[receivers]], dim=1))
+            summed = torch.zeros_like(h).index_add_(0, receivers, e)
+            h = h + vertex_update(torch.cat([h, summed], dim=1))
+        local = torch.tanh(self.decode(h))  # (V, d) in [-1, 1]
+        size = (vertex["before"] - vertex["reference"]).norm(dim=1) + 9.81 * view.dt
+        local = local * (self.config.bound * size / self.config.dim**0.5)[:, None]
+        dv = (self._frame(vertex).transpose(1, 2) @ local[..., None])[..., 0]
+        dv = torch.where(vertex["active"][:, None], dv, torch.zeros_like(dv))
+        dv = self._conserve_momentum(view, vertex, dv)
+        corrections[vertex["rows"], vertex["bodies"]] = dv.to(corrections.dtype)
+        return corrections
+
+    @staticmethod
+    def _conserve_momentum(view, vertex: dict, dv: torch.Tensor) -> torch.Tensor:
+        """Where bodies touch, remove each node's mass-weighted mean correction from its
+        touching bodies' corrections: they then carry no momentum."""
+        rows, m, touching = vertex["rows"], vertex["mass"], vertex["touching"]
+        weight = torch.where(touching, m, torch.zeros_like(m))
+        count = len(view.node_index)
+        momentum = dv.new_zeros(count, dv.shape[1]).index_add_(0, rows, weight[:, None] * dv)
+        total = dv.new_zeros(count).index_add_(0, rows, weight)
+        mean = momentum / total.clamp_min(1e-30)[:, None]
+        return torch.where(touching[:, None], dv - mean[rows], dv)

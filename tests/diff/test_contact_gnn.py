@@ -1,0 +1,150 @@
+"""The contact graph network's physics by construction (an untrained network with random
+weights: the properties must hold whatever the weights): momentum kept where bodies touch,
+corrections rotating with the scene and unchanged by translating it (1e-5), exactly zero where
+nothing meets, and bounded."""
+
+import math
+
+import pytest
+import torch
+
+from engine.diff.contact_gnn import ContactGNN, ContactGNNConfig
+from engine.hooks.records import ContactView
+
+DX, DT = 0.01, 1e-4
+
+
+def random_view(dim: int, seed: int = 0, nodes: int = 40, bodies: int = 3) -> ContactView:
+    """A contact view of ``nodes`` interface nodes on a patch of the grid, float64."""
+    g = torch.Generator().manual_seed(seed)
+    side = 8 if dim == 2 else 5
+    cells = torch.randperm(side**dim, generator=g)[:nodes]
+    index = torch.stack(torch.unravel_index(cells, (side,) * dim), dim=1)
+    order = torch.argsort(cells)
+    cells, index = cells[order], index[order]
+    mass = torch.rand(nodes, bodies, generator=g, dtype=torch.float64)
+    mass = torch.where(mass < 0.4, torch.zeros_like(mass), mass)
+    mass[:, 0] = mass[:, 0].clamp_min(0.05)  # every node has some mass
+    normal = torch.randn(nodes, bodies, dim, generator=g, dtype=torch.float64)
+    normal = normal / normal.norm(dim=-1, keepdim=True)
+    in_contact = (mass > 0) & ((mass > 0).sum(1, keepdim=True) > 1)
+    in_contact &= torch.rand(nodes, bodies, generator=g) < 0.8
+    collider_normal = torch.randn(nodes, dim, generator=g, dtype=torch.float64)
+    collider_normal = collider_normal / collider_normal.norm(dim=-1, keepdim=True)
+    velocity = torch.randn(nodes, bodies, dim, generator=g, dtype=torch.float64)
+    empty = torch.zeros(0)
+    return ContactView(
+        body_velocity=empty,
+        body_mass=empty,
+        body_mass_gradient=empty,
+        velocity=empty,
+        node_index=cells.long(),
+        node_position=index.to(torch.float64) * DX,
+        node_mass=mass,
+        node_velocity_before=velocity,
+        node_velocity=velocity + 0.1 * torch.randn(velocity.shape, generator=g).double(),
+        body_normal=torch.where((mass > 0)[..., None], normal, 0.0),
+        body_in_contact=in_contact,
+        collider_distance=(torch.rand(nodes, generator=g, dtype=torch.float64) * 4 - 1) * DX,
+        collider_normal=collider_normal,
+        collider_velocity=0.3 * torch.randn(nodes, dim, generator=g, dtype=torch.float64),
+        collider_friction=torch.full((nodes,), 0.4, dtype=torch.float64),
+        body_friction=0.3,
+        x=empty,
+        v=empty,
+        body_id=empty,
+        material_id=empty,
+        material_constants=empty,
+        dt=DT,
+        dx=DX,
+        time=0.0,
+    )
+
+
+def moved(view: ContactView, R: torch.Tensor, shift: torch.Tensor) -> ContactView:
+    """The same view with the scene rotated by ``R`` and translated by ``shift``."""
+    turn = lambda v: v @ R.T  # noqa: E731
+    fields = dict(view.__dict__)
+    for name in ("node_velocity_before", "node_velocity", "body_normal", "collider_normal"):
+        fields[name] = turn(fields[name])
+    fields["collider_velocity"] = turn(fields["collider_velocity"])
+    fields["node_position"] = turn(fields["node_position"]) + shift
+    return ContactView(**fields)
+
+
+def network(dim: int, bound: float = 1.0) -> ContactGNN:
+    torch.manual_seed(1)
+    model = ContactGNN(ContactGNNConfig(dim=dim, hidden=32, layers=2, bound=bound)).double()
+    for parameter in model.decode[-1].parameters():  # large outputs: test the bounds too
+        parameter.data *= 20.0
+    return model
+
+
+def rotation(dim: int) -> torch.Tensor:
+    if dim == 2:
+        a = 0.7
+        return torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]).double()
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(3)).double())
+    return q * torch.sign(torch.linalg.det(q))  # a proper rotation
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_corrections_keep_momentum_where_bodies_touch(dim):
+    view = random_view(dim)
+    dv = network(dim)(view)
+    touching = view.body_in_contact
+    momentum = (torch.where(touching, view.node_mass, 0.0)[..., None] * dv).sum(1)
+    assert touching.any() and dv[touching].abs().max() > 1e-3  # it does correct
+    assert momentum.abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_corrections_rotate_with_the_scene_and_ignore_translation(dim):
+    view, R = random_view(dim, seed=2), rotation(dim)
+    model = network(dim)
+    dv = model(view)
+    turned = model(moved(view, R, torch.full((dim,), 0.37, dtype=torch.float64)))
+    scale = dv.abs().max()
+    assert (turned - dv @ R.T).abs().max() < 1e-5 * scale
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_zero_where_nothing_meets_and_bounded(dim):
+    view = random_view(dim, seed=4)
+    dv = network(dim, bound=0.5)(view)
+    active = view.body_in_contact | (view.collider_distance <= view.dx)[:, None]
+    active &= view.node_mass > 0
+    assert (~active).any() and torch.all(dv[~active] == 0.0)
+    # where no momentum projection acts (near a collider only), within bound (|u| + g dt)
+    model = network(dim, bound=0.5)
+    vertex = model.vertices(view)
+    lone = ~vertex["touching"] & vertex["active"]
+    size = (vertex["before"] - vertex["reference"]).norm(dim=1) + 9.81 * DT
+    got = dv[vertex["rows"], vertex["bodies"]].norm(dim=1)
+    assert lone.any() and torch.all(got[lone] <= 0.5 * size[lone] * (1 + 1e-12))
+    assert (got[lone] > 0.25 * size[lone]).any()  # the scaled-up decoder saturates: bounds bite
+
+
+def test_the_graph_has_contact_and_body_edges():
+    view = random_view(2, seed=5)
+    model = network(2)
+    vertex = model.vertices(view)
+    senders, receivers = model.edges(view, vertex)
+    bodies = vertex["bodies"]
+    contact = bodies[senders] != bodies[receivers]
+    assert contact.any() and (~contact).any()
+    rows = vertex["rows"]
+    assert torch.all(rows[senders][contact] == rows[receivers][contact])  # same node
+    gap = (view.node_position[rows[senders]] - view.node_position[rows[receivers]]).norm(dim=1)
+    assert torch.all(gap[~contact] <= 1.5 * DX) and torch.all(gap[~contact] > 0)
+
+
+def test_no_interface_nodes_give_an_empty_correction():
+    view = random_view(2, nodes=40)
+    fields = dict(view.__dict__)
+    for name, value in fields.items():
+        if isinstance(value, torch.Tensor) and value.numel() and name != "node_index":
+            fields[name] = value[:0]
+    fields["node_index"] = view.node_index[:0]
+    empty = ContactView(**fields)
+    assert network(2)(empty).shape == (0, 3, 2)
