@@ -27,8 +27,10 @@ Shapes: ``M`` interface nodes, ``B`` bodies, ``d`` dimensions, ``V`` vertices, `
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -242,3 +244,63 @@ class ContactGNN(nn.Module):
         total = dv.new_zeros(count).index_add_(0, rows, weight)
         mean = momentum / total.clamp_min(1e-30)[:, None]
         return torch.where(touching[:, None], dv - mean[rows], dv)
+
+
+#: The sidecar's ``architecture`` for this network.
+ARCHITECTURE = "contact_gnn"
+
+
+class ContactWeightsError(ValueError):
+    """Weights that cannot serve a scene: what is wrong, and what to do."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(what)
+        self.what, self.fix = what, fix
+
+
+def save_contact_gnn(model: ContactGNN, path: str | Path, record: dict | None = None) -> None:
+    """Write the weights (``path``, a state dict) and the JSON sidecar beside it (``.json``):
+    the architecture, its sizes, and whatever ``record`` adds (data, settings)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    sidecar = {"architecture": ARCHITECTURE, **asdict(model.config), **(record or {})}
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
+
+
+def load_contact_gnn(path: str | Path, dim: int, device="cpu", dtype=torch.float64) -> ContactGNN:
+    """The network saved at ``path`` for a ``dim``-dimensional scene (weights loaded with
+    ``weights_only=True``); :class:`ContactWeightsError` if the file or its sidecar is missing or
+    unreadable, or the weights are of another architecture or dimension."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    train = "train contact weights (engine train contact) or fix the path"
+    for needed in (path, sidecar):
+        if not needed.is_file():
+            raise ContactWeightsError(f"{needed} does not exist", train)
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as error:
+        raise ContactWeightsError(f"{sidecar} is not a JSON sidecar ({error})", train) from None
+    if record.get("architecture") != ARCHITECTURE:
+        raise ContactWeightsError(
+            f"{path} holds a {record.get('architecture')!r} model, not a {ARCHITECTURE!r}",
+            "use weights trained for the contact model",
+        )
+    if record.get("dim") != dim:
+        raise ContactWeightsError(
+            f"{path} was trained for {record.get('dim')}D scenes, this scene is {dim}D",
+            f"use contact weights trained in {dim}D",
+        )
+    sizes = {name: record[name] for name in ("dim", "hidden", "layers", "bound") if name in record}
+    model = ContactGNN(ContactGNNConfig(**sizes))
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        model.load_state_dict(state)
+    except Exception as error:  # a torn file, a pickle, or tensors of other shapes
+        raise ContactWeightsError(
+            f"{path} cannot be loaded as the contact network its sidecar describes "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:120]})",
+            "train the weights again, or restore the file",
+        ) from None
+    return model.to(device=device, dtype=dtype)

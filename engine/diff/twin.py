@@ -92,7 +92,7 @@ class TorchTwin:
                     stage.model
                     if stage is not None
                     else record.create(
-                        contact_params(record, sim.scene.contact, sim.loaded.base_dir), sim
+                        contact_params(record, sim.scene.contact, sim.loaded.base_dir, sim.dim), sim
                     )
                 )
             self.contact_model = contact_model

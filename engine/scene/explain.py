@@ -455,10 +455,10 @@ def schema_issues(
 
 def contact_issues(scene, registry: Registry, base_dir: Path) -> list[SceneIssue]:
     """Problems of the ``[contact]`` table: keys the chosen contact model (``simulation.contact``)
-    does not take, or values its ``Params`` refuse, each at ``contact.<key>``."""
+    does not take, keys it needs, or values its ``Params`` refuse, each at ``contact.<key>``."""
     record = registry.contact_models.get(scene.simulation.contact)
     table = scene.contact
-    if record is None or not table:
+    if record is None or (record.Params is None and not table):
         return []
     name = record.name
     if record.Params is None:
@@ -473,7 +473,8 @@ def contact_issues(scene, registry: Registry, base_dir: Path) -> list[SceneIssue
             for key in table
         ]
     try:
-        record.Params.model_validate(table, context={"base_dir": base_dir})
+        context = {"base_dir": base_dir, "dim": scene.simulation.dim}
+        record.Params.model_validate(table, context=context)
     except ValidationError as error:
         issues = schema_issues(error, table, record.Params, registry, base_dir)
         return [

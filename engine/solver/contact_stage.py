@@ -301,8 +301,9 @@ class ContactStage:
             )
 
 
-def contact_params(record, table: dict, base_dir) -> Any:
-    """The scene's ``[contact]`` table as ``record.Params`` (validated when the scene loaded)."""
+def contact_params(record, table: dict, base_dir, dim: int) -> Any:
+    """The scene's ``[contact]`` table as ``record.Params`` (validated when the scene loaded,
+    with the same context: the scene's folder and dimension)."""
     if record.Params is None:
         return None
-    return record.Params.model_validate(table, context={"base_dir": base_dir})
+    return record.Params.model_validate(table, context={"base_dir": base_dir, "dim": dim})

@@ -105,7 +105,7 @@ class Simulation:
                 self,
                 contact,
                 registry.provider[("contact_models", contact.name)],
-                contact_params(contact, scene.contact, loaded.base_dir),
+                contact_params(contact, scene.contact, loaded.base_dir, dim),
                 recording,
             )
         self.stages = {stage: [] for stage in STAGES}
