@@ -6,8 +6,7 @@ import numpy as np
 from readme_blocks import write_documented_files
 
 import engine.io
-from engine.runner import run_scene
-from engine.scene.loader import load_scene
+from engine.cli import main
 
 
 def sliding(result) -> tuple[float, float]:
@@ -18,21 +17,22 @@ def sliding(result) -> tuple[float, float]:
     return float(relative), float((last["mass"] * v).sum())
 
 
+def engine_run(scene, output) -> engine.io.Result:
+    """``engine run SCENE`` (the command a user types), then its result."""
+    fields = 'output.fields=["velocity", "body_id", "mass"]'
+    arguments = ["run", str(scene), "--quiet", "--set", fields, "--set", f'output.path="{output}"']
+    assert main(arguments) == 0
+    return engine.io.open(output)
+
+
 def test_documented_torch_contact_model_runs_and_damps_sliding(tmp_path):
     files = write_documented_files(tmp_path)
     scene = files["contact-damper/blocks.toml"]
-    fields = 'output.fields=["velocity", "body_id", "mass"]'
-    damped = engine.io.open(
-        run_scene(load_scene(scene, (fields, f'output.path="{tmp_path / "d.vtkhdf"}"'))).output
-    )
+    damped = engine_run(scene, tmp_path / "d.vtkhdf")
     built_in_scene = scene.with_name("built_in.toml")
     text = scene.read_text().replace('contact = "sliding_damper"', "")
     built_in_scene.write_text(text.replace("[contact]\nrate = 200.0\n", ""))
-    plain = engine.io.open(
-        run_scene(
-            load_scene(built_in_scene, (fields, f'output.path="{tmp_path / "p.vtkhdf"}"'))
-        ).output
-    )
+    plain = engine_run(built_in_scene, tmp_path / "p.vtkhdf")
     damped_sliding, damped_momentum = sliding(damped)
     plain_sliding, plain_momentum = sliding(plain)
     first = damped.arrays(0)

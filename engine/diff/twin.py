@@ -25,8 +25,8 @@ from engine.hooks.records import ContactView
 from engine.materials.base import MAX_STATE
 from engine.solver.collider_kernels import PLANE_TOLERANCE
 from engine.solver.contact import COULOMB, SEPARATE, SLIP, STICKY
-from engine.solver.contact_stage import contact_params, interface_fields
-from engine.solver.kernels import CONTACT_FILL, CONTACT_MASS_FRACTION, PAD
+from engine.solver.contact_stage import bodies_touch, contact_params, interface_fields
+from engine.solver.kernels import PAD
 
 
 class TwinError(ValueError):
@@ -367,10 +367,8 @@ class TorchTwin:
         before = torch.where(present[..., None], own, 0.0)
         normal = body_gradient.sum(0) - 2.0 * body_gradient
         length = normal.norm(dim=-1, keepdim=True)
-        total = body_mass.sum(0)
-        share = torch.minimum(body_mass, total - body_mass) >= CONTACT_MASS_FRACTION * total
-        fill = node_volume / self.dx**self.dim >= CONTACT_FILL
-        usable = (length > 1e-12) & (share & fill)[..., None]
+        touching = bodies_touch(body_mass, node_volume / self.dx**self.dim, axis=0)
+        usable = (length > 1e-12) & touching[..., None]
         unit = normal / torch.where(usable, length, 1.0)
         met = contact(own, unit, SEPARATE, self.body_friction, centre_of_mass)
         own = self._collide(torch.where(usable, met, own), has_mass)

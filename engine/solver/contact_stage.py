@@ -40,6 +40,19 @@ def one_torch_thread_beside_taichi(torch, device: str):
         torch.set_num_threads(threads)
 
 
+def bodies_touch(mass, fill, axis: int):
+    """Where each body touches the others at a node (the rule of
+    :func:`engine.solver.kernels.body_contact_normal`, in torch): the bodies' volume fills the
+    node's cell (``fill``, volume over cell volume, one per node) and the body holds at least
+    ``CONTACT_MASS_FRACTION`` of the node's mass, as do the others. ``mass`` holds the bodies
+    along ``axis`` (``(M, B)`` with ``axis=1``, ``(B, G)`` with ``axis=0``); same shape out."""
+    import torch
+
+    total = mass.sum(dim=axis, keepdim=True)
+    share = torch.minimum(mass, total - mass) >= CONTACT_MASS_FRACTION * total
+    return share & (fill.unsqueeze(axis) >= CONTACT_FILL)
+
+
 def interface_fields(
     body_velocity, body_mass, body_mass_gradient, node_volume, node_index, dx: float
 ) -> tuple:
@@ -64,12 +77,7 @@ def interface_fields(
     normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
     velocity = body_velocity.reshape(bodies, -1, dim)[:, node_index].transpose(0, 1)
     fill = node_volume.reshape(-1)[node_index] / dx**dim
-    total = mass.sum(dim=1, keepdim=True)
-    in_contact = (
-        (fill[:, None] >= CONTACT_FILL)
-        & (torch.minimum(mass, total - mass) >= CONTACT_MASS_FRACTION * total)
-        & usable[..., 0]
-    )
+    in_contact = bodies_touch(mass, fill, axis=1) & usable[..., 0]
     return mass, velocity, normal, in_contact
 
 
