@@ -6,6 +6,7 @@ approaches the other at a shared node (Bardenhagen et al. 2000: the contact cond
 import h5py
 import numpy as np
 import pytest
+from two_disks import two_disks
 
 from engine.output.contact_data import FIELDS, contact_data_path
 from engine.runner import run_scene
@@ -29,32 +30,12 @@ body_contact = {body_contact}
 path = "impact.vtkhdf"
 contact_data = "{mode}"
 
-[materials.rubber]
-model = "neo_hookean"
-density = 1000.0
-youngs_modulus = 2.0e5
-poisson_ratio = 0.3
-
-[[bodies]]
-material = "rubber"
-shape = "sphere"
-center = [0.35, 0.1]
-radius = 0.1
-velocity = [1.0, 0.0]
-jitter = 0.0
-
-[[bodies]]
-material = "rubber"
-shape = "sphere"
-center = [0.6, 0.16]
-radius = 0.1
-velocity = [-1.0, 0.0]
-jitter = 0.0
-"""
+{disks}"""
 
 
 def impact(scene_file, mode: str, body_contact: str = "true"):
-    return load_scene(scene_file(IMPACT.format(mode=mode, body_contact=body_contact)))
+    disks = two_disks((0.35, 0.1), (0.6, 0.16))
+    return load_scene(scene_file(IMPACT.format(mode=mode, body_contact=body_contact, disks=disks)))
 
 
 def records(path):

@@ -5,6 +5,7 @@ and a scene with valid weights runs through the contact stage."""
 import numpy as np
 import pytest
 import torch
+from two_disks import two_disks
 
 from engine.diff.contact_gnn import ContactGNN, ContactGNNConfig, save_contact_gnn
 from engine.scene.errors import SceneError
@@ -22,25 +23,7 @@ body_contact = true
 contact = "gnn"
 {table}
 
-[materials.rubber]
-model = "neo_hookean"
-density = 1000.0
-youngs_modulus = 2.0e5
-poisson_ratio = 0.3
-
-[[bodies]]
-material = "rubber"
-shape = "sphere"
-center = [0.3, 0.1]
-radius = 0.1
-velocity = [1.0, 0.0]
-
-[[bodies]]
-material = "rubber"
-shape = "sphere"
-center = [0.55, 0.1]
-radius = 0.1
-"""
+""" + two_disks((0.3, 0.1), (0.55, 0.1))
 
 
 def weights(folder, dim: int = 2):

@@ -7,6 +7,7 @@ conservation is exact up to round-off (1e-5 relative here, f32)."""
 
 import numpy as np
 import pytest
+from two_disks import two_disks
 
 import engine.io
 from engine.hooks.calls import PluginError
@@ -78,27 +79,7 @@ body_friction = 0.3
 [plugins]
 load = ["probe_contact.py"]
 
-[materials.rubber]
-model = "neo_hookean"
-density = 1000.0
-youngs_modulus = 2.0e5
-poisson_ratio = 0.3
-
-[[bodies]]
-material = "rubber"
-shape = "sphere"
-center = [0.35, {low}]
-radius = 0.1
-velocity = [1.0, 0.0]
-jitter = 0.0
-
-[[bodies]]
-material = "rubber"
-shape = "sphere"
-center = [0.6, {high}]
-radius = 0.1
-velocity = [-1.0, 0.0]
-jitter = 0.0
+{disks}
 {table}
 """
 
@@ -117,7 +98,8 @@ def disks(tmp_path):
         """Disks in mid-air (a free impact), or the first one resting on the floor."""
         heights = {"low": 0.1, "high": 0.16} if on_floor else {"low": 0.22, "high": 0.28}
         choice = f'contact = "{contact}"' if contact else ""
-        text = DISKS.format(contact=choice, table=table, **heights)
+        disks = two_disks((0.35, heights["low"]), (0.6, heights["high"]))
+        text = DISKS.format(contact=choice, table=table, disks=disks)
         path = tmp_path / "disks.toml"
         path.write_text(text)
         return load_scene(path, overrides)
@@ -242,9 +224,9 @@ def test_the_contact_table_is_checked_against_the_chosen_model(disks):
 def test_a_torch_contact_model_needs_body_contact(disks, tmp_path):
     path = tmp_path / "one.toml"
     path.write_text(
-        DISKS.format(contact='contact = "probe"', table="", low=0.22, high=0.28).replace(
-            "body_contact = true", "body_contact = false"
-        )
+        DISKS.format(
+            contact='contact = "probe"', table="", disks=two_disks((0.35, 0.22), (0.6, 0.28))
+        ).replace("body_contact = true", "body_contact = false")
     )
     with pytest.raises(SceneError, match="set simulation.body_contact = true"):
         load_scene(path)
