@@ -262,6 +262,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_contact(args: argparse.Namespace) -> int:
+    require("torch", "engine train")
+    from dataclasses import fields
+    from pathlib import Path
+
+    from engine.diff.contact_training import ContactTrainingConfig, train_contact
+    from engine.diff.train import TrainingError
+    from engine.diff.twin import TwinError
+    from engine.scene.errors import SceneError
+
+    settings = {f.name: getattr(args, f.name) for f in fields(ContactTrainingConfig)}
+    sweeps = [Path(folder) for folder in args.sweeps]
+    try:
+        log = train_contact(
+            sweeps, Path(args.out), ContactTrainingConfig(**settings), args.resume, args.quiet
+        )
+    except (TrainingError, TwinError, SceneError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        last = f"{log.losses[-1]:.3e}" if log.losses else "none"
+        print(
+            f"trained {len(log.losses)} epochs in {log.seconds / 60:.1f} min, loss "
+            f"{last} (built-in coarse {log.built_in:.3e}): {args.out}"
+        )
+    return 0
+
+
 def _identify(args: argparse.Namespace) -> int:
     require("torch", "engine identify")
     import json
@@ -310,9 +338,32 @@ def _experiment(args: argparse.Namespace) -> int:
             resolution=16, frame_dt=0.025, train_time=0.1, epochs=args.epochs or 2, max_window=4
         )
     out = Path(args.out)
+    if args.what == "contact":
+        return _experiment_contact(args, out)
     for name in args.case or list(CASES):
         run_case(name, out / name, scale, quiet=args.quiet)
     print(summary_table(load_reports(out)))
+    return 0
+
+
+def _experiment_contact(args: argparse.Namespace, out) -> int:
+    from pathlib import Path
+
+    from engine.diff import contact_experiment as experiment
+
+    models = Path(__file__).resolve().parents[1] / "assets" / "models"
+    weights = Path(args.weights or models / "contact_2d.pt")
+    ablation = Path(args.ablation or models / "contact_2d_no_contact_edges.pt")
+    for path in (weights, ablation):
+        if not path.is_file():
+            print(f"error: {path} does not exist: train it (engine train contact)", file=sys.stderr)
+            return 2
+    reports = experiment.run_experiment(
+        weights.resolve(), ablation.resolve(), out / "contact", args.quiet, args.scene
+    )
+    print(experiment.summary_table(reports))
+    for name, value in experiment.targets(reports).items():
+        print(f"{name}: {value:.3f}")
     return 0
 
 
@@ -431,11 +482,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=_bench)
 
     experiment = commands.add_parser(
-        "experiment", help="the acceptance experiments of learning materials from motion"
+        "experiment",
+        help="the acceptance experiments: learning materials from motion, contact correction",
     )
-    experiment.add_argument("what", choices=["materials"])
+    experiment.add_argument("what", choices=["materials", "contact"])
     experiment.add_argument(
         "--case", action="append", choices=["jelly", "plasticine", "sand", "water"]
+    )
+    experiment.add_argument(
+        "--scene",
+        action="append",
+        choices=["drop", "throw", "slide", "ramp", "ramp_rough", "drop_fast"],
+        help="contact: a held-out scene (default: all)",
+    )
+    experiment.add_argument("--weights", help="contact: the network (default: the shipped one)")
+    experiment.add_argument(
+        "--ablation", help="contact: the network without contact edges (default: shipped)"
     )
     experiment.add_argument("--out", default="out/experiments", help="folder for all outputs")
     experiment.add_argument(
@@ -480,6 +542,46 @@ def build_parser() -> argparse.ArgumentParser:
     constitutive.add_argument("--resume", action="store_true", help="continue from the .ckpt")
     constitutive.add_argument("--quiet", "-q", action="store_true")
     constitutive.set_defaults(handler=_train)
+
+    contact = train_kinds.add_parser(
+        "contact",
+        help="train the contact graph network on sweeps run at several resolutions",
+    )
+    contact.add_argument(
+        "sweeps", nargs="+", help="output_dir of engine sweep runs that sweep the resolution"
+    )
+    contact.add_argument("--out", required=True, help="weights file to write (.pt)")
+    contact.add_argument("--epochs", type=_whole_number(1, "--epochs 8"), default=8)
+    contact.add_argument(
+        "--minutes",
+        type=_positive_number("--minutes 25"),
+        default=30.0,
+        help="stop after the epoch that passes this wall time",
+    )
+    contact.add_argument(
+        "--window", type=_whole_number(1, "--window 2"), default=2, help="frames per window"
+    )
+    contact.add_argument(
+        "--lr", dest="learning_rate", type=_positive_number("--lr 1e-3"), default=1e-3
+    )
+    contact.add_argument(
+        "--noise", type=float, default=0.02, help="input noise (normalised features)"
+    )
+    contact.add_argument("--hidden", type=_whole_number(4, "--hidden 32"), default=32)
+    contact.add_argument("--layers", type=_whole_number(1, "--layers 2"), default=2)
+    contact.add_argument(
+        "--no-contact-edges",
+        dest="contact_edges",
+        action="store_false",
+        help="the ablation: no edges between bodies",
+    )
+    contact.add_argument("--seed", type=int, default=0, help="of the initial weights")
+    contact.add_argument(
+        "--device", default="cpu", help="torch device to train on: cpu, or cuda for a GPU"
+    )
+    contact.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    contact.add_argument("--quiet", "-q", action="store_true")
+    contact.set_defaults(handler=_train_contact)
 
     identify = commands.add_parser(
         "identify", help="fit a built-in material's parameters to a trajectory (a result file)"

@@ -48,6 +48,7 @@ class ContactGNNConfig:
     hidden: int = 64
     layers: int = 3  # message-passing steps
     bound: float = 1.0  # corrections at most bound x (|u| + |g| dt)
+    contact_edges: bool = True  # False: the ablation without edges between bodies
 
 
 def mlp(inputs: int, hidden: int, outputs: int, norm: bool = True) -> nn.Sequential:
@@ -77,6 +78,34 @@ class ContactGNN(nn.Module):
         self.edge_updates = nn.ModuleList(mlp(3 * h, h, h) for _ in range(config.layers))
         self.vertex_updates = nn.ModuleList(mlp(2 * h, h, h) for _ in range(config.layers))
         self.decode = mlp(h, h, config.dim, norm=False)
+        # untrained: nearly the built-in response (not exactly: the hard constraints act only
+        # where a correction is non-zero, so an exact zero would pass no gradient)
+        nn.init.normal_(self.decode[-1].weight, std=1e-3)
+        nn.init.zeros_(self.decode[-1].bias)
+        # feature normalisation (fitted to data by training; saved with the weights)
+        self.register_buffer("vertex_mean", torch.zeros(VERTEX_FEATURES))
+        self.register_buffer("vertex_std", torch.ones(VERTEX_FEATURES))
+        self.register_buffer("edge_mean", torch.zeros(EDGE_FEATURES))
+        self.register_buffer("edge_std", torch.ones(EDGE_FEATURES))
+        #: Standard deviation of the Gaussian noise added to the normalised features (training).
+        self.noise = 0.0
+        #: When a list, each call appends its ``(vertex, edge)`` features and corrects nothing.
+        self.collect: list | None = None
+
+    def fit_normalisation(self, vertex: torch.Tensor, edge: torch.Tensor) -> None:
+        """Set the feature means and standard deviations from samples ``(V, VERTEX_FEATURES)``
+        and ``(E, EDGE_FEATURES)`` (a constant feature keeps unit scale)."""
+        for name, samples in (("vertex", vertex), ("edge", edge)):
+            std = samples.std(0) if len(samples) > 1 else torch.ones(samples.shape[1])
+            getattr(self, f"{name}_mean").copy_(samples.mean(0) if len(samples) else 0.0)
+            getattr(self, f"{name}_std").copy_(torch.where(std > 1e-9, std, 1.0))
+
+    def _normalised(self, features: torch.Tensor, kind: str) -> torch.Tensor:
+        mean, std = getattr(self, f"{kind}_mean"), getattr(self, f"{kind}_std")
+        out = (features - mean.to(features.dtype)) / std.to(features.dtype)
+        if self.noise > 0:
+            out = out + self.noise * torch.randn_like(out)
+        return out
 
     # -- the graph -----------------------------------------------------------------------------
     def vertices(self, view) -> dict:
@@ -135,6 +164,7 @@ class ContactGNN(nn.Module):
         table[rows, bodies] = torch.where(vertex["touching"], pairs, -1)
         partners = table[rows]  # (V, B)
         linked = (partners >= 0) & (partners != pairs[:, None]) & vertex["touching"][:, None]
+        linked = linked & self.config.contact_edges
         receivers_at, slot = torch.nonzero(linked, as_tuple=True)
         contact = (partners[receivers_at, slot], receivers_at)
         # body: a body's vertices within one cell on every axis (distance <= sqrt(d) dx), found
@@ -218,8 +248,13 @@ class ContactGNN(nn.Module):
         if len(vertex["rows"]) == 0:
             return corrections
         senders, receivers = self.edges(view, vertex)
-        h = self.encode_vertex(self.vertex_features(view, vertex))
-        e = self.encode_edge(self.edge_features(view, vertex, senders, receivers))
+        vertex_features = self.vertex_features(view, vertex)
+        edge_features = self.edge_features(view, vertex, senders, receivers)
+        if self.collect is not None:
+            self.collect.append((vertex_features.detach(), edge_features.detach()))
+            return corrections
+        h = self.encode_vertex(self._normalised(vertex_features, "vertex"))
+        e = self.encode_edge(self._normalised(edge_features, "edge"))
         for edge_update, vertex_update in zip(self.edge_updates, self.vertex_updates, strict=True):
             e = e + edge_update(torch.cat([e, h[senders], h[receivers]], dim=1))
             summed = torch.zeros_like(h).index_add_(0, receivers, e)
@@ -292,8 +327,9 @@ def load_contact_gnn(path: str | Path, dim: int, device="cpu", dtype=torch.float
             f"{path} was trained for {record.get('dim')}D scenes, this scene is {dim}D",
             f"use contact weights trained in {dim}D",
         )
-    sizes = {name: record[name] for name in ("dim", "hidden", "layers", "bound") if name in record}
-    model = ContactGNN(ContactGNNConfig(**sizes))
+    names = ("dim", "hidden", "layers", "bound", "contact_edges")
+    sizes = {name: record[name] for name in names if name in record}
+    model = ContactGNN(ContactGNNConfig(**sizes)).double()  # loads float64 weights unrounded
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
         model.load_state_dict(state)

@@ -60,7 +60,9 @@ class TorchTwin:
 
         With a torch contact model (``simulation.contact`` naming a ``ContactModel`` with
         ``create``) the twin calls ``contact_model`` if given, else the simulation's own
-        (``sim.contact_stage.model``): a model being trained is the same object in both."""
+        (``sim.contact_stage.model``): a model being trained is the same object in both. A
+        ``contact_model`` given for a scene with the built-in contact is called after it, as
+        the run would call it with that model chosen (training one on built-in scenes)."""
         self._refuse(sim)
         self.dtype = dtype
         self.device = torch.device(device)
@@ -85,7 +87,7 @@ class TorchTwin:
         self.material_constants = self._tensor(sim.numpy("material_constants"))
         record = sim.registry.contact_models[sim.scene.simulation.contact]
         self.contact_model = None
-        if record.create is not None:
+        if record.create is not None or contact_model is not None:
             if contact_model is None:
                 stage = sim.contact_stage
                 contact_model = (

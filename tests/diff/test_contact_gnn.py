@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from engine.diff.contact_gnn import ContactGNN, ContactGNNConfig
+from engine.diff.contact_gnn import ContactGNN, ContactGNNConfig, load_contact_gnn, save_contact_gnn
 from engine.hooks.records import ContactView
 
 DX, DT = 0.01, 1e-4
@@ -75,8 +75,8 @@ def moved(view: ContactView, R: torch.Tensor, shift: torch.Tensor) -> ContactVie
 def network(dim: int, bound: float = 1.0) -> ContactGNN:
     torch.manual_seed(1)
     model = ContactGNN(ContactGNNConfig(dim=dim, hidden=32, layers=2, bound=bound)).double()
-    for parameter in model.decode[-1].parameters():  # large outputs: test the bounds too
-        parameter.data *= 20.0
+    for parameter in model.decode[-1].parameters():  # untrained it is zero; large: test bounds
+        torch.nn.init.normal_(parameter, std=20.0)
     return model
 
 
@@ -148,3 +148,31 @@ def test_no_interface_nodes_give_an_empty_correction():
     fields["node_index"] = view.node_index[:0]
     empty = ContactView(**fields)
     assert network(2)(empty).shape == (0, 3, 2)
+
+
+def test_untrained_network_is_exactly_the_built_in_response():
+    view = random_view(2, seed=6)
+    assert torch.all(ContactGNN(ContactGNNConfig(dim=2)).double()(view) == 0.0)
+
+
+def test_the_ablation_has_no_edges_between_bodies():
+    view = random_view(2, seed=5)
+    model = ContactGNN(ContactGNNConfig(dim=2, contact_edges=False)).double()
+    vertex = model.vertices(view)
+    senders, receivers = model.edges(view, vertex)
+    assert len(senders) and torch.all(vertex["bodies"][senders] == vertex["bodies"][receivers])
+
+
+def test_normalisation_is_fitted_from_collected_features_and_saved(tmp_path):
+    view = random_view(2, seed=7)
+    model = network(2)
+    model.collect = []
+    assert torch.all(model(view) == 0.0)  # collecting corrects nothing
+    vertex, edge = model.collect[0]
+    model.collect = None
+    model.fit_normalisation(vertex, edge)
+    assert torch.allclose(model.vertex_mean, vertex.mean(0))
+    save_contact_gnn(model, tmp_path / "w.pt")
+    loaded = load_contact_gnn(tmp_path / "w.pt", 2)
+    assert torch.equal(loaded.edge_std, model.edge_std.double())
+    assert torch.allclose(loaded(view), model(view))

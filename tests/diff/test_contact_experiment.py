@@ -1,0 +1,51 @@
+"""The metrics of `engine experiment contact` on motions whose answers are known by hand."""
+
+import numpy as np
+import pytest
+
+from engine.diff.contact_experiment import Motion, compare, restitution, sliding, targets
+
+TIMES = np.arange(11) * 0.01
+
+
+def falling_ball(rebound: float, offset: float = 0.0) -> Motion:
+    """One body (size 0.1 m) falling at 2 m/s onto a floor at frame 5, leaving at ``rebound``
+    times that speed, shifted by ``offset`` m after the impact; a resting floor body."""
+    vy = np.where(np.arange(11) < 5, -2.0, 2.0 * rebound)
+    y = np.concatenate([[0.0], np.cumsum(vy[1:] * 0.01)]) + np.where(np.arange(11) >= 5, offset, 0)
+    centroids = np.zeros((11, 2, 2))
+    centroids[:, 1, 1] = 0.5 + y
+    velocities = np.zeros((11, 2, 2))
+    velocities[:, 1, 1] = vy
+    return Motion(TIMES, centroids, velocities, np.zeros((11, 2)), np.array([1.0, 0.1]), 1.0)
+
+
+def test_restitution_and_sliding_by_hand():
+    ball = falling_ball(0.6)
+    moving = np.array([False, True])
+    assert restitution(ball, moving) == pytest.approx(0.6)
+    assert sliding(ball, moving) == pytest.approx(abs(ball.centroids[-1, 1, 1] - 0.5))
+
+
+def test_compare_counts_only_moving_bodies_relative_to_their_size():
+    reference, run = falling_ball(0.8), falling_ball(0.8, offset=0.01)
+    metrics = compare(run, reference, "restitution")
+    assert metrics["trajectory"] == pytest.approx(0.01 / 0.1 * 6 / 11)  # 6 of 11 frames off
+    assert metrics["early"] == pytest.approx(0.1)  # the impact frame on: all 0.01 m off
+    assert metrics["restitution_error"] == pytest.approx(0.0)
+    assert compare(falling_ball(0.5), reference, "restitution")["restitution_error"] == (
+        pytest.approx(0.3)
+    )
+
+
+def test_targets_are_ratios_of_mean_errors_and_costs():
+    class Report:
+        group = "in ranges"
+        metrics = {
+            "coarse": {"trajectory": 0.2, "cost": 1.0},
+            "coarse + GNN": {"trajectory": 0.05, "cost": 2.0},
+            "2x": {"trajectory": 0.1, "cost": 8.0},
+        }
+
+    got = targets([Report()])
+    assert got == {"gnn_over_coarse": 0.25, "gnn_over_2x": 0.5, "cost_gnn_over_2x": 0.25}

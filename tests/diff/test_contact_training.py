@@ -1,0 +1,111 @@
+"""`engine train contact`: the contact graph network trained with the coarse solver in the loop on
+runs of one scene at two resolutions (a sweep's output folder), with checkpoints, resume, a loss
+curve and a sidecar; bad data is an error saying what to pass."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.cli import main
+from engine.diff.contact_gnn import load_contact_gnn
+from engine.diff.contact_training import body_motion, motion_error, read_reference, sweep_cases
+from engine.runner import run_scene
+from engine.scene.loader import load_scene
+from tests.two_disks import two_disks
+
+SCENE = """
+[simulation]
+dim = 2
+domain = [0.6, 0.3]
+resolution = 12
+end_time = 0.03
+frame_dt = 0.01
+body_contact = true
+body_friction = 0.3
+gravity = [0.0, 0.0]
+
+[output]
+path = "out/disks.vtkhdf"
+fields = ["velocity", "body_id"]
+""" + two_disks((0.19, 0.15), (0.41, 0.15), speed=2.0)
+
+
+def fake_sweep(folder, resolutions=(12, 24)):
+    """A sweep's output folder by hand: the scene at ``resolutions``, one manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scene = folder / "disks.toml"
+    scene.write_text(SCENE)
+    runs = {}
+    for resolution in resolutions:
+        output = folder / f"run_{resolution}.vtkhdf"
+        overrides = [f"simulation.resolution={resolution}", f'output.path="{output}"']
+        run_scene(load_scene(scene, overrides), quiet=True)
+        runs[f"run_{resolution}"] = {
+            "params": {"simulation.resolution": resolution},
+            "status": "done",
+            "output": str(output),
+        }
+    manifest = {"sweep": "sweep.toml", "scene": str(scene), "runs": runs}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return fake_sweep(tmp_path_factory.mktemp("contact_sweep"))
+
+
+def test_cases_pair_the_resolutions_and_references_hold_each_bodys_motion(sweep):
+    (case,) = sweep_cases([sweep])
+    assert (case.coarse, case.reference) == (12, 24)
+    reference = read_reference(case.results[24])
+    assert reference.displacement.shape == (4, 2, 2) and reference.rotation.shape == (4, 2)
+    assert np.all(reference.displacement[0] == 0.0)
+    assert reference.sizes == pytest.approx([0.2, 0.2], abs=0.03)  # disks of radius 0.1 m
+    # the disks move toward each other at 2 m/s before they touch
+    assert reference.velocity[0, :, 0] == pytest.approx([2.0, -2.0], rel=1e-6)
+
+
+def test_body_motion_rotation_and_error():
+    start = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    turn = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)  # 90 degrees
+    x = start @ turn.T + 0.5
+    body_id = torch.zeros(4, dtype=torch.long)
+    centroid, velocity, rotation = body_motion(x, torch.zeros_like(x), body_id, start, 1)
+    assert centroid.tolist() == [[0.5, 0.5]] and rotation.item() == pytest.approx(np.pi / 2)
+    # a reference half a turn away (wrapped), displaced as the body is: only the angle counts
+    class Ref:
+        displacement = np.array([[[0.5, 0.5]]])
+        velocity = np.zeros((1, 1, 2))
+        rotation = np.array([[-np.pi / 2 - 2 * np.pi]])
+        sizes = np.array([2.0])
+
+    error = motion_error((centroid, velocity, rotation), torch.zeros(1, 2), Ref, 0)
+    assert error.item() == pytest.approx(np.pi**2)
+
+
+def test_train_contact_writes_weights_sidecar_curve_and_resumes(sweep, tmp_path, capsys):
+    out = tmp_path / "contact.pt"
+    args = ["train", "contact", str(sweep), "--out", str(out), "--hidden", "8", "--layers", "1"]
+    assert main([*args, "--epochs", "1", "-q"]) == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["architecture"] == "contact_gnn" and sidecar["cases"] == 1
+    assert sidecar["data"] == [str(sweep.resolve())] and len(sidecar["losses"]) == 1
+    assert np.isfinite(sidecar["losses"][0]) and sidecar["built_in_loss"] > 0
+    assert (tmp_path / "contact_loss.png").stat().st_size > 0
+    model = load_contact_gnn(out, 2)
+    assert model.vertex_std.ne(1.0).any()  # normalisation fitted to the data
+    first = sidecar["losses"][0]
+    assert main([*args, "--epochs", "2", "--resume", "-q"]) == 0
+    resumed = json.loads(out.with_suffix(".json").read_text())
+    assert resumed["losses"][0] == first and len(resumed["losses"]) == 2
+
+
+def test_training_data_problems_say_what_to_pass(sweep, tmp_path, capsys):
+    assert main(["train", "contact", str(tmp_path), "--out", str(tmp_path / "w.pt")]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    single = fake_sweep(tmp_path / "one", resolutions=(12,))
+    assert main(["train", "contact", str(single), "--out", str(tmp_path / "w.pt")]) == 2
+    assert "two resolutions" in capsys.readouterr().err
