@@ -13,7 +13,13 @@ Each case runs in its own process (one Taichi runtime each) on the same grid and
   torch contact model that returns zeros after reading the whole contact view (interface nodes
   and the particles near them), against the same scene with the built-in contact alone, both in
   one process and timed in alternating blocks of steps: the difference is what the torch
-  contact stage costs (torch storage included), as a share of the step.
+  contact stage costs (torch storage included), as a share of the step;
+- ``contact_gnn``: the contact graph network's forward call (random weights: the cost does not
+  depend on them; the simulation's dtype) on contact views of running 2D simulations with the
+  cell size fixed: the same two blocks in domains of 1, 2 and 4 times ``grid`` cells a side (the
+  same interface nodes on a growing grid), and blocks 1/2 to 4 times as wide on 4 ``grid``
+  cells (more interface nodes); wall time per call and per interface node, and the peak bytes
+  of the tensors the call allocates, per interface node.
 
 The figures that matter are ratios taken in one run, since these machines are noisy.
 """
@@ -28,10 +34,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from engine.progress import Counter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DT = 2e-4  # s, the reference example's step at 64^3
 WAVE_SPEED_MODULUS = 4.0e5  # Pa at 1000 kg/m^3: 20 m/s, the reference's sqrt(E / rho)
@@ -131,6 +141,63 @@ jitter = 0.0
 """
 
 
+#: The ``contact_gnn`` case's cell size (m): fixed, so that blocks of the same size in cells meet
+#: at the same interface nodes in every domain.
+GNN_DX = 1.0 / 64
+
+
+def gnn_scene(cells: int, grid: int, width: int) -> str:
+    """The ``contact_gnn`` case's scene: on ``cells`` cells a side of :data:`GNN_DX`, a block
+    ``2 * width`` cells wide on the floor and one ``width`` wide sliding on it, both
+    ``grid / 8`` cells high, with the zero torch contact model (whose stage lists the
+    interface)."""
+    low, high, start = grid // 8, 2 * (grid // 8), grid // 8
+    return f"""
+[simulation]
+dim = 2
+domain = [{cells * GNN_DX}, {cells * GNN_DX}]
+resolution = {cells}
+end_time = 1.0
+frame_dt = 0.1
+dt = {DT}
+boundary = "slip"
+body_contact = true
+contact = "zero"
+
+[plugins]
+load = ["bench_zero_contact.py"]
+
+[materials.block]
+model = "neo_hookean"
+density = 1000.0
+youngs_modulus = {WAVE_SPEED_MODULUS}
+poisson_ratio = 0.0
+
+[[bodies]]
+material = "block"
+shape = "box"
+min = [{start * GNN_DX}, 0.0]
+max = [{(start + 2 * width) * GNN_DX}, {low * GNN_DX}]
+jitter = 0.0
+
+[[bodies]]
+material = "block"
+shape = "box"
+min = [{(start + width // 2) * GNN_DX}, {low * GNN_DX}]
+max = [{(start + width // 2 + width) * GNN_DX}, {high * GNN_DX}]
+velocity = [1.0, 0.0]
+jitter = 0.0
+"""
+
+
+def gnn_layouts(grid: int) -> list[tuple[int, int]]:
+    """``(cells a side, block width in cells)`` of the ``contact_gnn`` case: the same blocks on
+    ``grid``, ``2 grid`` and ``4 grid`` cells, then narrower and wider ones on ``4 grid``."""
+    width, large = grid // 4, 4 * grid
+    same_blocks = [(grid, width), (2 * grid, width), (large, width)]
+    return same_blocks + [(large, width // 2), (large, 2 * width), (large, 4 * width)]
+
+
 def bench_scene(case: str, grid: int) -> str:
     """A 3D block of particles at the reference's density (about 3.9 particles per cell)."""
     model, lattice = CASES[case]
@@ -178,8 +245,12 @@ def _time_steps(step, steps: int, sync) -> float:
 
 
 def measure(case: str, steps: int, grid: int) -> dict:
-    """Time one case in this process; return particles, seconds and memory per particle."""
+    """Time one case in this process; return particles, seconds and memory per particle (for
+    ``contact_gnn``, :func:`measure_contact_gnn` with ``steps`` calls)."""
     import taichi as ti
+
+    if case == "contact_gnn":
+        return measure_contact_gnn(steps, grid)
 
     rss_before = psutil.Process().memory_info().rss
     extra: dict = {}
@@ -292,6 +363,111 @@ def _contact_stage_costs(sim, steps: int, sync, dt: float) -> dict:
     }
 
 
+def measure_contact_gnn(calls: int, grid: int) -> dict:
+    """The ``contact_gnn`` case: one row per :func:`gnn_layouts` layout (cells, width,
+    particles, interface nodes, seconds per call, µs and peak bytes per interface node; the
+    calls of all layouts timed in alternating blocks), and in-run ratios: ``grid_*_ratio``,
+    the 4x grid's against the 1x grid's per call (same interface), ``node_*_ratio``, the
+    widest blocks' per node against the narrowest blocks', and what each node beyond the
+    narrowest blocks' adds (``us_per_added_node``, ``bytes_per_added_node``)."""
+    from engine.solver.contact_stage import one_torch_thread_beside_taichi
+
+    layouts = gnn_layouts(grid)
+    with tempfile.TemporaryDirectory() as folder:
+        views = [_gnn_view(Path(folder), cells, grid, width) for cells, width in layouts]
+    model = _random_gnn(views[0])
+    torch = model.torch
+    sync = torch.cuda.synchronize if views[0].x.is_cuda else (lambda: None)
+    with torch.no_grad(), one_torch_thread_beside_taichi(torch, views[0].x.device.type):
+        seconds = _time_calls_alternating([lambda v=v: model(v) for v in views], calls, sync)
+        peaks = [peak_call_bytes_of(model, view) for view in views]
+    rows = []
+    for (cells, width), view, call, peak in zip(layouts, views, seconds, peaks, strict=True):
+        nodes = len(view.node_index)
+        rows.append(
+            {
+                "cells": cells,
+                "width": width,
+                "particles": len(view.x),
+                "interface_nodes": nodes,
+                "seconds_per_call": call,
+                "us_per_node": 1e6 * call / nodes,
+                "peak_bytes": peak,
+                "bytes_per_node": peak / nodes,
+            }
+        )
+    small, large, narrow, wide = rows[0], rows[2], rows[3], rows[-1]
+    added = wide["interface_nodes"] - narrow["interface_nodes"]
+    return {
+        "case": "contact_gnn",
+        "calls": calls,
+        "rows": rows,
+        "grid_time_ratio": large["seconds_per_call"] / small["seconds_per_call"],
+        "grid_memory_ratio": large["peak_bytes"] / small["peak_bytes"],
+        "node_time_ratio": wide["us_per_node"] / narrow["us_per_node"],
+        "node_memory_ratio": wide["bytes_per_node"] / narrow["bytes_per_node"],
+        "us_per_added_node": 1e6 * (wide["seconds_per_call"] - narrow["seconds_per_call"]) / added,
+        "bytes_per_added_node": (wide["peak_bytes"] - narrow["peak_bytes"]) / added,
+    }
+
+
+def _gnn_view(folder: Path, cells: int, grid: int, width: int):
+    """The contact view after three steps of :func:`gnn_scene` (the blocks touch from the
+    start; the upper one slides)."""
+    from engine.scene.loader import load_scene
+    from engine.solver.simulation import Simulation
+
+    (folder / "bench_zero_contact.py").write_text(ZERO_CONTACT_PLUGIN)
+    path = folder / f"bench_gnn_{cells}_{width}.toml"
+    path.write_text(gnn_scene(cells, grid, width))
+    sim = Simulation(load_scene(path))
+    for _ in range(3):
+        sim.step(DT)
+    return sim.contact_stage.view(sim, DT, sim.time)
+
+
+def _random_gnn(view):
+    """A :class:`ContactGNN` of the default size with random weights, on the view's device
+    and dtype; ``.torch`` is the torch module."""
+    import torch
+
+    from engine.diff.contact_gnn import ContactGNN, ContactGNNConfig
+
+    torch.manual_seed(0)
+    model = ContactGNN(ContactGNNConfig(view.node_position.shape[1]))
+    model = model.to(device=view.x.device, dtype=view.node_position.dtype).eval()
+    model.torch = torch
+    return model
+
+
+def peak_call_bytes_of(model, view) -> int:
+    """Peak bytes of the tensors one ``model(view)`` allocates (see
+    :func:`engine.diff.tensor_memory.peak_call_bytes`)."""
+    from engine.diff.tensor_memory import peak_call_bytes
+
+    return peak_call_bytes(lambda: model(view), view.x.device)
+
+
+def _time_calls_alternating(
+    calls: list[Callable[[], object]], count: int, sync: Callable[[], None], blocks: int = 10
+) -> list[float]:
+    """Seconds per call of each of ``calls``, ``count`` times each after a warm-up, timed in
+    alternating blocks (so that the machine's load changes hit all alike)."""
+    for call in calls:
+        call()
+    sync()
+    totals = [0.0] * len(calls)
+    per_block = max(1, count // blocks)
+    for _ in range(blocks):
+        for which, call in enumerate(calls):
+            started = time.perf_counter()
+            for _ in range(per_block):
+                call()
+            sync()
+            totals[which] += time.perf_counter() - started
+    return [total / (per_block * blocks) for total in totals]
+
+
 class BenchError(RuntimeError):
     """A case whose process failed, with the last line it wrote to stderr."""
 
@@ -309,14 +485,38 @@ def measure_apart(case: str, steps: int, grid: int) -> dict:
 def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = None) -> list[dict]:
     """Run each case in a fresh process and print a table with ratios to the reference; the
     case being compiled and timed shows on stderr as it runs."""
-    cases = which or ["reference", *CASES, "contact"]
+    cases = which or ["reference", *CASES, "contact", "contact_gnn"]
     results = []
     with Counter("bench", len(cases), "cases") as counter:
         for done, case in enumerate(cases):
-            counter.update(done, f"{case}: compiling, then timing {steps} steps")
+            what = "calls" if case == "contact_gnn" else "steps"
+            counter.update(done, f"{case}: compiling, then timing {steps} {what}")
             results.append(measure_apart(case, steps, grid))
-            rate = results[-1]["particle_steps_per_second"]
-            counter.update(done + 1, f"{case}: {rate / 1e6:.3f} M particle-steps/s")
+            counter.update(done + 1, f"{case}: {_outcome(results[-1])}")
+    stepped = [r for r in results if r["case"] != "contact_gnn"]
+    if stepped:
+        print_step_rates(stepped, steps, grid)
+    by_case = {r["case"]: r for r in results}
+    if "taichi_law" in by_case and "torch_law" in by_case:
+        taichi, torch = by_case["taichi_law"], by_case["torch_law"]
+        ratio = (torch["seconds"] / torch["steps"]) / (taichi["seconds"] / taichi["steps"])
+        print(f"torch-batched neo-Hookean step time / Taichi neo-Hookean step time: {ratio:.2f}")
+    if "contact" in by_case:
+        contact = by_case["contact"]
+        print(
+            f"2D contact ({contact['particles']} particles, {contact['interface_nodes']} "
+            f"interface nodes): torch contact stage with a zero model / step: "
+            f"{contact['contact_stage_share']:.1%}; the whole step against the built-in "
+            f"contact on Taichi arrays: +{contact['contact_end_to_end_share']:.1%}; reading "
+            f"near_interface: +{contact['near_interface_ms']:.2f} ms"
+        )
+    if "contact_gnn" in by_case:
+        print_contact_gnn(by_case["contact_gnn"])
+    return results
+
+
+def print_step_rates(results: list[dict], steps: int, grid: int) -> None:
+    """The table of the stepped cases: particle-steps per second, against the reference's."""
     reference = next((r for r in results if r["case"] == "reference"), None)
     print(f"grid {grid}^3, {steps} timed steps per case, one process per case")
     print(
@@ -334,21 +534,35 @@ def run_benchmarks(steps: int = 100, grid: int = 64, which: list[str] | None = N
             f"{ratio:>13.2f} {r['rss_bytes_per_particle']:>15.0f}"
             f" {r['array_bytes_per_particle']:>17.0f}"
         )
-    by_case = {r["case"]: r for r in results}
-    if "taichi_law" in by_case and "torch_law" in by_case:
-        taichi, torch = by_case["taichi_law"], by_case["torch_law"]
-        ratio = (torch["seconds"] / torch["steps"]) / (taichi["seconds"] / taichi["steps"])
-        print(f"torch-batched neo-Hookean step time / Taichi neo-Hookean step time: {ratio:.2f}")
-    if "contact" in by_case:
-        contact = by_case["contact"]
+
+
+def _outcome(result: dict) -> str:
+    """A case's figure for the progress line."""
+    if result["case"] == "contact_gnn":
+        return f"{result['rows'][-1]['us_per_node']:.1f} µs per interface node"
+    return f"{result['particle_steps_per_second'] / 1e6:.3f} M particle-steps/s"
+
+
+def print_contact_gnn(result: dict) -> None:
+    """The ``contact_gnn`` case's table and ratios."""
+    print(f"contact GNN forward ({result['calls']} calls per layout, 2D, random weights):")
+    print(
+        f"{'cells':>6} {'width':>6} {'particles':>9} {'nodes':>6} {'ms/call':>8}"
+        f" {'µs/node':>8} {'peak B':>10} {'B/node':>7}"
+    )
+    for row in result["rows"]:
         print(
-            f"2D contact ({contact['particles']} particles, {contact['interface_nodes']} "
-            f"interface nodes): torch contact stage with a zero model / step: "
-            f"{contact['contact_stage_share']:.1%}; the whole step against the built-in "
-            f"contact on Taichi arrays: +{contact['contact_end_to_end_share']:.1%}; reading "
-            f"near_interface: +{contact['near_interface_ms']:.2f} ms"
+            f"{row['cells']:>6} {row['width']:>6} {row['particles']:>9}"
+            f" {row['interface_nodes']:>6} {1e3 * row['seconds_per_call']:>8.2f}"
+            f" {row['us_per_node']:>8.1f} {row['peak_bytes']:>10} {row['bytes_per_node']:>7.0f}"
         )
-    return results
+    print(
+        f"4x the cells a side, same interface: time x {result['grid_time_ratio']:.2f}, memory "
+        f"x {result['grid_memory_ratio']:.2f}; widest vs narrowest blocks, per node: time x "
+        f"{result['node_time_ratio']:.2f}, memory x {result['node_memory_ratio']:.2f}; each "
+        f"added node: {result['us_per_added_node']:.1f} µs, "
+        f"{result['bytes_per_added_node']:.0f} B"
+    )
 
 
 if __name__ == "__main__":

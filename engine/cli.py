@@ -124,8 +124,9 @@ def _plugins(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from engine.bench import BenchError, run_benchmarks
 
-    if args.only is None or "torch_law" in args.only:
-        require("torch", "engine bench (its torch_law case; leave it out with --only)")
+    torch_cases = {"torch_law", "contact", "contact_gnn"}
+    if args.only is None or torch_cases & set(args.only):
+        require("torch", "engine bench (its torch cases; leave them out with --only)")
     try:
         run_benchmarks(steps=args.steps, grid=args.grid, which=args.only)
     except BenchError as error:
@@ -477,7 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--only",
         action="append",
-        choices=["reference", "fluid", "elastic", "taichi_law", "torch_law", "contact"],
+        choices=[
+            "reference",
+            "fluid",
+            "elastic",
+            "taichi_law",
+            "torch_law",
+            "contact",
+            "contact_gnn",
+        ],
     )
     bench.set_defaults(handler=_bench)
 

@@ -168,7 +168,9 @@ def advance_with_rollback(
 ) -> None:
     """Step to ``target`` (s); on NaN, escape or CFL violation, restore the frame's start state
     and retry with dt halved, up to ``simulation.max_retries`` times; the next frame starts at
-    the normal dt again. ``on_step`` is called after every step (progress within a frame)."""
+    the normal dt again (a step a torch contact model's corrections made fail was already done
+    again without them, see :meth:`Simulation.step`). ``on_step`` is called after every step
+    (progress within a frame)."""
     retries = sim.scene.simulation.max_retries
     start = capture(sim, frame) if retries else None
     scale = 1.0
@@ -272,6 +274,7 @@ def run_scene(
             arch=sim.arch,
             device=sim.device if sim.store.backend == "torch" else None,
             resumed_after=checkpoint.frame if checkpoint is not None else None,
+            contact_fallbacks=sim.contact_stage.fallbacks if sim.contact_stage else 0,
         )
     finally:
         progress.close()

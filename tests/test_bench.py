@@ -3,7 +3,14 @@ shows each case as it runs, and refuses bad options and failed cases in one line
 
 import pytest
 
-from engine.bench import BenchError, measure_apart, reference_source, run_benchmarks
+from engine.bench import (
+    BenchError,
+    gnn_layouts,
+    measure_apart,
+    measure_contact_gnn,
+    reference_source,
+    run_benchmarks,
+)
 from engine.cli import main
 
 
@@ -22,12 +29,30 @@ def test_bench_reports_every_case(capsys):
         "taichi_law",
         "torch_law",
         "contact",
+        "contact_gnn",
     ]
-    assert all(r["particle_steps_per_second"] > 0 for r in results)
-    contact = results[-1]
+    assert all(r["particle_steps_per_second"] > 0 for r in results[:-1])
+    contact = results[-2]
     assert 0 < contact["contact_stage_share"] < 1 and contact["interface_nodes"] > 0
     assert results[1]["particles"] == results[0]["particles"]  # same particle count
-    assert "vs reference" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "vs reference" in out and "contact GNN forward" in out and "each added node" in out
+
+
+def test_the_gnn_case_reports_cost_and_memory_per_interface_node():
+    """On the same interface the forward's memory is the same whatever the grid (no tensor
+    the size of the grid); more interface nodes cost more time and memory."""
+    result = measure_contact_gnn(calls=2, grid=16)
+    rows = result["rows"]
+    assert [(r["cells"], r["width"]) for r in rows] == gnn_layouts(16)
+    assert len({r["interface_nodes"] for r in rows[:3]}) == 1  # the same blocks on 16..64 cells
+    assert result["grid_memory_ratio"] == 1.0
+    nodes = [r["interface_nodes"] for r in rows[3:]]  # wider and wider blocks
+    assert nodes == sorted(nodes) and nodes[0] < nodes[-1]
+    assert [r["peak_bytes"] for r in rows[3:]] == sorted(r["peak_bytes"] for r in rows[3:])
+    for row in rows:
+        assert 0 < row["seconds_per_call"] < 1 and 1e3 < row["bytes_per_node"] < 1e6
+    assert result["bytes_per_added_node"] > 0
 
 
 def test_engine_bench_shows_the_case_it_compiles_and_times_in_a_log(capsys):

@@ -38,6 +38,7 @@ LAYERS = {
         "engine.diff.linalg",
         "engine.diff.laws",
         "engine.diff.neural_law",
+        "engine.diff.tensor_memory",
     ),
     "solver": ("engine.solver",),
     "assembly": (

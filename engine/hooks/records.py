@@ -56,6 +56,7 @@ class RunSummary:
     arch: str = ""  # the Taichi backend that ran: "x64", "arm64", "cuda", "vulkan", ...
     device: str | None = None  # the torch device of the particle arrays; None: not torch
     resumed_after: int | None = None  # the checkpoint's frame, when the run resumed
+    contact_fallbacks: int = 0  # steps a torch contact model made fail, redone without it
 
     @property
     def particle_steps_per_second(self) -> float:
@@ -77,7 +78,17 @@ class RunSummary:
             f"{resumed}{self.frames} frames, {self.steps} steps, {self.particles} particles in "
             f"{self.wall_time:.1f} s "
             f"({self.particle_steps_per_second / 1e6:.2f} M particle-steps/s) on {self.hardware}"
-            f" -> {self.output}"
+            f" -> {self.output}{self._fallback_note}"
+        )
+
+    @property
+    def _fallback_note(self) -> str:
+        if not self.contact_fallbacks:
+            return ""
+        steps = "step" if self.contact_fallbacks == 1 else "steps"
+        return (
+            f"; the contact model made {self.contact_fallbacks} {steps} diverge, each done again "
+            "with the built-in response"
         )
 
     @property

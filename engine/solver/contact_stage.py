@@ -5,7 +5,9 @@ per-body velocity corrections there; the engine adds them and re-applies the har
 Costs per step beyond the plain grid update: a few torch gathers over the interface nodes, a
 kernel for the particles near them when the model reads ``near_interface``, one for the
 corrections when some are non-zero, and host reads of the node count, of whether the corrections
-are finite and non-zero (and of the particle count when read). The view's grid and particle
+are finite and non-zero (and of the particle count when read), and when they are non-zero a
+copy of the particle arrays the rest of the step changes (to do the step again without them
+if they make it diverge). The view's grid and particle
 tensors are the simulation's own memory; only interface rows are gathered. When the interface
 outgrows its rows, the step's scatter and grid update run again with twice as many (a few times
 in a run, as the contact grows).
@@ -13,6 +15,7 @@ in a run, as the contact grows).
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Any
 
@@ -84,6 +87,12 @@ def interface_fields(
 #: Rows allocated at first for interface nodes and near particles (they grow as needed).
 INITIAL_CAPACITY = 256
 
+#: The particle arrays the rest of a step may change after the contact stage (the particle
+#: update, mesh movers and plugin stages), saved when a model corrects, to redo the step.
+STEP_ARRAYS = ("x", "v", "C", "F", "state")
+#: The simulation's scalars the end of a step changes.
+STEP_SCALARS = ("time", "step_count", "dt", "max_speed")
+
 
 class ContactStage:
     """The contact stage of one simulation (whose storage is torch and which has per-body
@@ -91,7 +100,11 @@ class ContactStage:
     model, if the scene's has ``create``), then :meth:`finish_step` after the particles moved.
     ``recording`` (``output.contact_data``): ``"step"`` keeps a :meth:`record` of every step in
     :attr:`pending` (the runner writes them with each frame), ``"frame"`` leaves it to the runner
-    to take one at each frame, ``"none"`` records nothing."""
+    to take one at each frame, ``"none"`` records nothing.
+
+    A step in which the model's corrections were non-zero and which then failed (NaN, escape,
+    CFL violation) is undone by :meth:`undo` and done again without them (the built-in
+    response); :attr:`fallbacks` counts those steps, and the first one warns."""
 
     def __init__(
         self, simulation, record, plugin: str, params: Any, recording: str = "none"
@@ -100,6 +113,8 @@ class ContactStage:
         self.where = f"{HOOK}: contact model {record.name!r}"
         self.pending: list[dict] = []
         self.correction = None  # the model's last output
+        self.saved: tuple | None = None  # the state before the corrected step's particle update
+        self.fallbacks = 0  # steps redone without the model's corrections
         self.last_step = (0.0, 0.0, 0)  # dt (s), time at its end (s), step number
         store = simulation.store
         self.torch, self.dtype, self.device = store.torch, store.float_torch, store.device
@@ -220,12 +235,13 @@ class ContactStage:
             particles_near=particles_near,
         )
 
-    def run(self, simulation, dt: float, colliders: tuple) -> None:
-        """Call the model (if any) on this step's view and apply its corrections."""
+    def run(self, simulation, dt: float, colliders: tuple, correct: bool = True) -> None:
+        """Call the model (if any, and if ``correct``) on this step's view and apply its
+        corrections, after saving what :meth:`undo` needs to redo the step without them."""
         torch = self.torch
         self.last_step = (dt, simulation.time + dt, simulation.step_count + 1)
-        self.correction = None
-        if self.model is None:
+        self.correction, self.saved = None, None
+        if self.model is None or not correct:
             return
         with torch.no_grad(), one_torch_thread_beside_taichi(torch, self.device):
             view = self.view(simulation, dt, simulation.time + dt)
@@ -239,6 +255,7 @@ class ContactStage:
             self.correction = correction
             if not bool(correction.any()):  # nothing to add: the built-in result stands
                 return
+            self.saved = self._save(simulation)
         self.kernels.apply_corrections(
             correction.to(self.dtype).contiguous(),
             view.node_index.to(torch.int32),
@@ -247,6 +264,44 @@ class ContactStage:
             simulation.grid.dx,
             *colliders,
         )
+
+    def _save(self, simulation) -> tuple:
+        """Copies of what the rest of the step changes: :data:`STEP_ARRAYS`, the plugin fields,
+        the mesh movers' vertices and :data:`STEP_SCALARS` (the particles have not moved yet)."""
+        arrays = {name: getattr(simulation, name).clone() for name in STEP_ARRAYS}
+        fields = {name: value.clone() for name, value in simulation.fields.items()}
+        movers = [mover.vertices().copy() for mover in simulation.movers]
+        scalars = {name: getattr(simulation, name) for name in STEP_SCALARS}
+        return arrays, fields, movers, scalars
+
+    def undo(self, simulation, error) -> bool:
+        """After the step failed with ``error`` (a ``SimulationError``): if the model corrected
+        it, put back the state saved before its particle update, drop its record and count it
+        (warning at the first); False (nothing undone) when the model corrected nothing."""
+        if self.saved is None:
+            return False
+        arrays, fields, movers, scalars = self.saved
+        for name, value in arrays.items():
+            getattr(simulation, name).copy_(value)
+        for name, value in fields.items():
+            simulation.fields[name].copy_(value)
+        for mover, vertices in zip(simulation.movers, movers, strict=True):
+            mover.set_vertices(vertices)
+        for name, value in scalars.items():
+            setattr(simulation, name, value)
+        if self.recording == "step":
+            self.pending.pop()  # finish_step kept the failed step's record
+        self.saved = None
+        self.fallbacks += 1
+        if self.fallbacks == 1:
+            warnings.warn(
+                f"contact model {self.name!r} made step {simulation.step_count + 1} diverge "
+                f"({error.what} at t = {error.time:.6g} s); used the built-in response for "
+                "that step (warned once; the run's summary counts such steps)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return True
 
     def finish_step(self, simulation) -> None:
         """After the particles moved: keep this step's record when recording every step."""

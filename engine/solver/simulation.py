@@ -278,10 +278,24 @@ class Simulation:
             hook.run(self, dt)
 
     def step(self, dt: float) -> None:
-        """Advance one step of ``dt`` seconds through the four stages, then check health."""
-        k, dx = self.kernels, self.grid.dx
+        """Advance one step of ``dt`` seconds through the four stages, then check health.
+
+        A step that fails (:class:`SimulationError`) after a torch contact model corrected it
+        is done again from the particle-to-grid transfer without the corrections: the built-in
+        response, bitwise (see :meth:`ContactStage.undo`)."""
         self.refresh_stress()
         self._run_stage("before_particle_to_grid", dt)
+        try:
+            self._transfer(dt)
+        except SimulationError as error:
+            if self.contact_stage is None or not self.contact_stage.undo(self, error):
+                raise
+            self._transfer(dt, correct=False)
+
+    def _transfer(self, dt: float, correct: bool = True) -> None:
+        """The step from the particle-to-grid transfer on (the stress is ready); the torch
+        contact model corrects the grid if ``correct``."""
+        k, dx = self.kernels, self.grid.dx
         colliders = self.colliders.at(self.time + dt)
         gravity = ti.Vector(self.gravity_at(self.time))
         while True:  # once, unless the contact stage's interface outgrew its rows
@@ -315,7 +329,7 @@ class Simulation:
             )
             break
         if self.contact_stage is not None:
-            self.contact_stage.run(self, dt, colliders)
+            self.contact_stage.run(self, dt, colliders, correct)
         self._run_stage("after_grid_update", dt)
         self.health_speed.fill(0)
         self.health.fill(0)

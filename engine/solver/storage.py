@@ -61,8 +61,10 @@ class Storage:
         return ti.ndarray(ti.types.vector(components, float) if components else float, shape)
 
     def to_numpy(self, array) -> np.ndarray:
+        """A NumPy copy of ``array`` (also of a CPU tensor, whose ``numpy()`` shares memory: a
+        checkpoint captured for a rollback must not follow the failed steps)."""
         if self.backend == "torch":
-            return array.detach().cpu().numpy()
+            return array.detach().to("cpu", copy=True).numpy()
         return array.to_numpy()
 
     def assign(self, array, values: np.ndarray) -> None:

@@ -5,15 +5,18 @@ Reference for the two-disk impact: with zero corrections the stage must change n
 run is bitwise the built-in multi-field contact (Bardenhagen et al. 2000), whose momentum
 conservation is exact up to round-off (1e-5 relative here, f32)."""
 
+import h5py
 import numpy as np
 import pytest
 from two_disks import two_disks
 
 import engine.io
 from engine.hooks.calls import PluginError
+from engine.output.contact_data import contact_data_path
 from engine.runner import run_scene
 from engine.scene.errors import SceneError
 from engine.scene.loader import load_scene
+from engine.solver.checkpoint import capture, restore
 from engine.solver.kernels import CONTACT_FILL, CONTACT_MASS_FRACTION, PAD
 from engine.solver.simulation import Simulation
 
@@ -31,16 +34,23 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
     push: float = 0.0  # m/s along -normal (into the other bodies and into colliders)
     nan_after: float = 1e9  # s
+    kick_at: float = 1e9  # s: the first step after it with body mass at interface nodes ...
+    kick: float = 1e6  # m/s: ... gets this correction along +y, once
 
 
 class Model:
     def __init__(self, params, simulation):
-        self.params = params
+        self.params, self.kicked = params, False
 
     def __call__(self, view):
         VIEWS[:] = [view]
         if view.time > self.params.nan_after:
             return torch.full_like(view.node_velocity, float("nan"))
+        if view.time > self.params.kick_at and not self.kicked and view.node_mass.any():
+            self.kicked = True
+            kick = torch.zeros_like(view.node_velocity)
+            kick[..., 1] = self.params.kick
+            return torch.where((view.node_mass > 0)[..., None], kick, 0.0)
         into_bodies = -view.body_normal
         into_colliders = -view.collider_normal[:, None, :].expand_as(into_bodies)
         direction = torch.where(view.body_normal.abs().sum(-1, keepdim=True) > 0,
@@ -249,3 +259,43 @@ def test_nan_corrections_stop_the_run_and_keep_the_frames_written(disks, tmp_pat
     result = engine.io.open(output)
     assert result.n_frames == 2  # t = 0 and 0.04 s, written before the model failed
     assert np.isfinite(result.points(-1)).all()
+
+
+def test_a_step_the_corrections_make_diverge_is_done_again_with_the_built_in_response(
+    disks, tmp_path
+):
+    """A model that corrects one step by 1e6 m/s (and no other): that step fails (escape, CFL)
+    and is done again without the correction, before any rollback (none is allowed here), so
+    the run is bitwise the built-in one; one warning, the count in the summary, one contact
+    record per step, the redone step's without correction."""
+    output = tmp_path / "kick.vtkhdf"
+    overrides = (
+        f'output.path="{output}"',
+        "simulation.max_retries=0",
+        'output.contact_data="step"',
+    )
+    loaded = disks("probe", "[contact]\nkick_at = 0.0302", overrides)
+    with pytest.warns(RuntimeWarning) as caught:
+        summary = run_scene(loaded, quiet=True)
+    (warning,) = [w for w in caught if "diverge" in str(w.message)]
+    assert "contact model 'probe' made step 76 diverge" in str(warning.message)
+    assert "used the built-in response for that step" in str(warning.message)
+    assert summary.contact_fallbacks == 1 and "made 1 step diverge" in str(summary)
+    built_in = Simulation(disks())
+    built_in.advance_to(0.12)
+    assert np.array_equal(engine.io.open(output).points(-1), built_in.numpy("x"))
+    with h5py.File(contact_data_path(output), "r") as file:
+        steps = [file["steps"][name] for name in sorted(file["steps"])]
+        assert [int(s.attrs["step"]) for s in steps] == list(range(1, summary.steps + 1))
+        assert not any(s["correction"][()].any() for s in steps)
+
+
+def test_a_rollback_capture_keeps_its_state_with_torch_storage(disks):
+    """The frame rollback's capture copies the arrays (a CPU tensor's ``numpy()`` shares its
+    memory, so a capture would otherwise follow the failed steps)."""
+    sim = Simulation(disks("probe"))
+    start, x = capture(sim, 0), sim.numpy("x")
+    sim.advance_to(0.004)
+    assert not np.array_equal(sim.numpy("x"), x)
+    restore(sim, start)
+    assert np.array_equal(sim.numpy("x"), x) and sim.time == 0.0
