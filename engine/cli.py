@@ -571,7 +571,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=_whole_number(1, "--window 2"), default=2, help="frames per window"
     )
     contact.add_argument(
-        "--lr", dest="learning_rate", type=_positive_number("--lr 1e-3"), default=1e-3
+        "--lr", dest="learning_rate", type=_positive_number("--lr 5e-4"), default=5e-4
+    )
+    contact.add_argument(
+        "--bound",
+        type=_positive_number("--bound 0.25"),
+        default=0.25,
+        help="corrections at most this times (|relative velocity| + g dt)",
     )
     contact.add_argument(
         "--noise", type=float, default=0.02, help="input noise (normalised features)"

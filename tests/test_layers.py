@@ -54,6 +54,8 @@ LAYERS = {
         "engine.bench",
         "engine.viz",
         "engine.diff.experiments",
+        "engine.diff.contact_training",
+        "engine.diff.contact_experiment",
     ),
     "cli": ("engine.cli", "engine.console", "engine.extras"),
 }

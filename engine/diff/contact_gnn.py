@@ -45,9 +45,9 @@ class ContactGNNConfig:
     """Sizes of the network (the architecture a weights file records)."""
 
     dim: int
-    hidden: int = 64
-    layers: int = 3  # message-passing steps
-    bound: float = 1.0  # corrections at most bound x (|u| + |g| dt)
+    hidden: int = 32
+    layers: int = 2  # message-passing steps
+    bound: float = 0.25  # corrections at most bound x (|u| + |g| dt)
     contact_edges: bool = True  # False: the ablation without edges between bodies
 
 

@@ -199,9 +199,10 @@ class ContactTrainingConfig:
     hidden: int = 32
     layers: int = 2
     contact_edges: bool = True  # False: the ablation without edges between bodies
+    bound: float = 0.25  # corrections at most bound x (|u| + |g| dt) (ContactGNNConfig.bound)
     epochs: int = 8
     window: int = 2  # output frames per back-propagated window
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     noise: float = 0.02  # of the normalised features
     minutes: float = 30.0  # the training stops after the epoch that passes this
     seed: int = 0
@@ -348,6 +349,7 @@ def train_contact(
             hidden=config.hidden,
             layers=config.layers,
             contact_edges=config.contact_edges,
+            bound=config.bound,
         )
     ).to(device=config.device, dtype=torch.float64)
     prepared = [prepare(case, model, config.device) for case in cases]
@@ -399,6 +401,7 @@ def save_checkpoint(path: Path, model, optimiser, log: EpochLog) -> None:
         "seconds": log.seconds,
     }
     temporary = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, temporary)
     temporary.replace(path)
 

@@ -75,7 +75,7 @@ def moved(view: ContactView, R: torch.Tensor, shift: torch.Tensor) -> ContactVie
 def network(dim: int, bound: float = 1.0) -> ContactGNN:
     torch.manual_seed(1)
     model = ContactGNN(ContactGNNConfig(dim=dim, hidden=32, layers=2, bound=bound)).double()
-    for parameter in model.decode[-1].parameters():  # untrained it is zero; large: test bounds
+    for parameter in model.decode[-1].parameters():  # untrained it is ~0; large: test bounds
         torch.nn.init.normal_(parameter, std=20.0)
     return model
 
@@ -150,9 +150,10 @@ def test_no_interface_nodes_give_an_empty_correction():
     assert network(2)(empty).shape == (0, 3, 2)
 
 
-def test_untrained_network_is_exactly_the_built_in_response():
+def test_untrained_network_is_nearly_the_built_in_response():
     view = random_view(2, seed=6)
-    assert torch.all(ContactGNN(ContactGNNConfig(dim=2)).double()(view) == 0.0)
+    dv = ContactGNN(ContactGNNConfig(dim=2)).double()(view)
+    assert 0.0 < dv.abs().max() < 1e-2 * view.node_velocity_before.abs().max()
 
 
 def test_the_ablation_has_no_edges_between_bodies():

@@ -75,6 +75,7 @@ def test_body_motion_rotation_and_error():
     body_id = torch.zeros(4, dtype=torch.long)
     centroid, velocity, rotation = body_motion(x, torch.zeros_like(x), body_id, start, 1)
     assert centroid.tolist() == [[0.5, 0.5]] and rotation.item() == pytest.approx(np.pi / 2)
+
     # a reference half a turn away (wrapped), displaced as the body is: only the angle counts
     class Ref:
         displacement = np.array([[[0.5, 0.5]]])
@@ -87,14 +88,14 @@ def test_body_motion_rotation_and_error():
 
 
 def test_train_contact_writes_weights_sidecar_curve_and_resumes(sweep, tmp_path, capsys):
-    out = tmp_path / "contact.pt"
+    out = tmp_path / "new" / "contact.pt"  # folders that do not exist yet are made
     args = ["train", "contact", str(sweep), "--out", str(out), "--hidden", "8", "--layers", "1"]
     assert main([*args, "--epochs", "1", "-q"]) == 0
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["architecture"] == "contact_gnn" and sidecar["cases"] == 1
     assert sidecar["data"] == [str(sweep.resolve())] and len(sidecar["losses"]) == 1
     assert np.isfinite(sidecar["losses"][0]) and sidecar["built_in_loss"] > 0
-    assert (tmp_path / "contact_loss.png").stat().st_size > 0
+    assert (out.parent / "contact_loss.png").stat().st_size > 0
     model = load_contact_gnn(out, 2)
     assert model.vertex_std.ne(1.0).any()  # normalisation fitted to the data
     first = sidecar["losses"][0]
