@@ -283,10 +283,15 @@ def _train_contact(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not args.quiet:
-        last = f"{log.losses[-1]:.3e}" if log.losses else "none"
+        kept = (
+            f"kept epoch {log.losses.index(min(log.losses)) + 1}, validation loss "
+            f"{min(log.losses):.3e}"
+            if log.losses
+            else "no epoch"
+        )
         print(
-            f"trained {len(log.losses)} epochs in {log.seconds / 60:.1f} min, loss "
-            f"{last} (built-in coarse {log.built_in:.3e}): {args.out}"
+            f"trained {len(log.losses)} epochs in {log.seconds / 60:.1f} min, {kept} "
+            f"(built-in coarse {log.built_in:.3e}): {args.out}"
         )
     return 0
 
@@ -565,18 +570,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--minutes",
         type=_positive_number("--minutes 25"),
         default=30.0,
-        help="stop after the epoch that passes this wall time",
+        help="wall-time budget: no epoch starts that would end past it (preparation included)",
     )
     contact.add_argument(
         "--window", type=_whole_number(1, "--window 2"), default=2, help="frames per window"
+    )
+    contact.add_argument(
+        "--windows",
+        type=_whole_number(1, "--windows 8"),
+        default=8,
+        help="windows per case and epoch",
+    )
+    contact.add_argument(
+        "--teacher-epochs",
+        dest="teacher_epochs",
+        type=_whole_number(0, "--teacher-epochs 2"),
+        default=2,
+        help="epochs whose windows all start from the reference's states",
+    )
+    contact.add_argument(
+        "--pushforward",
+        type=_whole_number(0, "--pushforward 4"),
+        default=4,
+        help="then up to this many frames of the run's own before each window",
     )
     contact.add_argument(
         "--lr", dest="learning_rate", type=_positive_number("--lr 5e-4"), default=5e-4
     )
     contact.add_argument(
         "--bound",
-        type=_positive_number("--bound 0.25"),
-        default=0.25,
+        type=_positive_number("--bound 0.5"),
+        default=0.5,
         help="corrections at most this times (|relative velocity| + g dt)",
     )
     contact.add_argument(

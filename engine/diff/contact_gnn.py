@@ -4,8 +4,11 @@ encode-process-decode message passing, in plain torch).
 
 Graph: one vertex per (interface node, body with mass there); "contact" edges join the bodies
 that meet at a node (HCMT's contact edges, MeshGraphNets' world edges), "body" edges join a
-body's vertices at neighbouring nodes (within sqrt(d) cells, found by cell lists: sorting and
-``searchsorted``, no Python loops over vertices). Messages are summed with ``index_add_``.
+body's vertices at neighbouring nodes (within sqrt(d) cells), and "particle" edges bring every
+vertex the particles within :data:`PARTICLE_RADIUS` cells of its node, its own body's and the
+other bodies' (these tell where each surface is: the gap the grid cannot see). Neighbours are
+found by cell lists (sorting and ``searchsorted``, no Python loops over vertices); messages are
+summed with ``index_add_``.
 
 Physics by construction:
 
@@ -35,9 +38,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-#: Scalars per vertex fed to the encoder, and per edge.
+#: Scalars per vertex fed to the encoder, per edge, and per particle edge.
 VERTEX_FEATURES = 12
 EDGE_FEATURES = 7
+PARTICLE_FEATURES = 7
+#: Particles within this many cells of a vertex's node send it a particle edge (the quadratic
+#: B-spline's reach).
+PARTICLE_RADIUS = 1.5
+#: The feature kinds, each normalised by its own buffers.
+KINDS = ("vertex", "edge", "particle")
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class ContactGNNConfig:
     hidden: int = 32
     layers: int = 2  # message-passing steps
     bound: float = 0.25  # corrections at most bound x (|u| + |g| dt)
-    contact_edges: bool = True  # False: the ablation without edges between bodies
+    contact_edges: bool = True  # False: the ablation without edges across the interface
 
 
 def mlp(inputs: int, hidden: int, outputs: int, norm: bool = True) -> nn.Sequential:
@@ -75,6 +84,8 @@ class ContactGNN(nn.Module):
         h = config.hidden
         self.encode_vertex = mlp(VERTEX_FEATURES, h, h)
         self.encode_edge = mlp(EDGE_FEATURES, h, h)
+        self.encode_particle = mlp(PARTICLE_FEATURES, h, h)
+        self.particle_update = mlp(2 * h, h, h)
         self.edge_updates = nn.ModuleList(mlp(3 * h, h, h) for _ in range(config.layers))
         self.vertex_updates = nn.ModuleList(mlp(2 * h, h, h) for _ in range(config.layers))
         self.decode = mlp(h, h, config.dim, norm=False)
@@ -87,15 +98,21 @@ class ContactGNN(nn.Module):
         self.register_buffer("vertex_std", torch.ones(VERTEX_FEATURES))
         self.register_buffer("edge_mean", torch.zeros(EDGE_FEATURES))
         self.register_buffer("edge_std", torch.ones(EDGE_FEATURES))
+        self.register_buffer("particle_mean", torch.zeros(PARTICLE_FEATURES))
+        self.register_buffer("particle_std", torch.ones(PARTICLE_FEATURES))
         #: Standard deviation of the Gaussian noise added to the normalised features (training).
         self.noise = 0.0
-        #: When a list, each call appends its ``(vertex, edge)`` features and corrects nothing.
+        #: When a list, each call appends its ``(vertex, edge, particle)`` features and corrects
+        #: nothing.
         self.collect: list | None = None
 
-    def fit_normalisation(self, vertex: torch.Tensor, edge: torch.Tensor) -> None:
-        """Set the feature means and standard deviations from samples ``(V, VERTEX_FEATURES)``
-        and ``(E, EDGE_FEATURES)`` (a constant feature keeps unit scale)."""
-        for name, samples in (("vertex", vertex), ("edge", edge)):
+    def fit_normalisation(
+        self, vertex: torch.Tensor, edge: torch.Tensor, particle: torch.Tensor
+    ) -> None:
+        """Set the feature means and standard deviations from samples ``(V, VERTEX_FEATURES)``,
+        ``(E, EDGE_FEATURES)`` and ``(P, PARTICLE_FEATURES)`` (a constant feature keeps unit
+        scale)."""
+        for name, samples in zip(KINDS, (vertex, edge, particle), strict=True):
             std = samples.std(0) if len(samples) > 1 else torch.ones(samples.shape[1])
             getattr(self, f"{name}_mean").copy_(samples.mean(0) if len(samples) else 0.0)
             getattr(self, f"{name}_std").copy_(torch.where(std > 1e-9, std, 1.0))
@@ -171,25 +188,55 @@ class ContactGNN(nn.Module):
         # by cell lists of that radius: rotation-invariant, unlike a lookup by grid index
         radius = 1.01 * math.sqrt(self.config.dim) * view.dx
         position = view.node_position[rows]
-        bins = torch.floor(position / radius).long()
-        hashed, order = self._hash(torch.cat([bodies[:, None], bins], dim=1)).sort()
+        near = self._within(position, bodies, position, bodies, radius)
+        near = (near[0][near[0] != near[1]], near[1][near[0] != near[1]])
+        return torch.cat([contact[0], near[0]]), torch.cat([contact[1], near[1]])
+
+    def particle_edges(self, view, vertex: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(particles, receivers)`` ``(P,)``: the particles near the interface
+        (``view.near_interface``) within :data:`PARTICLE_RADIUS` cells of an active vertex's
+        node, any body's (the ablation: the vertex's own body's only). Empty if the view lists
+        no particles."""
+        near = view.near_interface
+        if near is None or len(near) == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=vertex["rows"].device)
+            return empty, empty
+        active = torch.nonzero(vertex["active"]).squeeze(1)
+        anywhere = torch.zeros_like(vertex["bodies"][active])
+        found, receiver = self._within(
+            view.x[near].to(view.node_position.dtype),
+            torch.zeros_like(near),
+            view.node_position[vertex["rows"][active]],
+            anywhere,
+            PARTICLE_RADIUS * view.dx,
+        )
+        particles, receivers = near[found], active[receiver]
+        if not self.config.contact_edges:
+            own = view.body_id[particles].long() == vertex["bodies"][receivers]
+            particles, receivers = particles[own], receivers[own]
+        return particles, receivers
+
+    def _within(self, source, source_key, query, query_key, radius: float):
+        """Pairs ``(source index, query index)`` with equal keys and points within ``radius``
+        m of each other: cell lists of that size (``source`` ``(S, d)``, ``query`` ``(Q, d)``
+        m, keys ``(S,)``, ``(Q,)`` small non-negative integers)."""
+        bins = torch.floor(source / radius).long()
+        hashed, order = self._hash(torch.cat([source_key[:, None], bins], dim=1)).sort()
+        query_bins = torch.floor(query / radius).long()
         offsets = torch.cartesian_prod(*[torch.tensor([-1, 0, 1])] * self.config.dim)
-        near_senders, near_receivers = [], []
-        for offset in offsets.reshape(-1, self.config.dim).to(rows.device):  # 3^d bins
-            target = self._hash(torch.cat([bodies[:, None], bins + offset], dim=1))
+        queries = torch.arange(len(query), device=query.device)
+        found, asked = [], []
+        for offset in offsets.reshape(-1, self.config.dim).to(query.device):  # 3^d bins
+            target = self._hash(torch.cat([query_key[:, None], query_bins + offset], dim=1))
             start = torch.searchsorted(hashed, target)
             counts = torch.searchsorted(hashed, target, right=True) - start
-            receiver = torch.repeat_interleave(pairs, counts)
+            receiver = torch.repeat_interleave(queries, counts)
             first = torch.repeat_interleave(start - (counts.cumsum(0) - counts), counts)
-            sender = order[torch.arange(len(receiver), device=rows.device) + first]
-            keep = (sender != receiver) & (
-                (position[sender] - position[receiver]).norm(dim=1) <= radius
-            )
-            near_senders.append(sender[keep])
-            near_receivers.append(receiver[keep])
-        senders = torch.cat([contact[0], *near_senders])
-        receivers = torch.cat([contact[1], *near_receivers])
-        return senders, receivers
+            sender = order[torch.arange(len(receiver), device=query.device) + first]
+            keep = (source[sender] - query[receiver]).norm(dim=1) <= radius
+            found.append(sender[keep])
+            asked.append(receiver[keep])
+        return torch.cat(found), torch.cat(asked)
 
     @staticmethod
     def _hash(key: torch.Tensor) -> torch.Tensor:
@@ -241,6 +288,20 @@ class ContactGNN(nn.Module):
         columns += [contact[:, None]]
         return torch.cat(columns, dim=1)[:, :EDGE_FEATURES]
 
+    def particle_features(self, view, vertex: dict, particles, receivers) -> torch.Tensor:
+        """Scalars ``(P, PARTICLE_FEATURES)``: the particle's position relative to the
+        receiver's node and its velocity relative to the receiver's reference, in the receiver's
+        frame (cells, cells per step), and whether it is of another body."""
+        frame = self._frame(vertex)[receivers]
+        dtype = view.node_position.dtype
+        offset = view.x[particles].to(dtype) - view.node_position[vertex["rows"][receivers]]
+        offset = (frame @ offset[..., None])[..., 0] / view.dx
+        relative = view.v[particles].to(dtype) - vertex["reference"][receivers]
+        relative = (frame @ relative[..., None])[..., 0] * (view.dt / view.dx)
+        pad = [torch.zeros_like(offset[:, :1])] * (3 - self.config.dim)
+        other = view.body_id[particles].long() != vertex["bodies"][receivers]
+        return torch.cat([offset, *pad, relative, *pad, other[:, None].to(dtype)], dim=1)
+
     # -- the step --------------------------------------------------------------------------------
     def forward(self, view) -> torch.Tensor:
         corrections = torch.zeros_like(view.node_velocity)
@@ -248,12 +309,17 @@ class ContactGNN(nn.Module):
         if len(vertex["rows"]) == 0:
             return corrections
         senders, receivers = self.edges(view, vertex)
+        particles, near = self.particle_edges(view, vertex)
         vertex_features = self.vertex_features(view, vertex)
         edge_features = self.edge_features(view, vertex, senders, receivers)
+        particle_features = self.particle_features(view, vertex, particles, near)
         if self.collect is not None:
-            self.collect.append((vertex_features.detach(), edge_features.detach()))
+            features = (vertex_features, edge_features, particle_features)
+            self.collect.append(tuple(f.detach() for f in features))
             return corrections
         h = self.encode_vertex(self._normalised(vertex_features, "vertex"))
+        p = self.encode_particle(self._normalised(particle_features, "particle"))
+        h = h + self.particle_update(torch.cat([h, torch.zeros_like(h).index_add_(0, near, p)], 1))
         e = self.encode_edge(self._normalised(edge_features, "edge"))
         for edge_update, vertex_update in zip(self.edge_updates, self.vertex_updates, strict=True):
             e = e + edge_update(torch.cat([e, h[senders], h[receivers]], dim=1))

@@ -32,6 +32,10 @@ def random_view(dim: int, seed: int = 0, nodes: int = 40, bodies: int = 3) -> Co
     collider_normal = torch.randn(nodes, dim, generator=g, dtype=torch.float64)
     collider_normal = collider_normal / collider_normal.norm(dim=-1, keepdim=True)
     velocity = torch.randn(nodes, bodies, dim, generator=g, dtype=torch.float64)
+    count = 3 * nodes  # particles scattered over the patch, of every body
+    x = torch.rand(count, dim, generator=g, dtype=torch.float64) * side * DX
+    v = torch.randn(count, dim, generator=g, dtype=torch.float64)
+    body_id = torch.randint(bodies, (count,), generator=g, dtype=torch.int32)
     empty = torch.zeros(0)
     return ContactView(
         body_velocity=empty,
@@ -50,14 +54,15 @@ def random_view(dim: int, seed: int = 0, nodes: int = 40, bodies: int = 3) -> Co
         collider_velocity=0.3 * torch.randn(nodes, dim, generator=g, dtype=torch.float64),
         collider_friction=torch.full((nodes,), 0.4, dtype=torch.float64),
         body_friction=0.3,
-        x=empty,
-        v=empty,
-        body_id=empty,
+        x=x,
+        v=v,
+        body_id=body_id,
         material_id=empty,
         material_constants=empty,
         dt=DT,
         dx=DX,
         time=0.0,
+        particles_near=lambda: torch.arange(count),
     )
 
 
@@ -65,10 +70,11 @@ def moved(view: ContactView, R: torch.Tensor, shift: torch.Tensor) -> ContactVie
     """The same view with the scene rotated by ``R`` and translated by ``shift``."""
     turn = lambda v: v @ R.T  # noqa: E731
     fields = dict(view.__dict__)
-    for name in ("node_velocity_before", "node_velocity", "body_normal", "collider_normal"):
+    for name in ("node_velocity_before", "node_velocity", "body_normal", "collider_normal", "v"):
         fields[name] = turn(fields[name])
     fields["collider_velocity"] = turn(fields["collider_velocity"])
     fields["node_position"] = turn(fields["node_position"]) + shift
+    fields["x"] = turn(fields["x"]) + shift
     return ContactView(**fields)
 
 
@@ -156,12 +162,29 @@ def test_untrained_network_is_nearly_the_built_in_response():
     assert 0.0 < dv.abs().max() < 1e-2 * view.node_velocity_before.abs().max()
 
 
+def test_particle_edges_reach_the_particles_of_every_body_near_a_node():
+    view = random_view(2, seed=5)
+    model = network(2)
+    vertex = model.vertices(view)
+    particles, receivers = model.particle_edges(view, vertex)
+    offset = view.x[particles] - view.node_position[vertex["rows"][receivers]]
+    assert torch.all(offset.norm(dim=1) <= 1.5 * DX) and torch.all(vertex["active"][receivers])
+    expected = (view.x[:, None] - view.node_position[vertex["rows"]][None]).norm(dim=2)
+    expected = (expected <= 1.5 * DX) & vertex["active"][None]  # (particles, vertices)
+    assert len(particles) == int(expected.sum()) > 0
+    other = view.body_id[particles].long() != vertex["bodies"][receivers]
+    assert other.any() and (~other).any()
+
+
 def test_the_ablation_has_no_edges_between_bodies():
     view = random_view(2, seed=5)
     model = ContactGNN(ContactGNNConfig(dim=2, contact_edges=False)).double()
     vertex = model.vertices(view)
     senders, receivers = model.edges(view, vertex)
     assert len(senders) and torch.all(vertex["bodies"][senders] == vertex["bodies"][receivers])
+    particles, receivers = model.particle_edges(view, vertex)
+    assert len(particles)
+    assert torch.all(view.body_id[particles].long() == vertex["bodies"][receivers])
 
 
 def test_normalisation_is_fitted_from_collected_features_and_saved(tmp_path):
@@ -169,10 +192,11 @@ def test_normalisation_is_fitted_from_collected_features_and_saved(tmp_path):
     model = network(2)
     model.collect = []
     assert torch.all(model(view) == 0.0)  # collecting corrects nothing
-    vertex, edge = model.collect[0]
+    vertex, edge, particle = model.collect[0]
     model.collect = None
-    model.fit_normalisation(vertex, edge)
+    model.fit_normalisation(vertex, edge, particle)
     assert torch.allclose(model.vertex_mean, vertex.mean(0))
+    assert torch.allclose(model.particle_mean, particle.mean(0))
     save_contact_gnn(model, tmp_path / "w.pt")
     loaded = load_contact_gnn(tmp_path / "w.pt", 2)
     assert torch.equal(loaded.edge_std, model.edge_std.double())

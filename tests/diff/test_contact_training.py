@@ -10,7 +10,15 @@ import torch
 
 from engine.cli import main
 from engine.diff.contact_gnn import load_contact_gnn
-from engine.diff.contact_training import body_motion, motion_error, read_reference, sweep_cases
+from engine.diff.contact_training import (
+    FineToCoarse,
+    Reference,
+    body_motion,
+    contact_weights,
+    motion_error,
+    read_reference,
+    sweep_cases,
+)
 from engine.runner import run_scene
 from engine.scene.loader import load_scene
 from tests.two_disks import two_disks
@@ -87,6 +95,50 @@ def test_body_motion_rotation_and_error():
     assert error.item() == pytest.approx(np.pi**2)
 
 
+def test_error_since_a_frame_counts_only_what_changed_after_it():
+    reference = Reference(
+        times=np.array([0.0, 0.1, 0.2]),
+        displacement=np.array([[[0.0, 0.0]], [[1.0, 0.0]], [[1.5, 0.0]]]),
+        velocity=np.zeros((3, 1, 2)),
+        rotation=np.array([[0.0], [0.3], [0.5]]),
+        sizes=np.array([1.0]),
+    )
+    # a run 2 m off and 1 rad turned at frame 1 that then moves and turns as the reference
+    origin = torch.tensor([[3.0, 0.0]], dtype=torch.float64)
+    motion = (origin + torch.tensor([[0.5, 0.0]]), torch.zeros(1, 2), torch.tensor([1.2]))
+    since = (1, torch.tensor([1.0]))
+    assert motion_error(motion, origin, reference, 2, since=since).item() == pytest.approx(0.0)
+    assert motion_error(motion, origin, reference, 2).item() > 1.0  # counted from frame 0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_a_fine_runs_affine_motion_carries_over_to_the_coarse_particles_exactly(dim):
+    rng = np.random.default_rng(dim)
+    coarse = rng.uniform(0.0, 1.0, (30, dim))
+    fine = rng.uniform(-0.1, 1.1, (30 * 2**dim, dim))
+    coarse_body, fine_body = (coarse[:, 0] > 0.5).astype(int), (fine[:, 0] > 0.5).astype(int)
+    stretch = np.eye(dim) + 0.1 * rng.standard_normal((dim, dim))
+    rate = rng.standard_normal((dim, dim))
+    x = fine @ stretch.T + 0.3
+    v = fine @ rate.T - 1.0
+    state = FineToCoarse(coarse, coarse_body, fine, fine_body).state(x, v)
+    assert np.allclose(state["x"], coarse @ stretch.T + 0.3, atol=1e-12)
+    assert np.allclose(state["v"], coarse @ rate.T - 1.0, atol=1e-12)
+    assert np.allclose(state["F"], stretch, atol=1e-12)
+    assert np.allclose(state["C"], rate @ np.linalg.inv(stretch), atol=1e-10)  # dv/dx
+
+
+def test_windows_are_drawn_where_contact_changes_the_motion():
+    g, frame_dt = np.array([0.0, -10.0]), 0.01
+    velocity = np.zeros((6, 1, 2))
+    velocity[:, 0, 1] = -2.0 - 0.1 * np.arange(6)  # free fall
+    velocity[3:, 0, 1] += 3.0  # a bounce between frames 2 and 3: +3 m/s
+    reference = Reference(np.arange(6) * frame_dt, velocity * 0, velocity, None, np.ones(1))
+    weights = contact_weights(reference, g, frame_dt)
+    assert np.argmax(weights) == 2 and weights[2] == pytest.approx(3.0)
+    assert np.allclose(np.delete(weights, 2), 0.0, atol=1e-12)
+
+
 def test_train_contact_writes_weights_sidecar_curve_and_resumes(sweep, tmp_path, capsys):
     out = tmp_path / "new" / "contact.pt"  # folders that do not exist yet are made
     args = ["train", "contact", str(sweep), "--out", str(out), "--hidden", "8", "--layers", "1"]
@@ -95,6 +147,7 @@ def test_train_contact_writes_weights_sidecar_curve_and_resumes(sweep, tmp_path,
     assert sidecar["architecture"] == "contact_gnn" and sidecar["cases"] == 1
     assert sidecar["data"] == [str(sweep.resolve())] and len(sidecar["losses"]) == 1
     assert np.isfinite(sidecar["losses"][0]) and sidecar["built_in_loss"] > 0
+    assert len(sidecar["training_losses"]) == 1 and sidecar["kept_epoch"] == 1
     assert (out.parent / "contact_loss.png").stat().st_size > 0
     model = load_contact_gnn(out, 2)
     assert model.vertex_std.ne(1.0).any()  # normalisation fitted to the data
