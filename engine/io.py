@@ -1,4 +1,4 @@
-"""Read results written by :mod:`engine.output.vtkhdf` (particles or a moving surface).
+"""Read results written by :mod:`engine.output.vtkhdf` (particles, a moving surface or mesh).
 
 Usage::
 
@@ -14,6 +14,11 @@ Usage::
     surface.kind                             # "surface" ("particles" for particle files)
     surface.faces(0)                         # (F, 3) int64 vertex ids into surface.points(0)
     surface.frame(0)                         # pyvista.PolyData with the triangles as faces
+
+    mesh = engine.io.open("out/run_mesh_fields.vtkhdf")  # written by MeshWriter
+    mesh.kind                                # "mesh"
+    mesh.cells(0)                            # (C, 4) quads or (C, 8) hexahedra, node ids
+    mesh.frame(0)                            # pyvista.UnstructuredGrid
 
 The ``Steps`` group (``NSteps`` and the per-step offsets) is the truth: rows appended by a
 frame that was torn before ``NSteps`` was bumped are ignored. A :class:`Result` is a snapshot
@@ -31,7 +36,14 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from engine.output.vtkhdf import PARTICLES, RESERVED_METADATA, SURFACE, unpad_components
+from engine.output.vtkhdf import (
+    MESH,
+    PARTICLES,
+    RESERVED_METADATA,
+    SURFACE,
+    TOPOLOGIES,
+    unpad_components,
+)
 
 if TYPE_CHECKING:
     import pyvista
@@ -41,7 +53,8 @@ if TYPE_CHECKING:
 class Frame:
     """One output frame: time (s), points (N, dim) m, and unpadded per-point arrays.
 
-    ``faces`` is the (F, 3) int64 triangles of a surface file, None for a particle file.
+    ``faces`` is the (F, 3) int64 triangles of a surface file or the (C, 2^dim) cells of a
+    mesh file, None for a particle file.
     """
 
     index: int
@@ -57,12 +70,13 @@ def open(path: str | Path) -> Result:  # noqa: A001 (engine.io.open on purpose)
 
 
 class Result:
-    """Frames, fields, scene and diagnostics of one particle or surface .vtkhdf file.
+    """Frames, fields, scene and diagnostics of one particle, surface or mesh .vtkhdf file.
 
     Attributes:
         path: the file.
-        kind: ``"particles"`` (vertex cells) or ``"surface"`` (triangles, see :meth:`faces`);
-            files written before ``kind`` was recorded are particle files.
+        kind: ``"particles"`` (vertex cells), ``"surface"`` (triangles, see :meth:`faces`) or
+            ``"mesh"`` (quads or hexahedra, see :meth:`cells`); files written before ``kind``
+            was recorded are particle files.
         times: (T,) frame times, s.
         n_frames: T, the number of finished frames.
         fields: point-data names in written order.
@@ -83,17 +97,23 @@ class Result:
             parts = steps["PartOffsets"][:t] if t else empty
             self._parts = parts
             self._counts = f["VTKHDF/NumberOfPoints"][:][parts] if t else empty
-            polygons = f["VTKHDF/Polygons"]
-            self._face_counts = polygons["NumberOfCells"][:][parts] if t else empty
-            self._face_offsets = steps["CellOffsets"][:t, 2] if t else empty
-            self._face_id_offsets = steps["ConnectivityIdOffsets"][:t, 2] if t else empty
+            engine = f["engine"]
+            self.kind = _as_str(engine.attrs.get("kind", PARTICLES))
+            # a mesh's cells are an UnstructuredGrid's, in /VTKHDF; a surface's are polygons
+            cells, column = (
+                (f["VTKHDF"], 0)
+                if self.kind == MESH
+                else (f["VTKHDF/Polygons"], TOPOLOGIES.index("Polygons"))
+            )
+            self._cell_counts = cells["NumberOfCells"][:][parts] if t else empty
+            self._cell_offsets = steps["CellOffsets"][:t, column] if t else empty
+            self._cell_id_offsets = steps["ConnectivityIdOffsets"][:t, column] if t else empty
+            self._cell_group = cells.name
             self._point_offsets = steps["PointOffsets"][:t] if t else empty
             self._data_offsets = {
                 name: offsets[:t] for name, offsets in steps["PointDataOffsets"].items()
             }
-            engine = f["engine"]
             self.dim = int(engine.attrs["dim"])
-            self.kind = _as_str(engine.attrs.get("kind", PARTICLES))
             self.scene_text = engine["scene"].asstr()[()]
             self.metadata = {
                 key: str(value)
@@ -126,7 +146,7 @@ class Result:
     def __getitem__(self, i: int) -> Frame:
         """Frame ``i`` (negative counts from the end) as a :class:`Frame`."""
         i = self._index(i)
-        faces = self.faces(i) if self.kind == SURFACE else None
+        faces = self._cells(i) if self.kind in (SURFACE, MESH) else None
         return Frame(i, float(self.times[i]), self.points(i), self.arrays(i), faces)
 
     def __repr__(self) -> str:
@@ -158,27 +178,51 @@ class Result:
                 f"{self.path} holds {self.kind!r}, not a surface: it has no faces "
                 f"(write it with SurfaceWriter)"
             )
-        i = self._index(i)
-        n = int(self._face_counts[i])
-        first = int(self._face_offsets[i] + self._parts[i])  # each part adds one offset
-        start = int(self._face_id_offsets[i])
-        with self._open() as f:
-            polygons = f["VTKHDF/Polygons"]
-            offsets = polygons["Offsets"][first : first + n + 1]
-            ids = polygons["Connectivity"][start : start + int(offsets[-1])]
-        if np.any(np.diff(offsets) != 3):
-            raise ValueError(f"frame {i} of {self.path} has polygons that are not triangles")
-        return ids.astype(np.int64).reshape(n, 3)
+        return self._cells(i)
 
-    def frame(self, i: int) -> pyvista.PolyData:
-        """Frame ``i`` as a ``pyvista.PolyData``, arrays padded as stored.
+    def cells(self, i: int) -> np.ndarray:
+        """(C, 4) quads (2D) or (C, 8) hexahedra (3D) of frame ``i`` of a mesh file: int64 node
+        ids into :meth:`points` in VTK's corner order.
+
+        Raises:
+            ValueError: for a file that is not a mesh.
+        """
+        if self.kind != MESH:
+            raise ValueError(
+                f"{self.path} holds {self.kind!r}, not a mesh: it has no cells "
+                f"(write it with MeshWriter)"
+            )
+        return self._cells(i)
+
+    def _cells(self, i: int) -> np.ndarray:
+        """Frame ``i``'s cells of one size: triangles (surface) or 2^dim corners (mesh)."""
+        i = self._index(i)
+        corners = 3 if self.kind == SURFACE else 2**self.dim
+        n = int(self._cell_counts[i])
+        first = int(self._cell_offsets[i] + self._parts[i])  # each part adds one offset
+        start = int(self._cell_id_offsets[i])
+        with self._open() as f:
+            group = f[self._cell_group]
+            offsets = group["Offsets"][first : first + n + 1]
+            ids = group["Connectivity"][start : start + int(offsets[-1])]
+        if np.any(np.diff(offsets) != corners):
+            raise ValueError(f"frame {i} of {self.path} has cells that are not {corners}-gons")
+        return ids.astype(np.int64).reshape(n, corners)
+
+    def frame(self, i: int) -> pyvista.PolyData | pyvista.UnstructuredGrid:
+        """Frame ``i`` as a ``pyvista.PolyData`` (a mesh file's as a
+        ``pyvista.UnstructuredGrid``), arrays padded as stored.
 
         Particle files give plain points (vertex cells), surface files the triangles as faces.
         """
         import pyvista
 
         i = self._index(i)
-        if self.kind == SURFACE:
+        if self.kind == MESH:
+            cells = self.cells(i)
+            cell_type = pyvista.CellType.QUAD if self.dim == 2 else pyvista.CellType.HEXAHEDRON
+            mesh = pyvista.UnstructuredGrid({cell_type: cells}, self._points_padded(i))
+        elif self.kind == SURFACE:
             mesh = pyvista.PolyData.from_regular_faces(self._points_padded(i), self.faces(i))
         else:
             mesh = pyvista.PolyData(self._points_padded(i))

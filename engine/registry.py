@@ -8,6 +8,7 @@ from typing import Any
 import pluggy
 
 from engine.hooks.calls import PluginError, call_each
+from engine.hooks.records import OutputMeshMoverType
 
 #: (attribute, hook) pairs, in the order ``engine plugins`` lists them.
 KINDS = (
@@ -19,6 +20,8 @@ KINDS = (
     ("writers", "engine_register_writers"),
     ("particle_fields", "engine_register_particle_fields"),
 )
+#: Records one hook returns that belong to another table: (hook's kind, record type) -> kind.
+ROUTES = {("mesh_movers", OutputMeshMoverType): "output_mesh_movers"}
 
 
 def _material_problem(cls) -> str | None:
@@ -42,6 +45,7 @@ class Registry:
     colliders: dict[str, Any] = field(default_factory=dict)
     contact_models: dict[str, Any] = field(default_factory=dict)
     mesh_movers: dict[str, Any] = field(default_factory=dict)
+    output_mesh_movers: dict[str, Any] = field(default_factory=dict)
     writers: dict[str, Any] = field(default_factory=dict)
     particle_fields: dict[str, Any] = field(default_factory=dict)
     provider: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -50,10 +54,11 @@ class Registry:
     def collect(cls, manager: pluggy.PluginManager) -> Registry:
         """Call every registration hook once; duplicate names are an error naming both plugins."""
         registry = cls(manager)
-        for kind, hook in KINDS:
-            table = getattr(registry, kind)
+        for hook_kind, hook in KINDS:
             for plugin, items in call_each(manager, hook):
                 for item in items:
+                    kind = ROUTES.get((hook_kind, type(item)), hook_kind)
+                    table = getattr(registry, kind)
                     name = getattr(item, "name", None)
                     if not isinstance(name, str):
                         raise PluginError(plugin, hook, f"returned {item!r}, which has no name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -18,6 +19,7 @@ from engine.hooks.calls import PluginError, call_each
 from engine.hooks.records import RunSummary
 from engine.output.contact_data import ContactRecorder, contact_data_path
 from engine.output.vtkhdf import SurfaceWriter, surface_path
+from engine.output_meshes import OutputMeshes
 from engine.preflight import LONG_RUN, preflight
 from engine.progress import Progress
 from engine.scene.loaded import LoadedScene
@@ -45,12 +47,20 @@ def output_path(loaded: LoadedScene) -> Path:
 
 
 class FrameWriter:
-    """Writes the particles (with the writer the output suffix selects) and any moved surfaces.
+    """Writes the particles (with the writer the output suffix selects), any moved surfaces and
+    the output meshes (:class:`engine.output_meshes.OutputMeshes`).
 
-    With ``resume_after`` frames, the existing files are reopened and continued after them.
+    With ``resume_after`` frames, the existing files are reopened and continued after them, and
+    the output meshes' movers continue from ``mesh_state`` (a checkpoint's).
     """
 
-    def __init__(self, loaded: LoadedScene, sim: Simulation, resume_after: int = 0) -> None:
+    def __init__(
+        self,
+        loaded: LoadedScene,
+        sim: Simulation,
+        resume_after: int = 0,
+        mesh_state: dict | None = None,
+    ) -> None:
         self.sim = sim
         self.fields = list(loaded.scene.output.fields)
         self.path = output_path(loaded)
@@ -65,7 +75,9 @@ class FrameWriter:
         }
         writer = next(w for w in loaded.registry.writers.values() if self.path.suffix in w.suffixes)
         self.surfaces = None
+        self.meshes = OutputMeshes(loaded, sim, self.path, metadata, resume_after)
         if resume_after:
+            self.meshes.set_state(mesh_state or {})
             self.particles = writer.resume(self.path, resume_after)
             if sim.movers:
                 self.surfaces = SurfaceWriter.resume(surface_path(self.path), resume_after)
@@ -91,6 +103,7 @@ class FrameWriter:
                 faces,
                 {"body_id": np.concatenate([m.body_id for m in sim.movers])},
             )
+        self.meshes.write(sim)
 
     def _offsets(self) -> list[int]:
         counts = [len(m.body_id) for m in self.sim.movers]
@@ -100,11 +113,16 @@ class FrameWriter:
     def n_frames(self) -> int:
         return self.particles.n_frames
 
+    def checkpoint(self, frame: int):
+        """The full state after ``frame``: the simulation's and the output meshes' movers'."""
+        return dataclasses.replace(capture(self.sim, frame), meshes=self.meshes.state())
+
     def close(self) -> None:
         """Let the writers drop what they only need while writing (e.g. shadow copies)."""
         for writer in (self.particles, self.surfaces):
             if writer is not None and hasattr(writer, "close"):
                 writer.close()
+        self.meshes.close()
 
 
 class FrameProbes:
@@ -240,7 +258,12 @@ def run_scene(
         restore(sim, checkpoint)
         first = checkpoint.frame + 1
     call_each(manager, "engine_run_start", simulation=sim)
-    output = FrameWriter(loaded, sim, resume_after=first if checkpoint is not None else 0)
+    output = FrameWriter(
+        loaded,
+        sim,
+        resume_after=first if checkpoint is not None else 0,
+        mesh_state=checkpoint.meshes if checkpoint is not None else None,
+    )
     recorder = _contact_recorder(loaded, sim, path, checkpoint)
     probes = FrameProbes(sim)
     if checkpoint is None:
@@ -261,7 +284,7 @@ def run_scene(
                     _record_contact(recorder, sim)
                 due = clock.perf_counter() - last_saved >= seconds
                 if frame % every == 0 or frame == frames or due:
-                    write_checkpoint(saved, capture(sim, frame), loaded.text)
+                    write_checkpoint(saved, output.checkpoint(frame), loaded.text)
                     last_saved = clock.perf_counter()
                 progress.update(frame, frames, sim.time, sim.step_count)
         wall = clock.perf_counter() - started

@@ -50,6 +50,7 @@ LAYERS = {
     ),
     "runner": (
         "engine.runner",
+        "engine.output_meshes",
         "engine.sweep",
         "engine.bench",
         "engine.viz",

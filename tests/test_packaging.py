@@ -22,7 +22,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE = REPO / "scenes" / "dam_break_2d.toml"
-PLUGINS = ("contact_gnn", "neural_law", "surface_mover", "torch_materials")
+PLUGINS = (
+    "contact_gnn",
+    "monge_ampere",
+    "neural_law",
+    "surface_mover",
+    "torch_materials",
+    "uniform_mover",
+)
 
 #: Optional module -> the extra that must provide it (and no plain dependency may).
 OPTIONAL = {

@@ -253,11 +253,102 @@ class MeshMoverType:
     ``create(simulation, surfaces)`` gets ``[(body_index, trimesh.Trimesh), ...]`` (rest meshes)
     and returns an object with ``step(simulation, dt)`` (per step, batched), ``vertices()`` →
     ``(V, 3)`` m, ``set_vertices(vertices)`` (restart), ``faces`` ``(F, 3)`` and ``body_id``
-    ``(V,)``.
+    ``(V,)``. (Movers of output meshes are :class:`OutputMeshMoverType` records, returned by
+    the same hook.)
     """
 
     name: str
     create: Callable[[Simulation, list], Any]
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """Where an output mesh's nodes should gather, in one output frame (see
+    ``engine.output.monitor``): ``m = 1 + alpha |grad u| / mean |grad u|`` of the sampled field
+    ``u`` that ``[[output.meshes]] monitor`` names (``|grad u|`` the Frobenius norm for a
+    vector field; ``m = 1`` where and when ``u`` is uniform).
+
+    ``u`` and ``m`` are sampled on a uniform lattice spanning the domain, ``shape`` nodes per
+    axis (at least the mesh's nodes, and the simulation grid's): ``field`` ``(*shape, k)``
+    (``k = 1`` for a scalar, ``d`` for velocity) and ``values`` ``(*shape,)``; ``domain``
+    ``(d,)`` m. ``at(points (M, d) m) -> (M,)`` is ``m`` anywhere in the domain (multilinear
+    between the lattice's nodes). ``alpha`` is the scene's strength (0: a uniform mesh).
+    """
+
+    field: np.ndarray
+    values: np.ndarray
+    domain: np.ndarray
+    alpha: float
+    at: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+
+@dataclass(frozen=True)
+class OutputMeshSpec:
+    """What an output-mesh mover is made for: one ``[[output.meshes]]`` table.
+
+    ``params`` is the validated table (``name``, ``nodes``, ``mover``, ``weights``, ``monitor``,
+    ``alpha``, ``fields``); ``xi`` ``(M, d)`` m the uniform (computational) nodes over the domain
+    ``[0, domain]``, ``nodes`` ``(d,)`` per axis, in lattice order (C order over ``nodes``: the
+    last axis runs fastest), so ``xi.reshape(*nodes, d)`` is the lattice; ``weights`` the
+    resolved weights file (None when the table names none); ``device`` where the simulation's
+    torch runs (``"cpu"`` or ``"cuda"``), for a mover that runs a network.
+    """
+
+    params: Any
+    nodes: tuple[int, ...]
+    domain: np.ndarray
+    xi: np.ndarray
+    weights: Path | None = None
+    device: str = "cpu"
+
+    @property
+    def dim(self) -> int:
+        return len(self.nodes)
+
+
+class OutputMeshMover(Protocol):
+    """What :attr:`OutputMeshMoverType.create` returns: called once per output frame, never
+    per step."""
+
+    def move(self, monitor: Monitor) -> np.ndarray:
+        """The node positions ``(M, d)`` m for this frame, in the order of ``spec.xi``.
+        Boundary nodes must stay on their faces of the domain (sliding along them); the
+        engine checks every frame that no cell is inverted (det > 0 at each corner of each
+        cell), and where one is, or a node is off the domain or not finite, it warns and
+        writes the uniform mesh instead."""
+        ...
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What the mover carries from frame to frame (e.g. the last map's potential), saved
+        in checkpoints: NumPy arrays by name (``{}`` for none)."""
+        ...
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from a checkpoint's :meth:`state`."""
+        ...
+
+
+@dataclass(frozen=True)
+class OutputMeshMoverType:
+    """Places an output mesh's nodes each output frame: ``[[output.meshes]] mover = name``.
+
+    Returned by ``engine_register_mesh_movers`` beside the body-surface movers
+    (:class:`MeshMoverType`). ``create(spec: OutputMeshSpec) -> OutputMeshMover``, called when
+    the run starts. ``weights``: whether the mover reads a ``weights`` file (then the table
+    must name one, else it must not); ``check(params, dim, base_dir)`` returns problems with the
+    table's keys (e.g. weights of another dimension) as :class:`ShapeIssue` (``key`` below
+    ``output.meshes[i]``), when the scene is loaded. A learned mover (``x = xi + grad phi``
+    from a network of the monitor) is one such record.
+    """
+
+    name: str
+    create: Callable[[OutputMeshSpec], OutputMeshMover]
+    weights: bool = False
+    check: Callable[[Any, int, Path], list[ShapeIssue]] = lambda params, dim, base_dir: []
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ColliderType,
         ContactModel,
         MeshMoverType,
+        OutputMeshMoverType,
         ParticleField,
         RunSummary,
         ShapeType,
@@ -56,9 +57,12 @@ def engine_register_contact_models() -> list[ContactModel]:
 
 
 @hookspec
-def engine_register_mesh_movers() -> list[MeshMoverType]:
-    """Surface-mesh movers for ``[[bodies]] mover = ...`` on mesh bodies (default
-    ``"advect"``). Called when a scene is loaded."""
+def engine_register_mesh_movers() -> list[MeshMoverType | OutputMeshMoverType]:
+    """Mesh movers, of two kinds: :class:`MeshMoverType` records move a mesh body's surface
+    every step (``[[bodies]] mover = ...``, default ``"advect"``); :class:`OutputMeshMoverType`
+    records place an output mesh's nodes once per output frame (``[[output.meshes]] mover =
+    ...``, default ``"uniform"``): ``create`` when the run starts, ``move(monitor)`` each output
+    frame, ``state()`` / ``set_state()`` for checkpoints. Called when a scene is loaded."""
 
 
 @hookspec

@@ -1,17 +1,22 @@
-"""Transient VTKHDF (PolyData) writers: particle frames and moving triangle surfaces.
+"""Transient VTKHDF writers: particle frames, moving triangle surfaces and moving meshes.
 
 One file holds every frame of a run, one part per frame. Layout (VTKHDF 2.2, readable by
 VTK >= 9.3 and ParaView):
 
-- ``/VTKHDF``: attributes ``Version = [2, 2]`` and ``Type = "PolyData"`` (fixed-length ASCII).
+- ``/VTKHDF``: attributes ``Version = [2, 2]`` and ``Type`` (fixed-length ASCII):
+  ``"PolyData"`` for particles and surfaces, ``"UnstructuredGrid"`` for meshes.
 - ``/VTKHDF/Points`` (sum N_t, 3) m, ``/VTKHDF/NumberOfPoints`` (T,).
-- ``/VTKHDF/{Vertices,Lines,Polygons,Strips}``: cells on part-local point ids, written per frame
-  (VTK < 9.4 needs per-step topology). :class:`ParticleWriter` writes one vertex cell per
-  particle, :class:`SurfaceWriter` one polygon per triangle; the other topologies stay empty.
+- Cells on part-local point ids, written per frame (VTK < 9.4 needs per-step topology): for
+  PolyData in ``/VTKHDF/{Vertices,Lines,Polygons,Strips}`` (:class:`ParticleWriter` writes one
+  vertex cell per particle, :class:`SurfaceWriter` one polygon per triangle; the other
+  topologies stay empty); for an UnstructuredGrid in ``/VTKHDF`` itself, with the VTK cell type
+  of each cell in ``Types`` (:class:`MeshWriter`: quads in 2D, hexahedra in 3D).
 - ``/VTKHDF/PointData/<name>``: (sum N_t,) scalars, (sum N_t, 3) vectors, (sum N_t, 9) tensors.
-- ``/VTKHDF/Steps``: ``NSteps`` attribute plus per-step ``Values`` (s) and offsets.
-- ``/engine``: ``dim``, ``kind`` (``"particles"`` or ``"surface"``) and metadata attributes,
-  ``scene`` (TOML text), ``point_data`` (the kind of each field as attributes) and
+- ``/VTKHDF/Steps``: ``NSteps`` attribute plus per-step ``Values`` (s) and offsets
+  (``CellOffsets`` and ``ConnectivityIdOffsets`` (T, topologies): 4 for PolyData, 1 for an
+  UnstructuredGrid).
+- ``/engine``: ``dim``, ``kind`` (``"particles"``, ``"surface"`` or ``"mesh"``) and metadata
+  attributes, ``scene`` (TOML text), ``point_data`` (the kind of each field as attributes) and
   ``diagnostics/<name>`` (T,) or (T, k).
 
 HDF5 files are not crash-safe while open for writing, so frames are written into a shadow copy
@@ -35,14 +40,22 @@ import h5py
 import numpy as np
 
 VTKHDF_VERSION = (2, 2)
-TOPOLOGIES = ("Vertices", "Lines", "Polygons", "Strips")
+TOPOLOGIES = ("Vertices", "Lines", "Polygons", "Strips")  # a PolyData's, in the Steps order
+CELLS = ""  # an UnstructuredGrid's one topology: its datasets sit in /VTKHDF itself
 SCALAR, VECTOR, TENSOR = "scalar", "vector", "tensor"
-PARTICLES, SURFACE = "particles", "surface"
+PARTICLES, SURFACE, MESH = "particles", "surface", "mesh"
+#: VTK cell types of a mesh's cells: quads in 2D, hexahedra in 3D (corners as in VTK).
+VTK_QUAD, VTK_HEXAHEDRON = 9, 12
 
 
 def surface_path(path: Path) -> Path:
     """Where mesh movers' surfaces go: ``out/name.vtkhdf`` -> ``out/name_surface.vtkhdf``."""
     return path.with_name(f"{path.stem}_surface{path.suffix}")
+
+
+def mesh_path(path: Path, name: str) -> Path:
+    """Where output mesh ``name`` goes: ``out/run.vtkhdf`` -> ``out/run_mesh_<name>.vtkhdf``."""
+    return path.with_name(f"{path.stem}_mesh_{name}{path.suffix}")
 
 
 RESERVED_METADATA = ("dim", "kind")
@@ -109,11 +122,13 @@ class _FieldSpec:
 class _Cells(NamedTuple):
     """One topology's cells of one frame, on part-local point ids.
 
-    ``offsets`` (n_cells + 1,) int64 starts at 0; ``connectivity`` (offsets[-1],) int64.
+    ``offsets`` (n_cells + 1,) int64 starts at 0; ``connectivity`` (offsets[-1],) int64;
+    ``types`` (n_cells,) uint8 VTK cell types (an UnstructuredGrid's), or None.
     """
 
     offsets: np.ndarray
     connectivity: np.ndarray
+    types: np.ndarray | None = None
 
 
 _NO_CELLS = _Cells(np.zeros(1, np.int64), np.zeros(0, np.int64))
@@ -135,6 +150,11 @@ class _Frame:
     ids_before: list[int]
 
 
+def _topology_group(root: h5py.Group, topology: str) -> h5py.Group:
+    """The group holding one topology's cells: its own for PolyData, the root for ``CELLS``."""
+    return root[topology] if topology else root
+
+
 def _write_frame(f: h5py.File, frame: _Frame) -> None:
     """Append one frame to an open file; the Steps entries (``NSteps`` last) come last."""
     root = f["VTKHDF"]
@@ -144,10 +164,10 @@ def _write_frame(f: h5py.File, frame: _Frame) -> None:
     for name, values in frame.arrays.items():
         _append(root["PointData"], name, frame.start, values, bulk=True)
     _append(root, "NumberOfPoints", frame.step, np.array([len(frame.points)], dtype=np.int64))
-    for topology, n_cells, n_ids in zip(
-        TOPOLOGIES, frame.cells_before, frame.ids_before, strict=True
+    for (topology, cells), n_cells, n_ids in zip(
+        frame.cells.items(), frame.cells_before, frame.ids_before, strict=True
     ):
-        _write_cells(root[topology], frame.step, n_cells, n_ids, frame.cells[topology])
+        _write_cells(_topology_group(root, topology), frame.step, n_cells, n_ids, cells)
     for name, values in frame.diagnostics.items():
         _append(f["engine/diagnostics"], name, frame.step, values[None])
     _write_steps(
@@ -161,11 +181,12 @@ def _write_frame(f: h5py.File, frame: _Frame) -> None:
     )
 
 
-class _PolyDataWriter:
-    """Shared machinery of the transient PolyData writers: one part per frame.
+class _TransientWriter:
+    """Shared machinery of the transient writers: one part per frame.
 
-    Subclasses set :attr:`kind` (stored as ``/engine`` attribute ``kind``) and turn their frame
-    into padded points plus cells per topology for :meth:`_append_frame`.
+    Subclasses set :attr:`kind` (stored as ``/engine`` attribute ``kind``), the VTK data set
+    type :attr:`vtk_type` and its :attr:`topologies`, and turn their frame into padded points
+    plus cells per topology for :meth:`_append_frame`.
 
     Args:
         path: output file; parent folders are created and an existing file is overwritten.
@@ -175,6 +196,8 @@ class _PolyDataWriter:
     """
 
     kind: ClassVar[str]
+    vtk_type: ClassVar[str] = "PolyData"
+    topologies: ClassVar[tuple[str, ...]] = TOPOLOGIES
 
     def __init__(
         self, path: str | Path, dim: int, scene_text: str, metadata: dict[str, str]
@@ -187,14 +210,14 @@ class _PolyDataWriter:
         self.dim = dim
         self._n_frames = 0
         self._n_points_total = 0
-        self._n_cells_total = dict.fromkeys(TOPOLOGIES, 0)
-        self._n_ids_total = dict.fromkeys(TOPOLOGIES, 0)
+        self._n_cells_total = dict.fromkeys(self.topologies, 0)
+        self._n_ids_total = dict.fromkeys(self.topologies, 0)
         self._fields: dict[str, _FieldSpec] | None = None
         self._diagnostics: dict[str, tuple[int, ...]] | None = None
         self._pending: _Frame | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(self._shadow, "w") as f:
-            _write_vtkhdf_skeleton(f)
+            _write_vtkhdf_skeleton(f, self.vtk_type, self.topologies)
             _write_engine_group(f, dim, scene_text, metadata, self.kind)
         fresh = self.path.with_name(self.path.name + ".new")
         shutil.copyfile(self._shadow, fresh)
@@ -233,8 +256,8 @@ class _PolyDataWriter:
             writer._n_frames = n_frames
             writer._n_points_total = int(steps["PointOffsets"][last] + root["NumberOfPoints"][last])
             writer._n_cells_total, writer._n_ids_total = {}, {}
-            for column, topology in enumerate(TOPOLOGIES):
-                group = root[topology]
+            for column, topology in enumerate(writer.topologies):
+                group = _topology_group(root, topology)
                 writer._n_cells_total[topology] = int(
                     steps["CellOffsets"][last, column] + group["NumberOfCells"][last]
                 )
@@ -266,7 +289,7 @@ class _PolyDataWriter:
         """
         arrays, fields = self._check_point_data(point_data, len(points))
         diags, diag_shapes = self._check_diagnostics(diagnostics)
-        cells = {topology: cells.get(topology, _NO_CELLS) for topology in TOPOLOGIES}
+        cells = {topology: cells.get(topology, _NO_CELLS) for topology in self.topologies}
         self._fields, self._diagnostics = fields, diag_shapes
         frame = _Frame(
             step=self._n_frames,
@@ -277,8 +300,8 @@ class _PolyDataWriter:
             kinds={k: spec.kind for k, spec in fields.items()},
             diagnostics=diags,
             cells=cells,
-            cells_before=[self._n_cells_total[topology] for topology in TOPOLOGIES],
-            ids_before=[self._n_ids_total[topology] for topology in TOPOLOGIES],
+            cells_before=[self._n_cells_total[topology] for topology in self.topologies],
+            ids_before=[self._n_ids_total[topology] for topology in self.topologies],
         )
         self._commit(frame)
         self._n_frames += 1
@@ -345,7 +368,7 @@ class _PolyDataWriter:
         return values, shapes
 
 
-class ParticleWriter(_PolyDataWriter):
+class ParticleWriter(_TransientWriter):
     """Append particle frames to one .vtkhdf file: one vertex cell per particle.
 
     Constructor arguments as for the base class.
@@ -384,7 +407,7 @@ class ParticleWriter(_PolyDataWriter):
         return {"Vertices": _Cells(ids, ids[:-1])}
 
 
-class SurfaceWriter(_PolyDataWriter):
+class SurfaceWriter(_TransientWriter):
     """Append frames of a moving triangle surface to one .vtkhdf file.
 
     The triangles go in the ``Polygons`` topology, rewritten every frame (VTK < 9.4 reads
@@ -437,6 +460,54 @@ class SurfaceWriter(_PolyDataWriter):
         return {"Polygons": _Cells(offsets, faces.astype(np.int64).ravel())}
 
 
+class MeshWriter(_TransientWriter):
+    """Append frames of a moving structured mesh (fixed topology) to one .vtkhdf file, as a
+    transient UnstructuredGrid: quads (VTK_QUAD) in 2D, hexahedra (VTK_HEXAHEDRON) in 3D.
+
+    Constructor arguments as for the base class.
+    """
+
+    kind = MESH
+    vtk_type = "UnstructuredGrid"
+    topologies = (CELLS,)
+
+    def write_frame(
+        self,
+        time: float,
+        nodes: np.ndarray,
+        cells: np.ndarray,
+        point_data: Mapping[str, np.ndarray],
+        diagnostics: Mapping[str, float | np.ndarray] | None = None,
+    ) -> None:
+        """Append one frame and close the file.
+
+        Args:
+            time: simulation time, s.
+            nodes: (M, dim) node positions, m; stored as (M, 3), zero z in 2-D.
+            cells: (C, 4) quads in 2-D or (C, 8) hexahedra in 3-D, node ids in VTK's corner
+                order (counter-clockwise; a hexahedron's bottom face, then its top face).
+            point_data: name -> (M,), (M, dim) or (M, dim, dim) per-node array, stored as in
+                :meth:`ParticleWriter.write_frame`.
+            diagnostics: as in :meth:`ParticleWriter.write_frame`; None means none.
+
+        Raises:
+            ValueError: on a bad shape or node id, or field / diagnostic names or shapes that
+                differ from the first frame.
+        """
+        points = self._check_points(nodes, "nodes")
+        corners = 2**self.dim
+        cells = np.asarray(cells)
+        if cells.ndim != 2 or cells.shape[1] != corners or cells.dtype.kind not in "iu":
+            raise ValueError(f"cells must be (C, {corners}) integer node ids, got {cells.shape}")
+        if cells.size and (cells.min() < 0 or cells.max() >= len(points)):
+            raise ValueError(f"cell node ids must lie in [0, {len(points)})")
+        offsets = np.arange(0, corners * len(cells) + 1, corners, dtype=np.int64)
+        kind = VTK_QUAD if self.dim == 2 else VTK_HEXAHEDRON
+        types = np.full(len(cells), kind, dtype=np.uint8)
+        topology = {CELLS: _Cells(offsets, cells.astype(np.int64).ravel(), types)}
+        self._append_frame(time, points, point_data, diagnostics or {}, topology)
+
+
 def _check_dim(dim: int) -> None:
     if dim not in (2, 3):
         raise ValueError(f"dim must be 2 or 3, got {dim}")
@@ -467,14 +538,15 @@ def _as_int32(array: np.ndarray) -> np.ndarray:
     return array.astype(np.int32)
 
 
-def _write_vtkhdf_skeleton(f: h5py.File) -> None:
+def _write_vtkhdf_skeleton(f: h5py.File, vtk_type: str, topologies: tuple[str, ...]) -> None:
     """Create /VTKHDF with its attributes and groups; datasets appear with the first frame."""
     root = f.create_group("VTKHDF")
     root.attrs["Version"] = np.array(VTKHDF_VERSION, dtype=np.int64)
-    root.attrs["Type"] = np.bytes_("PolyData")  # fixed-length ASCII: VTK 9.3/9.4 need it
+    root.attrs["Type"] = np.bytes_(vtk_type)  # fixed-length ASCII: VTK 9.3/9.4 need it
     root.create_group("PointData", track_order=True)
-    for topology in TOPOLOGIES:
-        root.create_group(topology)
+    for topology in topologies:
+        if topology:
+            root.create_group(topology)
     steps = root.create_group("Steps")
     steps.attrs["NSteps"] = np.int64(0)
     steps.create_group("PointDataOffsets", track_order=True)
@@ -500,12 +572,15 @@ def _write_cells(group: h5py.Group, step: int, n_cells: int, n_ids: int, cells: 
 
     Each frame is its own part, so ``Offsets`` gains n + 1 entries for n cells (one entry, 0,
     for an empty topology); ``n_cells`` cells and ``n_ids`` connectivity ids precede this frame.
+    An UnstructuredGrid's cells also append their ``Types``.
     """
     counts = (len(cells.offsets) - 1, len(cells.connectivity))
     _append(group, "NumberOfCells", step, np.array(counts[:1], dtype=np.int64))
     _append(group, "NumberOfConnectivityIds", step, np.array(counts[1:], dtype=np.int64))
     _append(group, "Offsets", n_cells + step, cells.offsets)
     _append(group, "Connectivity", n_ids, cells.connectivity, bulk=True)
+    if cells.types is not None:
+        _append(group, "Types", n_cells, cells.types)
 
 
 def _write_steps(
@@ -519,7 +594,7 @@ def _write_steps(
 ) -> None:
     """Append the Steps entries of frame ``step``; bumping ``NSteps`` last commits the frame.
 
-    ``start`` points, and per topology (in :data:`TOPOLOGIES` order) ``cells_before`` cells and
+    ``start`` points, and per topology (in the writer's order) ``cells_before`` cells and
     ``ids_before`` connectivity ids, precede this frame.
     """
     steps = root["Steps"]

@@ -18,7 +18,7 @@ from engine.hooks.records import ShapeError
 from engine.registry import Registry
 from engine.scene.errors import SceneIssue
 from engine.scene.locate import KeyPath
-from engine.scene.schema import BASE_FIELDS, BodyBase, Vector
+from engine.scene.schema import BASE_FIELDS, SAMPLED_FIELDS, BodyBase, Vector
 
 _TOLERANCE = 1e-9
 #: Runs longer than this are refused as mistakes (a typo in end_time, dt or a modulus).
@@ -33,6 +33,12 @@ def allowed_fields(registry: Registry) -> tuple[str, ...]:
     """Names ``output.fields`` accepts: base ones, material state and plugin particle fields."""
     extra = registry.state_variables() | set(registry.particle_fields)
     return BASE_FIELDS + tuple(sorted(extra))
+
+
+def sampled_fields(registry: Registry) -> tuple[str, ...]:
+    """Names an output mesh samples (``fields``, ``monitor``): density, velocity, pressure and
+    material state variables."""
+    return SAMPLED_FIELDS + tuple(sorted(registry.state_variables()))
 
 
 def choice_fix(value: Any, options: list) -> str:
@@ -169,6 +175,53 @@ def check_output(scene, registry: Registry) -> list[SceneIssue]:
                 + " (pyvista reads .h5 as a Fluent file)",
             )
         )
+    return issues
+
+
+def check_meshes(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
+    """``[[output.meshes]]``: one node count per axis, names used once, a known mover with the
+    weights it reads (and none it does not), sampled fields, and the mover's own checks."""
+    dim, issues, seen = scene.simulation.dim, [], set()
+    allowed = sampled_fields(registry)
+    for index, mesh in enumerate(scene.output.meshes):
+        path = ("output", "meshes", index)
+        issues += _length((*path, "nodes"), mesh.nodes, dim)
+        if mesh.name in seen:
+            message = f"output mesh name {mesh.name!r} is used twice (each names a file)"
+            issues.append(SceneIssue((*path, "name"), message, "give each mesh its own name"))
+        seen.add(mesh.name)
+        named = [(("monitor",), mesh.monitor)]
+        named += [(("fields", i), name) for i, name in enumerate(mesh.fields)]
+        for key, name in named:
+            if name not in allowed:
+                message = f"{name!r} is not a field sampled at mesh nodes"
+                issues.append(SceneIssue((*path, *key), message, choice_fix(name, list(allowed))))
+        mover = registry.output_mesh_movers.get(mesh.mover)
+        if mover is None:
+            issues.append(
+                SceneIssue(
+                    (*path, "mover"),
+                    f"unknown output mesh mover {mesh.mover!r}",
+                    choice_fix(mesh.mover, list(registry.output_mesh_movers)),
+                )
+            )
+            continue
+        if mover.weights and mesh.weights is None:
+            message = f"mover {mesh.mover!r} needs weights"
+            fix = 'add weights = "path/to/weights.pt" (relative to the scene)'
+            issues.append(SceneIssue((*path, "weights"), message, fix))
+        elif not mover.weights and mesh.weights is not None:
+            readers = [name for name, kind in registry.output_mesh_movers.items() if kind.weights]
+            message = f"mover {mesh.mover!r} reads no weights"
+            fix = "remove weights" + (
+                f", or use a mover that reads them: {', '.join(readers)}" if readers else ""
+            )
+            issues.append(SceneIssue((*path, "weights"), message, fix))
+        else:
+            issues += [
+                SceneIssue((*path, issue.key), issue.message, issue.fix)
+                for issue in mover.check(mesh, dim, base_dir)
+            ]
     return issues
 
 
@@ -359,6 +412,7 @@ def check_scene(scene, base_dir: Path, registry: Registry) -> list[SceneIssue]:
     issues = (
         check_simulation(scene, registry)
         + check_output(scene, registry)
+        + check_meshes(scene, base_dir, registry)
         + check_bodies(scene, base_dir, registry)
         + check_colliders(scene, base_dir, registry)
     )

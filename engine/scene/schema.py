@@ -35,6 +35,10 @@ BASE_FIELDS = (
     "volume",
 )
 
+#: Fields sampled from the particles at an output mesh's nodes (material state variables, e.g.
+#: ``plastic_J`` or ``volume_correction``, add their own names).
+SAMPLED_FIELDS = ("density", "velocity", "pressure")
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -100,6 +104,45 @@ class Simulation(Strict):
     )
 
 
+class OutputMesh(Strict):
+    """``[[output.meshes]]``: a mesh with a fixed node count over the domain whose nodes a mover
+    places each output frame (where the monitor field changes), with particle fields sampled
+    at its nodes; written to ``<output>_mesh_<name>.vtkhdf``."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Names the mesh and its file <output>_mesh_<name>.vtkhdf (letters, digits, "
+        "_ and -).",
+    )
+    nodes: list[Annotated[int, Field(ge=2, le=4096)]] = Field(
+        description="Nodes per axis (at least 2): quads in 2D, hexahedra in 3D."
+    )
+    mover: str = Field(
+        default="uniform",
+        description='How the nodes are placed: "uniform", "monge_ampere" (plugins may add).',
+    )
+    weights: str | None = Field(
+        default=None, description="Weights file of a mover that reads one, relative to the scene."
+    )
+    monitor: str = Field(
+        default="density",
+        description="The sampled field whose gradient draws the nodes: "
+        + ", ".join(SAMPLED_FIELDS)
+        + ", or a material state variable.",
+    )
+    alpha: float = Field(
+        default=1.0,
+        ge=0,
+        description="Monitor strength: m = 1 + alpha |grad u| / mean |grad u| (0: uniform).",
+    )
+    fields: list[str] = Field(
+        default_factory=lambda: ["density", "velocity"],
+        description="Fields sampled at the nodes each output frame: "
+        + ", ".join(SAMPLED_FIELDS)
+        + ", or a material state variable.",
+    )
+
+
 class Output(Strict):
     """``[output]``: where results go and which particle fields they hold."""
 
@@ -115,6 +158,10 @@ class Output(Strict):
         description="Record what the contact stage sees and does at the interface nodes (for "
         'training contact models) to <output>_contact.h5: at the last step of each "frame", '
         'or every "step"; needs body_contact.',
+    )
+    meshes: list[OutputMesh] = Field(
+        default_factory=list,
+        description="Output meshes ([[output.meshes]]): fields sampled at moving nodes.",
     )
     checkpoint_every: int = Field(
         default=10, ge=1, description="Frames between full-state checkpoints (for --resume)."

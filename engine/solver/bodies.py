@@ -16,6 +16,7 @@ class SeededParticles:
 
     x: np.ndarray  # (N, d) m
     v: np.ndarray  # (N, d) m/s
+    C: np.ndarray  # (N, d, d) 1/s, the APIC affine velocity (the velocity gradient)
     mass: np.ndarray  # (N,) kg
     volume: np.ndarray  # (N,) m^3
     material_id: np.ndarray  # (N,) int32, index into the scene's materials
@@ -33,21 +34,35 @@ class EmptyBodyError(ValueError):
         super().__init__(f"body {index} received no particles")
 
 
+def spin_gradient(body, dim: int) -> np.ndarray:
+    """The velocity gradient ``(d, d)`` 1/s of the body's rigid spin: the skew matrix of its
+    angular velocity (``[[0, -w], [w, 0]]`` in 2D, ``w x`` as a matrix in 3D); zero without one."""
+    spin = body.angular_velocity
+    if spin is None:
+        return np.zeros((dim, dim))
+    if dim == 2:
+        omega = float(spin)
+        return np.array([[0.0, -omega], [omega, 0.0]])
+    wx, wy, wz = np.asarray(spin, float)
+    return np.array([[0.0, -wz, wy], [wz, 0.0, -wx], [-wy, wx, 0.0]])
+
+
 def initial_velocity(body, x: np.ndarray) -> np.ndarray:
     """Velocity ``(N, d)`` m/s of a rigid motion: linear plus spin about the body's centroid."""
-    dim = x.shape[1]
-    v = np.zeros_like(x)
+    v = (x - x.mean(axis=0)) @ spin_gradient(body, x.shape[1]).T
     if body.velocity is not None:
         v += np.asarray(body.velocity)
-    if body.angular_velocity is None:
-        return v
-    arm = x - x.mean(axis=0)
-    if dim == 2:
-        omega = float(body.angular_velocity)
-        v += omega * np.stack([-arm[:, 1], arm[:, 0]], axis=1)
-    else:
-        v += np.cross(np.asarray(body.angular_velocity, float), arm)
     return v
+
+
+def initial_affine(body, x: np.ndarray) -> np.ndarray:
+    """APIC affine velocity ``C`` ``(N, d, d)`` 1/s of a rigid motion: its velocity gradient.
+
+    A spinning body seeded with ``C = 0`` loses at its first transfer the angular momentum the
+    B-splines' own inertia (``dx^2 / 4`` per axis) would carry: about ``2 (dx^2 / 4)`` over the
+    body's mean squared distance from the axis, 11 % for a sphere 6.4 cells across.
+    """
+    return np.broadcast_to(spin_gradient(body, x.shape[1]), (len(x), x.shape[1], x.shape[1]))
 
 
 def seed_bodies(scene, dx: float, base_dir: Path, registry: Registry) -> SeededParticles:
@@ -68,6 +83,7 @@ def seed_bodies(scene, dx: float, base_dir: Path, registry: Registry) -> SeededP
             SeededParticles(
                 x=x,
                 v=initial_velocity(body, x),
+                C=initial_affine(body, x),
                 mass=density * volume,
                 volume=volume,
                 material_id=np.full(count, names.index(body.material), np.int32),

@@ -2,10 +2,11 @@
 
 A checkpoint holds everything a run needs to continue exactly: particle arrays (positions,
 velocities, affine matrices C, deformation gradients F, plastic state, masses, volumes, ids),
-plugin particle fields, mesh-mover vertices, and time, step count, last dt and the fastest speed
-(which the next automatic dt depends on). Seeding is the only random step, so the seed is all
-the RNG state there is. The file is written to a temporary name and renamed over the previous
-one, so a crash leaves either the old or the new checkpoint, never a torn one.
+plugin particle fields, mesh-mover vertices, the output meshes' movers' state, and time, step
+count, last dt and the fastest speed (which the next automatic dt depends on). Seeding is the
+only random step, so the seed is all the RNG state there is. The file is written to a
+temporary name and renamed over the previous one, so a crash leaves either the old or the new
+checkpoint, never a torn one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Checkpoint:
     arrays: dict[str, np.ndarray]
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     movers: list[np.ndarray] = field(default_factory=list)
+    meshes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # by mesh name
 
 
 def capture(sim, frame: int) -> Checkpoint:
@@ -77,6 +79,11 @@ def write_checkpoint(path: Path, checkpoint: Checkpoint, scene_text: str) -> Non
         movers = f.create_group("movers")
         for index, vertices in enumerate(checkpoint.movers):
             movers.create_dataset(str(index), data=vertices)
+        meshes = f.create_group("meshes")
+        for name, state in checkpoint.meshes.items():
+            group = meshes.create_group(name)
+            for key, values in state.items():
+                group.create_dataset(key, data=values)
     os.replace(partial, path)
 
 
@@ -90,5 +97,9 @@ def read_checkpoint(path: Path) -> tuple[Checkpoint, str]:
             arrays={name: f["arrays"][name][()] for name in f["arrays"]},
             fields={name: f["fields"][name][()] for name in f["fields"]},
             movers=[movers[str(index)][()] for index in range(len(movers))],
+            meshes={
+                name: {key: group[key][()] for key in group}
+                for name, group in f.get("meshes", {}).items()
+            },
         )
         return checkpoint, f["scene"].asstr()[()]

@@ -9,7 +9,7 @@ import numpy as np
 from engine.solver.simulation import Simulation
 
 
-def _state_variable(sim: Simulation, name: str) -> np.ndarray:
+def state_variable(sim: Simulation, name: str) -> np.ndarray:
     """``(N,)`` values of a material state variable; 0 for particles whose material lacks it."""
     state = sim.numpy("state")
     material_id = sim.numpy("material_id")
@@ -50,7 +50,7 @@ def particle_fields(sim: Simulation, names: list[str]) -> dict[str, np.ndarray]:
         elif name in sim.fields:
             out[name] = sim.numpy(name)
         else:
-            out[name] = _state_variable(sim, name)
+            out[name] = state_variable(sim, name)
     return out
 
 

@@ -131,7 +131,7 @@ class Simulation:
         self.state = store.array(n, (MAX_STATE,))
         self.mass, self.volume = store.array(n), store.array(n)
         self.material_id, self.body_id = store.array(n, integer=True), store.array(n, integer=True)
-        for name in ("x", "v", "mass", "volume", "material_id", "body_id"):
+        for name in ("x", "v", "C", "mass", "volume", "material_id", "body_id"):
             store.assign(getattr(self, name), getattr(seeded, name))
         store.assign(self.F, np.broadcast_to(np.eye(dim), (n, dim, dim)))
         store.assign(self.state, self.materials.initial_state(seeded.material_id))

@@ -10,7 +10,7 @@ import numpy as np
 from engine.io import Result
 from engine.viz import VizError
 from engine.viz.outputs import prepare_outputs
-from engine.viz.results import open_surface
+from engine.viz.results import open_meshes, open_surface
 
 #: Diagnostics the summary and the plot name; other (plugin) ones are only listed.
 STANDARD = ("time", "step", "dt", "dt_min", "dt_max", "mass", "momentum", "kinetic_energy")
@@ -34,8 +34,8 @@ def _hardware(metadata: dict) -> str:
 
 
 def describe(result: Result) -> str:
-    """A multi-line report: frames, time range, fields, particle counts, surface, diagnostics,
-    and the scene text."""
+    """A multi-line report: frames, time range, fields, particle counts, surface, output meshes,
+    diagnostics, and the scene text."""
     first, last = result.arrays(0), result.arrays(-1)
     lines = [
         f"result: {result.path} ({result.dim}D, engine {result.metadata.get('engine_version')})",
@@ -57,6 +57,8 @@ def describe(result: Result) -> str:
             f"surface: {surface.path.name}, {surface.n_frames} frames, "
             f"{len(surface.points(0))} vertices, {len(surface.faces(0))} triangles"
         )
+    for name, mesh in open_meshes(result).items():
+        lines += _mesh_summary(name, mesh)
     lines += _diagnostics_summary(result.diagnostics())
     lines += ["scene:", textwrap.indent(result.scene_text.rstrip(), "    ")]
     return "\n".join(lines)
@@ -108,6 +110,29 @@ def _counts_by_body(first: np.ndarray, last: np.ndarray) -> dict[int, tuple[int,
     """Particles per body id in the first and last frames."""
     bodies = np.union1d(first, last)
     return {int(b): (int((first == b).sum()), int((last == b).sum())) for b in bodies}
+
+
+def _mesh_summary(name: str, mesh: Result) -> list[str]:
+    """Lines on one output mesh: file, frames, nodes and cells, mover, fields, fallbacks, the
+    equidistribution spread and the mover's time."""
+    diagnostics = mesh.diagnostics()
+    cells = len(mesh.cells(0))
+    kind = "quads" if mesh.dim == 2 else "hexahedra"
+    nodes = mesh.metadata.get("nodes", "?")
+    lines = [
+        f"mesh {name}: {mesh.path.name}, {mesh.n_frames} frames, {len(mesh.points(0))} nodes "
+        f"{nodes} ({cells} {kind}), mover {mesh.metadata.get('mover', '?')}",
+        f"    fields: {', '.join(mesh.fields)}",
+    ]
+    if "equidistribution" in diagnostics:
+        spread, fallback = diagnostics["equidistribution"], diagnostics["fallback"]
+        seconds = diagnostics["move_seconds"]
+        lines.append(
+            f"    equidistribution spread {spread[0]:.3g} first, {spread[-1]:.3g} last; "
+            f"{int(fallback.sum())} frames fell back to uniform; move {seconds.mean():.3g} s "
+            "per frame"
+        )
+    return lines
 
 
 def _diagnostics_summary(diagnostics: dict[str, np.ndarray]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Open result files for drawing: the particle file, its surface file, and frame selections."""
+"""Open result files for drawing: the particle file, its surface and mesh files, and frame
+selections."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import engine.io
-from engine.output.vtkhdf import SURFACE, surface_path
+from engine.output.vtkhdf import MESH, SURFACE, mesh_path, surface_path
 from engine.viz import VizError
 
 
@@ -22,10 +23,12 @@ def open_result(path: str | Path) -> engine.io.Result:
             f"cannot read {path} as an engine result ({error}); give a .vtkhdf file written "
             "by `engine run`"
         ) from None
-    if result.kind == SURFACE:
+    if result.kind in (SURFACE, MESH):
+        particles = path.name.replace("_surface", "").split("_mesh_")[0]
+        particles += "" if particles.endswith(path.suffix) else path.suffix
         raise VizError(
-            f"{path} is a surface file; give the particle file beside it "
-            f"({path.name.replace('_surface', '')}), its surface is drawn with it"
+            f"{path} is a {result.kind} file; give the particle file beside it "
+            f"({particles}), its {result.kind} is drawn with it"
         )
     if result.n_frames == 0:
         raise VizError(f"{path} has no finished frames yet; run the scene (longer) first")
@@ -51,6 +54,18 @@ def open_surface(result: engine.io.Result) -> engine.io.Result | None:
         return None
     surface = engine.io.open(path)
     return surface if surface.n_frames else None
+
+
+def open_meshes(result: engine.io.Result) -> dict[str, engine.io.Result]:
+    """The output meshes written beside ``result`` (``<output>_mesh_<name>.vtkhdf``), by name,
+    in the order of the scene's ``[[output.meshes]]``; those with no finished frame left out."""
+    tables = parse_scene(result.scene_text).get("output", {}).get("meshes", [])
+    meshes = {}
+    for table in tables:
+        path = mesh_path(result.path, str(table.get("name", "")))
+        if path.is_file() and (mesh := engine.io.open(path)).n_frames:
+            meshes[str(table["name"])] = mesh
+    return meshes
 
 
 def nearest_frame(result: engine.io.Result, time: float) -> int:

@@ -1,7 +1,8 @@
 """Everything drawn for one result in one PyVista plotter, updated in place frame by frame.
 
 Shared by ``engine render`` (off screen) and ``engine view`` (a window): particles as points or
-sphere glyphs coloured by a field, the mesh movers' surface, the obstacles at the frame's time
+sphere glyphs coloured by a field, the mesh movers' surface, the output meshes' cell edges
+(``[[output.meshes]]``, as moved in the nearest frame), the obstacles at the frame's time
 (mesh colliders see-through, so the bodies they touch stay visible), a scalar bar (for id fields
 a legend of the scene's names) and a time label. Text is sized and placed from the window size
 so that it stays inside the image.
@@ -18,7 +19,7 @@ from scipy.spatial import cKDTree
 
 from engine.io import Result
 from engine.viz import VizError, color
-from engine.viz.results import nearest_frame, open_surface
+from engine.viz.results import nearest_frame, open_meshes, open_surface
 from engine.viz.scene_geometry import SceneGeometry
 
 #: Camera presets: the direction from the domain's centre to the camera, and the up direction.
@@ -86,12 +87,15 @@ class Stage:
         frame: the frame shown (-1 before the first :meth:`show`).
         particles: the particle points or glyphs, with the colour values as point data.
         surface_mesh: the mesh movers' surface, empty if the result has none.
+        output_meshes: each output mesh (by name) as drawn: its cells' edges.
     """
 
     def __init__(self, plotter: pv.Plotter, result: Result, style: Style) -> None:
         color.check_field(result, style.field)
         self.plotter, self.result, self.style = plotter, result, style
         self.surface = open_surface(result)
+        self.meshes = open_meshes(result)
+        self.output_meshes = {name: pv.UnstructuredGrid() for name in self.meshes}
         self.geometry = SceneGeometry.from_result(result)
         self.radius = _glyph_radius(result.points(0), self.geometry.domain)
         self.fixed = {style.field: style.clim} if style.clim else {}
@@ -117,7 +121,8 @@ class Stage:
             )
 
     def show(self, i: int) -> None:
-        """Draw frame ``i``: particles, surface, obstacles and time label at its time."""
+        """Draw frame ``i``: particles, surface, output meshes, obstacles and time label at its
+        time."""
         i = i % self.result.n_frames
         time = float(self.result.times[i])
         self._show_particles(i)
@@ -130,6 +135,19 @@ class Stage:
             if SURFACE not in self.plotter.actors:
                 self.plotter.add_mesh(
                     self.surface_mesh, color="lightgrey", opacity=0.35, name=SURFACE
+                )
+        for name, mesh in self.meshes.items():
+            k = nearest_frame(mesh, time)
+            grid = mesh.frame(k)
+            self.output_meshes[name].shallow_copy(grid)
+            if f"mesh {name}" not in self.plotter.actors:
+                self.plotter.add_mesh(
+                    self.output_meshes[name],
+                    style="wireframe",
+                    color="dimgray",
+                    opacity=0.6,
+                    line_width=1,
+                    name=f"mesh {name}",
                 )
         self.geometry.at(time)
         self.time_label.input = f"t = {time:.3f} s"
