@@ -1,6 +1,6 @@
 """The ``learned`` output-mesh mover (``[[output.meshes]] mover = "learned"``, ``weights =
 "..."``): ``x = xi + grad phi``, ``phi`` from the network of the monitor at the mesh's nodes in
-:mod:`engine.output.mover_net` (trained without optimal meshes by ``engine train mover``).
+:mod:`engine.diff.mover_net` (trained without optimal meshes by ``engine train mover``).
 
 The weights are checked when the scene is loaded: a missing or unreadable file or sidecar,
 weights of another architecture or dimension (a validation error at ``weights``), or fewer
@@ -19,7 +19,7 @@ class LearnedMover:
     """Moves the nodes by the network's ``grad phi`` each output frame; carries no state."""
 
     def __init__(self, spec: OutputMeshSpec) -> None:
-        from engine.output.mover_net import load_mover_net
+        from engine.diff.mover_net import load_mover_net
 
         self.nodes = spec.nodes
         self.domain = np.asarray(spec.domain, float)
@@ -49,7 +49,7 @@ class LearnedMover:
 
 def check(params, dim: int, base_dir) -> list[ShapeIssue]:
     """Weights that load for a ``dim``-D mesh, and enough nodes per axis for the network."""
-    from engine.output.mover_net import MoverWeightsError, load_mover_net
+    from engine.diff.mover_net import MoverWeightsError, load_mover_net
 
     try:
         net = load_mover_net(base_dir / params.weights, dim)

@@ -12,11 +12,11 @@ from engine_plugins.learned_mover import LearnedMover
 
 import engine.io
 from engine.cli import main
+from engine.diff.mover_net import MoverNet, MoverNetConfig, NeumannPoisson, save_mover_net
 from engine.hooks.records import OutputMeshSpec
 from engine.output.lattice import mesh_problem, uniform_nodes
 from engine.output.lattice_derivatives import lattice_derivatives
 from engine.output.monitor import build_monitor
-from engine.output.mover_net import MoverNet, MoverNetConfig, NeumannPoisson, save_mover_net
 
 DOMAIN = np.array([1.0, 0.5])
 NODES = (17, 9)
