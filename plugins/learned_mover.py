@@ -25,7 +25,7 @@ class LearnedMover:
         self.domain = np.asarray(spec.domain, float)
         self.scale = float(self.domain.max())
         self.xi = spec.xi
-        self.spacing = self.domain / self.scale / (np.asarray(self.nodes) - 1)
+        self.extent = self.domain / self.scale
         self.device = spec.device
         self.net = load_mover_net(spec.weights, spec.dim, spec.device)
 
@@ -33,10 +33,9 @@ class LearnedMover:
         """The nodes ``(M, d)`` m for ``monitor``, kept inside the domain."""
         import torch
 
-        values = monitor.at(self.xi).reshape(1, *self.nodes)
         with torch.no_grad():
-            tensor = torch.as_tensor(values, dtype=torch.float64, device=self.device)
-            moved = self.net.displacement(tensor, self.spacing)[0].cpu().numpy()
+            values = torch.as_tensor(monitor.values[None], dtype=torch.float64, device=self.device)
+            moved = self.net.displacement(values, self.extent, self.nodes)[0].cpu().numpy()
         points = self.xi + moved.reshape(self.xi.shape) * self.scale
         return np.clip(points, 0.0, self.domain)
 

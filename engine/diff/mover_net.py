@@ -2,13 +2,15 @@
 convolutional network of the monitor ``m`` sampled at the mesh's nodes (Hu et al. 2024's
 data-free mover, in the manner of M2N), with its physics built in:
 
-- **A linearised Monge-Ampere solve inside.** The network gives a source ``s`` on the node
+- **An unrolled Monge-Ampere solver inside.** The network gives a source ``s`` on the node
   lattice and ``phi`` solves the Neumann problem ``Laplacian phi = s`` exactly, in the cosine
   basis that diagonalises the lattice's mirrored Laplacian (:class:`NeumannPoisson`): the map is
-  global however small the network's reach. ``s = theta / m - 1 + CNN(...)``: without the CNN
-  it is the Monge-Ampere equation ``m det(I + H(phi)) = theta`` linearised about the identity
-  (``det(I + H) ~ 1 + Laplacian phi``), exact in 1D but for ``m`` taken at ``xi`` rather than
-  ``x``; the CNN (last layer zero at initialisation) learns what the linearisation misses.
+  global however small the network's reach. First ``s = theta / m(xi) - 1 + CNN(...)``: without
+  the CNN the Monge-Ampere equation ``m(x) det(I + H(phi)) = theta`` linearised about the
+  identity (``det(I + H) ~ 1 + Laplacian phi``, ``m`` at ``xi``); then a few damped fixed-point
+  steps ``s <- s + omega_k (theta / m(x) - det(I + H))`` with ``m`` at the moved nodes, whose
+  fixed point is the equation's solution. The CNN (last layer zero at initialisation) and the
+  ``omega_k`` are what training learns.
 - **Boundary nodes slide, corners stay** by construction: ``grad phi`` by central differences
   with ``phi`` mirrored across the faces (:mod:`engine.output.lattice_derivatives`) has no
   normal component on a face.
@@ -51,6 +53,7 @@ class MoverNetConfig:
     dim: int
     hidden: int = 16
     dilations: tuple[int, ...] = field(default=(1, 2, 4, 8, 1))
+    steps: int = 3  # damped fixed-point steps after the first map
 
     @property
     def min_nodes(self) -> int:
@@ -108,9 +111,29 @@ def trapezoid_mean(values: torch.Tensor, dim: int) -> torch.Tensor:
     return (values * weights).flatten(values.ndim - dim).sum(-1)
 
 
+def interpolate(values: torch.Tensor, points: torch.Tensor, extent) -> torch.Tensor:
+    """``values`` ``(B, *shape)`` on the uniform lattice over ``[0, extent]`` (``(d,)``),
+    multilinear at ``points`` ``(B, *nodes, d)`` (moved onto the domain), as
+    :attr:`Monitor.at` interpolates: ``(B, *nodes)``."""
+    high = points.new_tensor(np.asarray(extent, float))
+    grid = (points.clamp_min(0.0).minimum(high) * (2.0 / high) - 1.0).flip(-1)
+    sampled = torch.nn.functional.grid_sample(
+        values[:, None], grid, mode="bilinear", align_corners=True
+    )
+    return sampled[:, 0]
+
+
 class MoverNet(nn.Module):
-    """``net.displacement(m, spacing) -> grad phi`` ``(B, *nodes, d)``, ``m`` ``(B, *nodes)``
-    the monitor (positive) at the mesh's nodes, ``spacing`` ``(d,)`` the nodes' spacing."""
+    """``net.displacement(m, extent, nodes) -> grad phi`` ``(B, *nodes, d)``: ``m`` ``(B,
+    *shape)`` the monitor (positive) on its uniform lattice over the domain ``[0, extent]``
+    (``(d,)``, in units of the largest side), the mesh ``nodes`` per axis.
+
+    The source starts from the linearised Monge-Ampere prior plus the CNN's correction, then
+    takes :attr:`MoverNetConfig.steps` damped fixed-point steps towards equidistribution,
+    ``s <- s + omega_k (theta / m(x) - det(I + H(phi)))`` (``omega_k`` learned, in (0, 1)),
+    each with the monitor taken at the moved nodes: an unrolled Monge-Ampere solver whose
+    fixed point is the equation's solution.
+    """
 
     def __init__(self, config: MoverNetConfig) -> None:
         super().__init__()
@@ -131,35 +154,50 @@ class MoverNet(nn.Module):
             ]
             channels = config.hidden
         layers.append(conv(channels, 1, 1))
-        nn.init.zeros_(layers[-1].weight)  # untrained: the linearised Monge-Ampere map
+        nn.init.zeros_(layers[-1].weight)  # untrained: the physics alone
         nn.init.zeros_(layers[-1].bias)
         self.cnn = nn.Sequential(*layers)
+        self.damping = nn.Parameter(torch.zeros(config.steps))  # omega = sigmoid: 1/2
         self._solvers: dict[tuple, NeumannPoisson] = {}
 
-    def source(self, monitor: torch.Tensor) -> torch.Tensor:
-        """``s`` ``(B, *nodes)``: the linearised prior ``theta / m - 1`` (``theta`` the
-        harmonic mean of ``m``) plus the CNN's correction, fed ``log(m / mean m)`` and the
-        prior."""
-        dim = self.config.dim
-        lattice = (-1, *[1] * dim)
-        relative = torch.log(monitor / trapezoid_mean(monitor, dim).reshape(lattice))
-        theta = 1.0 / trapezoid_mean(1.0 / monitor, dim).reshape(lattice)
-        prior = theta / monitor - 1.0
-        return prior + self.cnn(torch.stack([relative, prior], dim=1))[:, 0]
-
-    def potential(self, monitor: torch.Tensor, spacing) -> torch.Tensor:
-        """``phi`` ``(B, *nodes)`` (length^2)."""
-        source = self.source(monitor)
-        shape, steps = tuple(source.shape[1:]), tuple(float(h) for h in spacing)
-        key = (shape, steps, source.device, source.dtype)
+    def _solver(self, nodes: tuple[int, ...], spacing, like: torch.Tensor) -> NeumannPoisson:
+        key = (nodes, tuple(float(h) for h in spacing), like.device, like.dtype)
         if key not in self._solvers:
-            self._solvers[key] = NeumannPoisson(shape, steps, source.device, source.dtype)
-        return self._solvers[key](source)
+            self._solvers[key] = NeumannPoisson(nodes, key[1], like.device, like.dtype)
+        return self._solvers[key]
 
-    def displacement(self, monitor: torch.Tensor, spacing) -> torch.Tensor:
+    def potential(self, monitor: torch.Tensor, extent, nodes: tuple[int, ...]) -> torch.Tensor:
+        """``phi`` ``(B, *nodes)`` (length^2) on the mesh's node lattice."""
+        dim = self.config.dim
+        extent = np.asarray(extent, float)
+        spacing = extent / (np.asarray(nodes) - 1)
+        xi = lattice_points(extent, nodes, monitor)
+        lattice = (-1, *[1] * dim)
+        theta = trapezoid_mean(monitor, dim).reshape(lattice)
+        at_nodes = interpolate(monitor, xi.expand(len(monitor), *xi.shape), extent)
+        prior = theta / at_nodes - 1.0
+        features = torch.stack([torch.log(at_nodes / theta), prior], dim=1)
+        source = prior + self.cnn(features)[:, 0]
+        solve = self._solver(tuple(nodes), spacing, source)
+        identity = torch.eye(dim, dtype=source.dtype, device=source.device)
+        for omega in torch.sigmoid(self.damping):
+            gradient, hessian = lattice_derivatives(solve(source), spacing)
+            moved = interpolate(monitor, xi + torch.stack(gradient, dim=-1), extent)
+            source = source + omega * (theta / moved - torch.linalg.det(identity + hessian))
+        return solve(source)
+
+    def displacement(self, monitor: torch.Tensor, extent, nodes: tuple[int, ...]) -> torch.Tensor:
         """``grad phi`` ``(B, *nodes, d)``: the nodes' move from the uniform lattice."""
-        gradient, _ = lattice_derivatives(self.potential(monitor, spacing), spacing)
+        spacing = np.asarray(extent, float) / (np.asarray(nodes) - 1)
+        gradient, _ = lattice_derivatives(self.potential(monitor, extent, nodes), spacing)
         return torch.stack(gradient, dim=-1)
+
+
+def lattice_points(extent, nodes: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """The uniform nodes ``(*nodes, d)`` over ``[0, extent]``, as ``like``'s tensors."""
+    axes = [torch.linspace(0.0, float(e), n, dtype=like.dtype, device=like.device)
+            for e, n in zip(extent, nodes, strict=True)]  # fmt: skip
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
 
 
 class MoverWeightsError(ValueError):
@@ -206,7 +244,8 @@ def load_mover_net(path: str | Path, dim: int, device="cpu", dtype=torch.float64
             f"use mover weights trained in {dim}D, or another mover (monge_ampere)",
         )
     try:
-        config = MoverNetConfig(dim, int(record["hidden"]), tuple(record["dilations"]))
+        sizes = (int(record["hidden"]), tuple(record["dilations"]), int(record["steps"]))
+        config = MoverNetConfig(dim, *sizes)
         model = MoverNet(config).double()
         model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
     except Exception as error:  # a torn file, a pickle, or tensors of other shapes

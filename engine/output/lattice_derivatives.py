@@ -10,16 +10,7 @@ mover) and torch tensors (the learned mover and its training): ``phi`` ``(..., *
 lattice on its last ``d`` axes, any leading batch axes.
 """
 
-import numpy as np
-
-
-def _namespace(array):
-    """NumPy for an ndarray, else torch (imported only then)."""
-    if isinstance(array, np.ndarray):
-        return np
-    import torch
-
-    return torch
+from engine.output.lattice import array_namespace
 
 
 def _part(array, axis: int, start: int, stop: int):
@@ -30,7 +21,7 @@ def _part(array, axis: int, start: int, stop: int):
 def mirrored(phi, dim: int):
     """``phi`` ``(..., *nodes)`` padded by one node at both ends of each of its last ``dim``
     axes, mirrored across the end nodes: ``(..., *(nodes + 2))``."""
-    xp = _namespace(phi)
+    xp = array_namespace(phi)
     for axis in range(phi.ndim - dim, phi.ndim):
         n = phi.shape[axis]
         ends = [_part(phi, axis, 1, 2), phi, _part(phi, axis, n - 2, n - 1)]
@@ -42,7 +33,7 @@ def lattice_derivatives(phi, spacing) -> tuple[list, object]:
     """The gradient (``d`` arrays shaped like ``phi``) and the Hessian ``(..., *nodes, d, d)``
     of ``phi`` ``(..., *nodes)`` on a lattice of node ``spacing`` ``(d,)`` (lengths in the
     unit of ``phi``'s argument), mirrored across the faces."""
-    xp = _namespace(phi)
+    xp = array_namespace(phi)
     h = [float(value) for value in spacing]
     dim = len(h)
     lead = phi.ndim - dim
