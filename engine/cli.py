@@ -462,7 +462,8 @@ def _experiment_mover(args: argparse.Namespace, out) -> int:
         print(f"error: {weights} does not exist: train it (engine train mover)", file=sys.stderr)
         return 2
     settings = json.loads(weights.with_suffix(".json").read_text()).get("settings", {})
-    nodes, alpha = int(settings.get("nodes", 33)), float(settings.get("alpha", 1.0))
+    nodes = int(settings.get("nodes", 33))
+    alpha = args.alpha if args.alpha is not None else float(settings.get("alpha", 1.0))
     reports = experiment.run_experiment(weights.resolve(), out / "mover", nodes, alpha, args.quiet)
     print(experiment.summary_table(reports))
     for group, row in experiment.summary(reports).items():
@@ -558,6 +559,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument(
         "--ablation", help="contact: the network without contact edges (default: shipped)"
+    )
+    experiment.add_argument(
+        "--alpha",
+        type=_positive_number("--alpha 3"),
+        help="mover: the monitor strength (default: the one the weights were trained at)",
     )
     experiment.add_argument("--out", default="out/experiments", help="folder for all outputs")
     experiment.add_argument(
@@ -656,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     mover.add_argument("results", nargs="+", help="particle result files (.vtkhdf) of engine runs")
     mover.add_argument("--out", required=True, help="weights file to write (.pt)")
     mover.add_argument(
-        "--epochs", type=_whole_number(1, "--epochs 300"), default=300, help="full-batch steps"
+        "--epochs", type=_whole_number(1, "--epochs 600"), default=600, help="full-batch steps"
     )
     mover.add_argument(
         "--minutes",
@@ -672,7 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mover.add_argument("--hidden", type=_whole_number(4, "--hidden 16"), default=16)
     mover.add_argument(
-        "--lr", dest="learning_rate", type=_positive_number("--lr 3e-3"), default=3e-3
+        "--lr", dest="learning_rate", type=_positive_number("--lr 5e-3"), default=5e-3
     )
     mover.add_argument(
         "--convexity",

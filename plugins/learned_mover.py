@@ -5,18 +5,29 @@
 The weights are checked when the scene is loaded: a missing or unreadable file or sidecar,
 weights of another architecture or dimension (a validation error at ``weights``), or fewer
 nodes on an axis than the network's reach needs (at ``nodes``). It runs on the simulation's
-torch device; a mesh it moves is checked by the engine every frame like any mover's (the
-uniform mesh is written, with a warning, where a cell would invert).
+torch device. Where the network's mesh would invert a cell the move is shrunk towards the
+uniform mesh until no cell does; the engine still checks every frame like any mover's (and
+writes the uniform mesh, with a warning, where a cell would invert).
 """
 
 import numpy as np
 
 from engine.hooks import hookimpl
 from engine.hooks.records import Monitor, OutputMeshMoverType, OutputMeshSpec, ShapeIssue
+from engine.output.lattice import mesh_problem
+
+#: The shares of the network's move tried in turn until no cell inverts: a map ``xi + t grad
+#: phi`` with ``t`` small is near the identity, whose cells are all valid.
+SHRINK = (1.0, 0.75, 0.5, 0.25)
 
 
 class LearnedMover:
-    """Moves the nodes by the network's ``grad phi`` each output frame; carries no state."""
+    """Moves the nodes by the network's ``grad phi`` each output frame; carries no state.
+
+    Where that mesh would invert a cell, the move is shrunk (``SHRINK``) until none does;
+    ``share`` is the last frame's share (0 where even the smallest failed: the engine then
+    writes the uniform mesh with a warning).
+    """
 
     def __init__(self, spec: OutputMeshSpec) -> None:
         from engine.diff.mover_net import load_mover_net
@@ -28,6 +39,7 @@ class LearnedMover:
         self.extent = self.domain / self.scale
         self.device = spec.device
         self.net = load_mover_net(spec.weights, spec.dim, spec.device)
+        self.share = 1.0
 
     def move(self, monitor: Monitor) -> np.ndarray:
         """The nodes ``(M, d)`` m for ``monitor``, kept inside the domain."""
@@ -36,8 +48,14 @@ class LearnedMover:
         with torch.no_grad():
             values = torch.as_tensor(monitor.values[None], dtype=torch.float64, device=self.device)
             moved = self.net.displacement(values, self.extent, self.nodes)[0].cpu().numpy()
-        points = self.xi + moved.reshape(self.xi.shape) * self.scale
-        return np.clip(points, 0.0, self.domain)
+        step = moved.reshape(self.xi.shape) * self.scale
+        for share in SHRINK:
+            points = np.clip(self.xi + share * step, 0.0, self.domain)
+            if mesh_problem(points, self.nodes, self.domain) is None:
+                self.share = share
+                return points
+        self.share = 0.0
+        return points
 
     def state(self) -> dict[str, np.ndarray]:
         return {}

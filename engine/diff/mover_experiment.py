@@ -1,18 +1,21 @@
 """The acceptance experiment of the learned output-mesh mover (``engine experiment mover``).
 
 Scenes (``scenes/mover/``, 2D, 64 cells, 0.6 s, a frame every 0.02 s): the training families
-:data:`TRAINING` (dam break, sand collapse, jelly in water), measured on their held-out frames
-(:func:`engine.diff.mover_data.held_out`: never trained on), and the family
-:data:`HELD_OUT_FAMILY` (a water disk splashing on the floor), never seen in training, measured
-on every frame. Each scene runs in the engine here (the same frames ``engine run`` writes: the
-CPU run is bitwise reproducible) and each frame is meshed, at equal node count, by:
+:data:`TRAINING` (dam break, sand collapse, jelly in water, a thrown jelly disk), measured on
+their held-out frames (:func:`engine.diff.mover_data.held_out`: never trained on), and the
+family :data:`HELD_OUT_FAMILY` (a water disk splashing on the floor), never seen in training,
+measured on every frame. Each scene runs in the engine here (the same frames ``engine run``
+writes: the CPU run is bitwise reproducible) and each frame is meshed, at equal node count, by:
 
 - ``uniform``: the uniform mesh;
 - ``monge_ampere``: the classical mover, warm-started from the last frame as the engine runs it;
   its solve is also timed from rest (``cold``);
-- ``prior``: the learned mover's network untrained (the linearised Monge-Ampere map alone, the
-  baseline the training must beat);
+- ``prior``: the learned mover's network untrained (the linearised Monge-Ampere map and three
+  damped fixed-point steps, physics alone: the baseline the training must beat);
 - ``learned``: the trained network.
+
+Both learned meshes are what the plugin returns: the network's move, shrunk where it would
+invert a cell (the share kept is reported).
 
 Per frame and mesh: the interpolation error of density and velocity against the same field
 sampled on a 4x finer uniform mesh (:func:`engine.output.mesh_quality.interpolation_error`),
@@ -39,7 +42,7 @@ from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
 
 FAMILIES = Path(__file__).resolve().parents[2] / "scenes" / "mover"
-TRAINING = ("dam_break_2d", "sand_collapse_2d", "jelly_in_water_2d")
+TRAINING = ("dam_break_2d", "sand_collapse_2d", "jelly_in_water_2d", "jelly_throw_2d")
 HELD_OUT_FAMILY = "water_drop_2d"
 MESHES = ("uniform", "monge_ampere", "prior", "learned")
 
@@ -47,8 +50,9 @@ MESHES = ("uniform", "monge_ampere", "prior", "learned")
 @dataclass
 class FrameReport:
     """One measured frame: its scene, group and number; per mesh the density and velocity
-    errors (kg/m^3, m/s), spread, inverted cells and move time (s); the simulation frame's wall
-    time (s) and the classical solve's time from rest (s)."""
+    errors (kg/m^3, m/s), spread, inverted cells and move time (s); the share of the network's
+    move the learned meshes kept (below 1 where it was shrunk so that no cell inverts); the
+    simulation frame's wall time (s) and the classical solve's time from rest (s)."""
 
     scene: str
     group: str
@@ -58,6 +62,7 @@ class FrameReport:
     spread: dict[str, float] = field(default_factory=dict)
     inverted: dict[str, int] = field(default_factory=dict)
     move_seconds: dict[str, float] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
     cold_seconds: float = 0.0
     frame_seconds: float = 0.0
 
@@ -138,6 +143,7 @@ def run_scene(
         if i == 0 or not (group == "held-out family" or held_out(i)):
             continue
         report = FrameReport(name, group, i, move_seconds=moves, cold_seconds=cold)
+        report.shares = {mesh: meshers.movers[mesh].share for mesh in ("prior", "learned")}
         report.frame_seconds = seconds
         report.inverted = {mesh: inverted_cells(p, nodes) for mesh, p in points.items()}
         measure(frame, points, nodes, report)
@@ -195,6 +201,8 @@ def summary(reports: list[FrameReport]) -> dict[str, dict[str, float]]:
         row["inverted learned, every frame"] = int(
             sum(r.inverted.get("learned, every frame", 0) for r in kept)
         )
+        for mesh in ("prior", "learned"):
+            row[f"shrunk {mesh}"] = int(sum(r.shares[mesh] < 1 for r in kept))
         row["cold_seconds monge_ampere"] = float(np.mean([r.cold_seconds for r in kept]))
         row["frame_seconds"] = float(np.mean([r.frame_seconds for r in kept]))
         out[group] = row
@@ -218,6 +226,7 @@ def targets(row: dict[str, float]) -> dict[str, float]:
         )
     out["spread: uniform / learned"] = row["spread uniform"] / row["spread learned"]
     out["inverted cells, learned, every frame"] = row["inverted learned, every frame"]
+    out["frames shrunk, learned"] = row["shrunk learned"]
     move = row["move_seconds learned"]
     out["time: monge_ampere warm / learned"] = row["move_seconds monge_ampere"] / move
     out["time: monge_ampere from rest / learned"] = row["cold_seconds monge_ampere"] / move
@@ -265,7 +274,8 @@ def plot_meshes(frame: MeshFrame, points: dict[str, np.ndarray], nodes, path: Pa
         axis.set_xlim(0, frame.domain[0])
         axis.set_ylim(0, frame.domain[1])
         axis.set_aspect("equal")
-        axis.set_title(f"{name}: {frame.source} frame {frame.frame}, t = {frame.time:.2f} s")
+        axis.set_title(name)
+    figure.suptitle(f"{frame.source}, frame {frame.frame}, t = {frame.time:.2f} s")
     figure.colorbar(collection, ax=axes, label="density (kg/m^3)", shrink=0.8)
     figure.savefig(path, dpi=110)
     plt.close(figure)
