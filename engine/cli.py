@@ -296,6 +296,32 @@ def _train_contact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_mover(args: argparse.Namespace) -> int:
+    require("torch", "engine train")
+    from dataclasses import fields
+    from pathlib import Path
+
+    from engine.diff.mover_training import MoverTrainingConfig, train_mover
+    from engine.diff.train import TrainingError
+
+    settings = {f.name: getattr(args, f.name) for f in fields(MoverTrainingConfig)}
+    results = [Path(path) for path in args.results]
+    try:
+        log = train_mover(
+            results, Path(args.out), MoverTrainingConfig(**settings), args.resume, args.quiet
+        )
+    except (TrainingError, SceneError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        last = f"{log.held_out[-1]:.3e}" if log.held_out else "none"
+        print(
+            f"trained {len(log.losses)} epochs in {log.seconds / 60:.1f} min, held-out loss "
+            f"{last} (untrained {log.prior:.3e}): {args.out}"
+        )
+    return 0
+
+
 def _identify(args: argparse.Namespace) -> int:
     require("torch", "engine identify")
     import json
@@ -346,6 +372,8 @@ def _experiment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.what == "contact":
         return _experiment_contact(args, out)
+    if args.what == "mover":
+        return _experiment_mover(args, out)
     for name in args.case or list(CASES):
         run_case(name, out / name, scale, quiet=args.quiet)
     print(summary_table(load_reports(out)))
@@ -428,6 +456,27 @@ def _plugin_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _experiment_mover(args: argparse.Namespace, out) -> int:
+    from pathlib import Path
+
+    from engine.diff import mover_experiment as experiment
+
+    models = Path(__file__).resolve().parents[1] / "assets" / "models"
+    weights = Path(args.weights or models / "mover_2d.pt")
+    if not weights.is_file():
+        print(f"error: {weights} does not exist: train it (engine train mover)", file=sys.stderr)
+        return 2
+    settings = json.loads(weights.with_suffix(".json").read_text()).get("settings", {})
+    nodes = int(settings.get("nodes", 33))
+    alpha = args.alpha if args.alpha is not None else float(settings.get("alpha", 1.0))
+    reports = experiment.run_experiment(weights.resolve(), out / "mover", nodes, alpha, args.quiet)
+    print(experiment.summary_table(reports))
+    for group, row in experiment.summary(reports).items():
+        for name, value in experiment.targets(row).items():
+            print(f"{group}: {name}: {value:.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engine", description="MLS-MPM simulation engine.")
     parser.add_argument("--version", action="version", version=f"engine {__version__}")
@@ -497,9 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     experiment = commands.add_parser(
         "experiment",
-        help="the acceptance experiments: learning materials from motion, contact correction",
+        help="the acceptance experiments: learning materials from motion, contact correction, "
+        "the learned mesh mover",
     )
-    experiment.add_argument("what", choices=["materials", "contact"])
+    experiment.add_argument("what", choices=["materials", "contact", "mover"])
     experiment.add_argument(
         "--case", action="append", choices=["jelly", "plasticine", "sand", "water"]
     )
@@ -509,9 +559,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["drop", "throw", "slide", "ramp", "ramp_rough", "drop_fast"],
         help="contact: a held-out scene (default: all)",
     )
-    experiment.add_argument("--weights", help="contact: the network (default: the shipped one)")
+    experiment.add_argument(
+        "--weights", help="contact, mover: the network (default: the shipped one)"
+    )
     experiment.add_argument(
         "--ablation", help="contact: the network without contact edges (default: shipped)"
+    )
+    experiment.add_argument(
+        "--alpha",
+        type=_positive_number("--alpha 3"),
+        help="mover: the monitor strength (default: the one the weights were trained at)",
     )
     experiment.add_argument("--out", default="out/experiments", help="folder for all outputs")
     experiment.add_argument(
@@ -621,6 +678,45 @@ def build_parser() -> argparse.ArgumentParser:
     contact.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     contact.add_argument("--quiet", "-q", action="store_true")
     contact.set_defaults(handler=_train_contact)
+
+    mover = train_kinds.add_parser(
+        "mover",
+        help="train the learned mesh mover on frames of engine runs (no optimal meshes needed)",
+    )
+    mover.add_argument("results", nargs="+", help="particle result files (.vtkhdf) of engine runs")
+    mover.add_argument("--out", required=True, help="weights file to write (.pt)")
+    mover.add_argument(
+        "--epochs", type=_whole_number(1, "--epochs 600"), default=600, help="full-batch steps"
+    )
+    mover.add_argument(
+        "--minutes",
+        type=_positive_number("--minutes 25"),
+        default=30.0,
+        help="stop after the epoch that passes this wall time",
+    )
+    mover.add_argument(
+        "--nodes", type=_whole_number(9, "--nodes 33"), default=33, help="mesh nodes per axis"
+    )
+    mover.add_argument(
+        "--alpha", type=_positive_number("--alpha 1"), default=1.0, help="monitor strength"
+    )
+    mover.add_argument("--hidden", type=_whole_number(4, "--hidden 16"), default=16)
+    mover.add_argument(
+        "--lr", dest="learning_rate", type=_positive_number("--lr 5e-3"), default=5e-3
+    )
+    mover.add_argument(
+        "--convexity",
+        type=_positive_number("--convexity 1"),
+        default=1.0,
+        help="weight of the convexity penalty on I + Hessian(phi)",
+    )
+    mover.add_argument("--seed", type=int, default=0, help="of the initial weights")
+    mover.add_argument(
+        "--device", default="cpu", help="torch device to train on: cpu, or cuda for a GPU"
+    )
+    mover.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    mover.add_argument("--quiet", "-q", action="store_true")
+    mover.set_defaults(handler=_train_mover)
 
     identify = commands.add_parser(
         "identify", help="fit a built-in material's parameters to a trajectory (a result file)"

@@ -24,7 +24,7 @@ from engine.hooks.calls import PluginError, describe
 from engine.hooks.records import OutputMeshSpec
 from engine.output.lattice import lattice_cells, mesh_problem, uniform_nodes
 from engine.output.mesh_quality import equidistribution_spread
-from engine.output.monitor import build_monitor
+from engine.output.monitor import build_monitor, monitor_shape
 from engine.output.vtkhdf import MeshWriter, mesh_path
 from engine.scene.loaded import LoadedScene
 from engine.solver.sampled_fields import sample_fields
@@ -51,9 +51,8 @@ class OutputMesh:
         self.domain = np.asarray(loaded.scene.simulation.domain, float)
         self.xi = uniform_nodes(self.domain, self.nodes)
         self.cells = lattice_cells(self.nodes)
-        shape = tuple(max(n, c + 1) for n, c in zip(self.nodes, sim.grid.cells, strict=True))
-        self.monitor_shape = shape
-        self.monitor_points = uniform_nodes(self.domain, shape)
+        self.monitor_shape = monitor_shape(self.nodes, tuple(sim.grid.cells))
+        self.monitor_points = uniform_nodes(self.domain, self.monitor_shape)
         weights = loaded.resolve(params.weights) if params.weights else None
         spec = OutputMeshSpec(params, self.nodes, self.domain, self.xi, weights, sim.device)
         self.plugin = loaded.registry.provider[("output_mesh_movers", params.mover)]

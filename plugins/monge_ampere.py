@@ -14,9 +14,9 @@ Movement and M2N use it:
 explicit in pseudo-time ``tau`` with step ``TAU``, each step one Poisson-like solve by a
 discrete cosine transform (type I, on the nodes: ``scipy.fft.dctn``), which also imposes
 ``d phi / d n = 0`` on the domain's faces, so boundary nodes slide along their faces and the
-corners stay put. Derivatives are central differences on the lattice, reflected across the
-faces. Lengths are scaled by the domain's largest side, so ``gamma`` and ``TAU`` are
-dimensionless.
+corners stay put. Derivatives are central differences on the lattice, mirrored across the
+faces (:func:`engine.output.lattice_derivatives.lattice_derivatives`). Lengths are scaled by
+the domain's largest side, so ``gamma`` and ``TAU`` are dimensionless.
 
 Convergence: the relative residual ``std(m det(I + H)) / mean(...)`` over the nodes is tracked;
 the relaxation stops when it is below ``RESIDUAL``, or changes by less than ``TOLERANCE``
@@ -35,6 +35,7 @@ from scipy.fft import dctn, idctn
 from engine.hooks import hookimpl
 from engine.hooks.records import Monitor, OutputMeshMoverType, OutputMeshSpec
 from engine.output.lattice import mesh_problem
+from engine.output.lattice_derivatives import lattice_derivatives
 
 GAMMA = 0.1  # smoothing of the relaxation, in (domain size)^2
 #: The pseudo-time step, as a share of the explicit scheme's stability limit for the largest
@@ -69,32 +70,6 @@ class MongeAmpereMover:
         laplacian = sum(np.meshgrid(*eigenvalues, indexing="ij"))
         self.inverse = 1.0 / (1.0 + GAMMA * laplacian)  # of I - gamma Laplacian, in DCT space
 
-    def _derivatives(self, phi: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """Central-difference gradient (d arrays) and compact Hessian ``(*nodes, d, d)`` of
-        ``phi``, reflected across the faces (zero normal derivative there)."""
-        dim = len(self.nodes)
-        padded = np.pad(phi, 1, mode="reflect")
-
-        def step(offsets: dict[int, int]) -> np.ndarray:
-            """``phi`` at the nodes shifted by ``offsets`` (axis: -1, 0 or 1)."""
-            return padded[
-                tuple(
-                    slice(1 + offsets.get(a, 0), n + 1 + offsets.get(a, 0))
-                    for a, n in enumerate(self.nodes)
-                )
-            ]
-
-        h = self.spacing
-        gradient = [(step({a: 1}) - step({a: -1})) / (2 * h[a]) for a in range(dim)]
-        hessian = np.empty((*self.nodes, dim, dim))
-        for a in range(dim):
-            hessian[..., a, a] = (step({a: 1}) - 2 * phi + step({a: -1})) / h[a] ** 2
-            for b in range(a + 1, dim):
-                corners = step({a: 1, b: 1}) - step({a: 1, b: -1}) - step({a: -1, b: 1})
-                mixed = (corners + step({a: -1, b: -1})) / (4 * h[a] * h[b])
-                hessian[..., a, b] = hessian[..., b, a] = mixed
-        return gradient, hessian
-
     def _map(self, gradient: list[np.ndarray]) -> np.ndarray:
         """Node positions ``(*nodes, d)`` m of ``xi + grad phi``, kept inside the domain."""
         moved = self.xi + np.stack(gradient, axis=-1)
@@ -106,7 +81,7 @@ class MongeAmpereMover:
         self.residuals = []
         step = TAU * 2 * dim * GAMMA / float(monitor.values.max()) ** (1.0 / dim)
         for _ in range(MAX_STEPS):
-            gradient, hessian = self._derivatives(self.phi)
+            gradient, hessian = lattice_derivatives(self.phi, self.spacing)
             x = self._map(gradient)
             density = monitor.at(x.reshape(-1, dim)).reshape(self.nodes) * np.linalg.det(
                 np.eye(dim) + hessian
@@ -122,7 +97,7 @@ class MongeAmpereMover:
                 before = self.residuals[-1 - WINDOW]
                 if abs(before - self.residuals[-1]) <= TOLERANCE * before:
                     break
-        gradient, _ = self._derivatives(self.phi)
+        gradient, _ = lattice_derivatives(self.phi, self.spacing)
         return self._map(gradient).reshape(-1, dim)
 
     def move(self, monitor: Monitor) -> np.ndarray:

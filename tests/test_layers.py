@@ -39,6 +39,7 @@ LAYERS = {
         "engine.diff.laws",
         "engine.diff.neural_law",
         "engine.diff.tensor_memory",
+        "engine.diff.mover_net",
     ),
     "solver": ("engine.solver",),
     "assembly": (
@@ -57,6 +58,9 @@ LAYERS = {
         "engine.diff.experiments",
         "engine.diff.contact_training",
         "engine.diff.contact_experiment",
+        "engine.diff.mover_data",
+        "engine.diff.mover_training",
+        "engine.diff.mover_experiment",
     ),
     "cli": ("engine.cli", "engine.console", "engine.extras"),
 }

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCENE = REPO / "scenes" / "dam_break_2d.toml"
 PLUGINS = (
     "contact_gnn",
+    "learned_mover",
     "monge_ampere",
     "neural_law",
     "surface_mover",

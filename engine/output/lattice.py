@@ -47,23 +47,39 @@ def _corner_views(dim: int, nodes: tuple[int, ...]) -> dict[tuple[int, ...], tup
     }
 
 
-def corner_jacobians(points: np.ndarray, nodes: tuple[int, ...]) -> np.ndarray:
-    """Signed Jacobian determinants ``(C, 2^d)`` at every corner of every cell: at corner ``c``
-    the determinant of the edges leaving it along each lattice axis, each oriented like the
-    axis (m^d). All positive, at every corner, is a valid (non-inverted, convex in 2D) cell;
-    the uniform mesh's are the cell volume."""
+def array_namespace(array):
+    """NumPy for an ndarray, else torch (imported only then): lattice functions take both."""
+    if isinstance(array, np.ndarray):
+        return np
+    import torch
+
+    return torch
+
+
+def corner_jacobians(points, nodes: tuple[int, ...]):
+    """Signed Jacobian determinants ``(..., C, 2^d)`` at every corner of every cell: at corner
+    ``c`` the determinant of the edges leaving it along each lattice axis, each oriented like
+    the axis (m^d). All positive, at every corner, is a valid (non-inverted, convex in 2D)
+    cell; the uniform mesh's are the cell volume. ``points`` ``(..., M, d)``: a NumPy array or
+    a torch tensor, with any leading batch axes."""
+    xp = array_namespace(points)
     dim = len(nodes)
-    grid = points.reshape(*nodes, dim)
+    lead = tuple(points.shape[:-2])
+    grid = points.reshape(*lead, *nodes, dim)
     views = _corner_views(dim, nodes)
+
+    def at(view: tuple):
+        return grid[(Ellipsis, *view, slice(None))]
+
     out = []
     for corner, view in views.items():
         edges = []
         for axis in range(dim):
             flipped = tuple(o ^ (a == axis) for a, o in enumerate(corner))
             sign = 1.0 - 2.0 * corner[axis]
-            edges.append(sign * (grid[views[flipped]] - grid[view]))
-        out.append(np.linalg.det(np.stack(edges, axis=-1)).ravel())
-    return np.stack(out, axis=1)
+            edges.append(sign * (at(views[flipped]) - at(view)))
+        out.append(xp.linalg.det(xp.stack(edges, axis=-1)).reshape(*lead, -1))
+    return xp.stack(out, axis=-1)
 
 
 def cell_volumes(points: np.ndarray, nodes: tuple[int, ...]) -> np.ndarray:

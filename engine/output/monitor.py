@@ -14,6 +14,12 @@ from scipy.interpolate import RegularGridInterpolator
 from engine.hooks.records import Monitor
 
 
+def monitor_shape(nodes: tuple[int, ...], cells: tuple[int, ...]) -> tuple[int, ...]:
+    """The lattice the monitor is sampled on: per axis at least the mesh's ``nodes`` and the
+    simulation grid's ``cells + 1`` nodes."""
+    return tuple(max(n, c + 1) for n, c in zip(nodes, cells, strict=True))
+
+
 def build_monitor(field: np.ndarray, domain: np.ndarray, alpha: float) -> Monitor:
     """The :class:`Monitor` of ``field`` ``(*shape, k)`` (or ``(*shape,)``), sampled on the
     uniform lattice of ``shape`` nodes per axis spanning ``[0, domain]`` (m), at strength

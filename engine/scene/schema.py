@@ -119,7 +119,8 @@ class OutputMesh(Strict):
     )
     mover: str = Field(
         default="uniform",
-        description='How the nodes are placed: "uniform", "monge_ampere" (plugins may add).',
+        description='How the nodes are placed: "uniform", "monge_ampere", "learned" (plugins may '
+        "add).",
     )
     weights: str | None = Field(
         default=None, description="Weights file of a mover that reads one, relative to the scene."

@@ -1,0 +1,84 @@
+"""The ``learned`` output-mesh mover (``[[output.meshes]] mover = "learned"``, ``weights =
+"..."``): ``x = xi + grad phi``, ``phi`` from the network of the monitor at the mesh's nodes in
+:mod:`engine.diff.mover_net` (trained without optimal meshes by ``engine train mover``).
+
+The weights are checked when the scene is loaded: a missing or unreadable file or sidecar,
+weights of another architecture or dimension (a validation error at ``weights``), or fewer
+nodes on an axis than the network's reach needs (at ``nodes``). It runs on the simulation's
+torch device. Where the network's mesh would invert a cell the move is shrunk towards the
+uniform mesh until no cell does; the engine still checks every frame like any mover's (and
+writes the uniform mesh, with a warning, where a cell would invert).
+"""
+
+import numpy as np
+
+from engine.hooks import hookimpl
+from engine.hooks.records import Monitor, OutputMeshMoverType, OutputMeshSpec, ShapeIssue
+from engine.output.lattice import mesh_problem
+
+#: The shares of the network's move tried in turn until no cell inverts: a map ``xi + t grad
+#: phi`` with ``t`` small is near the identity, whose cells are all valid.
+SHRINK = (1.0, 0.75, 0.5, 0.25)
+
+
+class LearnedMover:
+    """Moves the nodes by the network's ``grad phi`` each output frame; carries no state.
+
+    Where that mesh would invert a cell, the move is shrunk (``SHRINK``) until none does;
+    ``share`` is the last frame's share (0 where even the smallest failed: the engine then
+    writes the uniform mesh with a warning).
+    """
+
+    def __init__(self, spec: OutputMeshSpec) -> None:
+        from engine.diff.mover_net import load_mover_net
+
+        self.nodes = spec.nodes
+        self.domain = np.asarray(spec.domain, float)
+        self.scale = float(self.domain.max())
+        self.xi = spec.xi
+        self.extent = self.domain / self.scale
+        self.device = spec.device
+        self.net = load_mover_net(spec.weights, spec.dim, spec.device)
+        self.share = 1.0
+
+    def move(self, monitor: Monitor) -> np.ndarray:
+        """The nodes ``(M, d)`` m for ``monitor``, kept inside the domain."""
+        import torch
+
+        with torch.no_grad():
+            values = torch.as_tensor(monitor.values[None], dtype=torch.float64, device=self.device)
+            moved = self.net.displacement(values, self.extent, self.nodes)[0].cpu().numpy()
+        step = moved.reshape(self.xi.shape) * self.scale
+        for share in SHRINK:
+            points = np.clip(self.xi + share * step, 0.0, self.domain)
+            if mesh_problem(points, self.nodes, self.domain) is None:
+                self.share = share
+                return points
+        self.share = 0.0
+        return points
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Nothing to restore."""
+
+
+def check(params, dim: int, base_dir) -> list[ShapeIssue]:
+    """Weights that load for a ``dim``-D mesh, and enough nodes per axis for the network."""
+    from engine.diff.mover_net import MoverWeightsError, load_mover_net
+
+    try:
+        net = load_mover_net(base_dir / params.weights, dim)
+    except MoverWeightsError as error:
+        return [ShapeIssue("weights", error.what, error.fix)]
+    least = net.config.min_nodes
+    if min(params.nodes) < least:
+        message = f"the learned mover needs at least {least} nodes per axis, got {params.nodes}"
+        return [ShapeIssue("nodes", message, f"give every axis {least} nodes or more")]
+    return []
+
+
+@hookimpl
+def engine_register_mesh_movers():
+    return [OutputMeshMoverType(name="learned", create=LearnedMover, weights=True, check=check)]
