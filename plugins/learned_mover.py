@@ -3,12 +3,15 @@
 :mod:`engine.diff.mover_net` (trained without optimal meshes by ``engine train mover``).
 
 The weights are checked when the scene is loaded: a missing or unreadable file or sidecar,
-weights of another architecture or dimension (a validation error at ``weights``), or fewer
-nodes on an axis than the network's reach needs (at ``nodes``). It runs on the simulation's
+weights of another architecture or dimension (a validation error at ``weights``), fewer nodes
+on an axis than the network's reach needs (at ``nodes``), or a monitor stronger than the
+weights serve (at ``alpha``). It runs on the simulation's
 torch device. Where the network's mesh would invert a cell the move is shrunk towards the
 uniform mesh until no cell does; the engine still checks every frame like any mover's (and
 writes the uniform mesh, with a warning, where a cell would invert).
 """
+
+import json
 
 import numpy as np
 
@@ -16,6 +19,10 @@ from engine.hooks import hookimpl
 from engine.hooks.records import Monitor, OutputMeshMoverType, OutputMeshSpec, ShapeIssue
 from engine.output.lattice import mesh_problem
 
+#: The strongest monitor served, as a multiple of the ``alpha`` the weights were trained at:
+#: the shipped weights (alpha 1) keep every cell valid on the ring and front test monitors up to
+#: alpha 2 (their move shrunk to 0.25-0.5 there) and tangle them at 3 and above.
+ALPHA_SERVED = 2.0
 #: The shares of the network's move tried in turn until no cell inverts: a map ``xi + t grad
 #: phi`` with ``t`` small is near the identity, whose cells are all valid.
 SHRINK = (1.0, 0.75, 0.5, 0.25)
@@ -76,6 +83,15 @@ def check(params, dim: int, base_dir) -> list[ShapeIssue]:
     if min(params.nodes) < least:
         message = f"the learned mover needs at least {least} nodes per axis, got {params.nodes}"
         return [ShapeIssue("nodes", message, f"give every axis {least} nodes or more")]
+    sidecar = json.loads((base_dir / params.weights).with_suffix(".json").read_text())
+    trained = float(sidecar.get("settings", {}).get("alpha", 1.0))
+    if params.alpha > ALPHA_SERVED * trained:
+        message = (
+            f"weights trained at alpha = {trained:g} tangle cells at alpha = {params.alpha:g} "
+            f"(they serve up to {ALPHA_SERVED * trained:g})"
+        )
+        fix = f'set alpha = {trained:g}, or use mover = "monge_ampere"'
+        return [ShapeIssue("alpha", message, fix)]
     return []
 
 
