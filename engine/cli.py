@@ -648,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     contact.add_argument(
         "--pushforward",
         type=_whole_number(0, "--pushforward 4"),
-        default=4,
+        default=0,
         help="then up to this many frames of the run's own before each window",
     )
     contact.add_argument(

@@ -24,6 +24,9 @@ Physics by construction:
   from any collider gets exactly zero.
 - **Bounded.** ``|dv| <= bound (|u| + |g| dt)`` before the momentum projection, ``u`` the
   vertex's velocity relative to its reference (centre of mass or collider), via ``tanh``.
+- **Passive.** No vertex leaves faster, relative to its reference, than it came (or than the
+  built-in response leaves it): corrections can give back the energy the coarse contact loses,
+  never more.
 
 Shapes: ``M`` interface nodes, ``B`` bodies, ``d`` dimensions, ``V`` vertices, ``E`` edges.
 """
@@ -330,9 +333,30 @@ class ContactGNN(nn.Module):
         local = local * (self.config.bound * size / self.config.dim**0.5)[:, None]
         dv = (self._frame(vertex).transpose(1, 2) @ local[..., None])[..., 0]
         dv = torch.where(vertex["active"][:, None], dv, torch.zeros_like(dv))
-        dv = self._conserve_momentum(view, vertex, dv)
+        dv = self._passive(view, vertex, self._conserve_momentum(view, vertex, dv))
         corrections[vertex["rows"], vertex["bodies"]] = dv.to(corrections.dtype)
         return corrections
+
+    @staticmethod
+    def _passive(view, vertex: dict, dv: torch.Tensor) -> torch.Tensor:
+        """Scale the corrections so that no vertex leaves faster, relative to its reference,
+        than it came (``|u_after + dv| <= max(|u_before|, |u_after|)``): contact creates no
+        energy. Bodies touching at a node share the smallest scale, which keeps their
+        corrections free of momentum."""
+        arrived = (vertex["before"] - vertex["reference"]).norm(dim=1)
+        built_in = vertex["after"] - vertex["reference"]  # (V, d)
+        limit = torch.maximum(arrived, built_in.norm(dim=1))
+        a, b = (dv * dv).sum(1), (built_in * dv).sum(1)  # |u + s dv|^2 = limit^2 at s:
+        c = (built_in * built_in).sum(1) - limit**2  # <= 0
+        moved = a > 1e-30  # elsewhere no correction: nothing to scale (and no NaN gradient)
+        a = torch.where(moved, a, torch.ones_like(a))
+        root = (-b + torch.sqrt((b * b - a * c).clamp_min(1e-30))) / a
+        scale = torch.where(moved, root.clamp(0.0, 1.0), torch.ones_like(a))
+        rows, touching = vertex["rows"], vertex["touching"]
+        shared = torch.ones(len(view.node_index), dtype=dv.dtype, device=dv.device)
+        shared = shared.scatter_reduce(0, rows[touching], scale[touching], "amin")
+        scale = torch.where(touching, shared[rows], scale)
+        return dv * scale[:, None]
 
     @staticmethod
     def _conserve_momentum(view, vertex: dict, dv: torch.Tensor) -> torch.Tensor:

@@ -274,7 +274,7 @@ class ContactTrainingConfig:
     window: int = 2  # output frames per back-propagated window
     windows: int = 8  # windows per case and epoch
     teacher_epochs: int = 2  # epochs whose windows all start from the reference's states
-    pushforward: int = 4  # later: up to this many frames of the run's own before a window
+    pushforward: int = 0  # later: up to this many frames of the run's own before a window
     learning_rate: float = 5e-4
     noise: float = 0.02  # of the normalised features
     minutes: float = 30.0  # no epoch starts that would end past this (the last one's length)

@@ -131,6 +131,27 @@ def test_zero_where_nothing_meets_and_bounded(dim):
     assert (got[lone] > 0.25 * size[lone]).any()  # the scaled-up decoder saturates: bounds bite
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_no_vertex_leaves_faster_than_it_came(dim):
+    view = random_view(dim, seed=8)
+    model = network(dim, bound=5.0)  # large corrections: the passivity must bite
+    dv = model(view)
+    vertex = model.vertices(view)
+    rows, bodies = vertex["rows"], vertex["bodies"]
+    came = (vertex["before"] - vertex["reference"]).norm(dim=1)
+    built_in = (vertex["after"] - vertex["reference"]).norm(dim=1)
+    left = (vertex["after"] + dv[rows, bodies] - vertex["reference"]).norm(dim=1)
+    assert torch.all(left <= torch.maximum(came, built_in) * (1 + 1e-9) + 1e-12)
+    assert torch.isclose(left, torch.maximum(came, built_in)).any()  # it does bite
+
+
+def test_gradients_stay_finite_where_corrections_vanish():
+    view = random_view(2, seed=8)  # it has vertices far from any contact: zero corrections
+    model = network(2, bound=5.0)
+    (model(view) ** 2).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_the_graph_has_contact_and_body_edges():
     view = random_view(2, seed=5)
     model = network(2)

@@ -142,6 +142,7 @@ def test_windows_are_drawn_where_contact_changes_the_motion():
 def test_train_contact_writes_weights_sidecar_curve_and_resumes(sweep, tmp_path, capsys):
     out = tmp_path / "new" / "contact.pt"  # folders that do not exist yet are made
     args = ["train", "contact", str(sweep), "--out", str(out), "--hidden", "8", "--layers", "1"]
+    args += ["--teacher-epochs", "1", "--pushforward", "1"]  # the second epoch pushes forward
     assert main([*args, "--epochs", "1", "-q"]) == 0
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["architecture"] == "contact_gnn" and sidecar["cases"] == 1
