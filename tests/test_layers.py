@@ -40,6 +40,7 @@ LAYERS = {
         "engine.diff.neural_law",
         "engine.diff.tensor_memory",
         "engine.diff.mover_net",
+        "engine.diff.sidecar",
     ),
     "solver": ("engine.solver",),
     "assembly": (

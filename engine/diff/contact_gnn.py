@@ -41,6 +41,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.diff.sidecar import WeightsError, read_sidecar
+
 #: Scalars per vertex fed to the encoder, per edge, and per particle edge.
 VERTEX_FEATURES = 12
 EDGE_FEATURES = 7
@@ -375,12 +377,8 @@ class ContactGNN(nn.Module):
 ARCHITECTURE = "contact_gnn"
 
 
-class ContactWeightsError(ValueError):
+class ContactWeightsError(WeightsError):
     """Weights that cannot serve a scene: what is wrong, and what to do."""
-
-    def __init__(self, what: str, fix: str) -> None:
-        super().__init__(what)
-        self.what, self.fix = what, fix
 
 
 def save_contact_gnn(model: ContactGNN, path: str | Path, record: dict | None = None) -> None:
@@ -398,25 +396,14 @@ def load_contact_gnn(path: str | Path, dim: int, device="cpu", dtype=torch.float
     ``weights_only=True``); :class:`ContactWeightsError` if the file or its sidecar is missing or
     unreadable, or the weights are of another architecture or dimension."""
     path = Path(path)
-    sidecar = path.with_suffix(".json")
-    train = "train contact weights (engine train contact) or fix the path"
-    for needed in (path, sidecar):
-        if not needed.is_file():
-            raise ContactWeightsError(f"{needed} does not exist", train)
-    try:
-        record = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as error:
-        raise ContactWeightsError(f"{sidecar} is not a JSON sidecar ({error})", train) from None
-    if record.get("architecture") != ARCHITECTURE:
-        raise ContactWeightsError(
-            f"{path} holds a {record.get('architecture')!r} model, not a {ARCHITECTURE!r}",
-            "use weights trained for the contact model",
-        )
-    if record.get("dim") != dim:
-        raise ContactWeightsError(
-            f"{path} was trained for {record.get('dim')}D scenes, this scene is {dim}D",
-            f"use contact weights trained in {dim}D",
-        )
+    record = read_sidecar(
+        path,
+        ARCHITECTURE,
+        dim,
+        ContactWeightsError,
+        "train contact weights (engine train contact) or fix the path",
+        "use weights trained for the contact model",
+    )
     names = ("dim", "hidden", "layers", "bound", "contact_edges")
     sizes = {name: record[name] for name in names if name in record}
     model = ContactGNN(ContactGNNConfig(**sizes)).double()  # loads float64 weights unrounded

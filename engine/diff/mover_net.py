@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.diff.sidecar import WeightsError, read_sidecar
 from engine.output.lattice_derivatives import lattice_derivatives
 
 #: The sidecar's ``architecture`` for this network.
@@ -200,12 +201,8 @@ def lattice_points(extent, nodes: tuple[int, ...], like: torch.Tensor) -> torch.
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
 
 
-class MoverWeightsError(ValueError):
+class MoverWeightsError(WeightsError):
     """Weights that cannot serve a mesh: what is wrong, and what to do."""
-
-    def __init__(self, what: str, fix: str) -> None:
-        super().__init__(what)
-        self.what, self.fix = what, fix
 
 
 def save_mover_net(model: MoverNet, path: str | Path, record: dict | None = None) -> None:
@@ -224,25 +221,15 @@ def load_mover_net(path: str | Path, dim: int, device="cpu", dtype=torch.float64
     ``weights_only=True``); :class:`MoverWeightsError` if the file or its sidecar is missing
     or unreadable, or the weights are of another architecture or dimension."""
     path = Path(path)
-    sidecar = path.with_suffix(".json")
-    train = "train mover weights (engine train mover) or fix the path"
-    for needed in (path, sidecar):
-        if not needed.is_file():
-            raise MoverWeightsError(f"{needed} does not exist", train)
-    try:
-        record = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as error:
-        raise MoverWeightsError(f"{sidecar} is not a JSON sidecar ({error})", train) from None
-    if record.get("architecture") != ARCHITECTURE:
-        raise MoverWeightsError(
-            f"{path} holds a {record.get('architecture')!r} model, not a {ARCHITECTURE!r}",
-            "use weights trained for the learned mesh mover (engine train mover)",
-        )
-    if record.get("dim") != dim:
-        raise MoverWeightsError(
-            f"{path} was trained for {record.get('dim')}D meshes, this scene is {dim}D",
-            f"use mover weights trained in {dim}D, or another mover (monge_ampere)",
-        )
+    record = read_sidecar(
+        path,
+        ARCHITECTURE,
+        dim,
+        MoverWeightsError,
+        "train mover weights (engine train mover) or fix the path",
+        "use weights trained for the learned mesh mover (engine train mover)",
+        serves="meshes",
+    )
     try:
         sizes = (int(record["hidden"]), tuple(record["dilations"]), int(record["steps"]))
         config = MoverNetConfig(dim, *sizes)
