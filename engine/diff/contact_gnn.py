@@ -80,6 +80,12 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return torch.where(length > 1e-12, v / length.clamp_min(1e-30), torch.zeros_like(v))
 
 
+def _where(mask: torch.Tensor, *values: torch.Tensor) -> tuple:
+    """The rows of each of ``values`` (each ``(N, ...)``) where ``mask`` ``(N,)`` holds."""
+    kept = torch.nonzero(mask).squeeze(1)
+    return tuple(value.index_select(0, kept) for value in values)
+
+
 class ContactGNN(nn.Module):
     """``model(view) -> corrections (M, B, d)`` m/s, as a torch contact model returns them."""
 
@@ -105,6 +111,13 @@ class ContactGNN(nn.Module):
         self.register_buffer("edge_std", torch.ones(EDGE_FEATURES))
         self.register_buffer("particle_mean", torch.zeros(PARTICLE_FEATURES))
         self.register_buffer("particle_std", torch.ones(PARTICLE_FEATURES))
+        # cell-list hashing (not weights: not saved): each axis's weight, the 3^d neighbours'
+        weights = torch.tensor([1 << 15 * axis for axis in reversed(range(config.dim))])
+        offsets = torch.cartesian_prod(*[torch.tensor([-1, 0, 1])] * config.dim)
+        self.register_buffer("cell_weights", weights, persistent=False)
+        self.register_buffer(
+            "neighbour_cells", (offsets.reshape(-1, config.dim) * weights).sum(1), persistent=False
+        )
         #: Standard deviation of the Gaussian noise added to the normalised features (training).
         self.noise = 0.0
         #: When a list, each call appends its ``(vertex, edge, particle)`` features and corrects
@@ -131,33 +144,46 @@ class ContactGNN(nn.Module):
 
     # -- the graph -----------------------------------------------------------------------------
     def vertices(self, view) -> dict:
-        """Per vertex (a body with mass at an interface node): node row, body, mass, frame,
-        reference velocity and the mask of where corrections may act."""
+        """Per vertex (a body with mass at an interface node): ``flat`` (node row x B + body),
+        node row, body, mass and mass share of its node, node position, velocities before and
+        after the built-in response, reference velocity and the velocity relative to it, frame
+        (see :meth:`_frame`), and the masks of where it touches another body and where
+        corrections may act."""
         mass = view.node_mass  # (M, B)
-        rows, bodies = torch.nonzero(mass > 0, as_tuple=True)
-        m = mass[rows, bodies]
-        before = view.node_velocity_before[rows, bodies]  # (V, d)
-        after = view.node_velocity[rows, bodies]
+        bodies_at = mass.shape[1]
+        flat = torch.nonzero(mass.reshape(-1) > 0).squeeze(1)  # (V,), by node row, then body
+        rows, bodies = flat // bodies_at, flat % bodies_at
+
+        def at_vertex(field):  # (M, B, ...) -> (V, ...)
+            return field.flatten(0, 1).index_select(0, flat)
+
+        def at_node(field):  # (M, ...) -> (V, ...)
+            return field.index_select(0, rows)
+
+        m, before = at_vertex(mass), at_vertex(view.node_velocity_before)  # (V,), (V, d)
+        total = mass.sum(1)
         node_momentum = (mass[..., None] * view.node_velocity_before).sum(1)
-        centre = (node_momentum / mass.sum(1, keepdim=True).clamp_min(1e-30))[rows]
-        touching = view.body_in_contact[rows, bodies]
-        near = view.collider_distance[rows] <= view.dx
+        centre = at_node(node_momentum / total.clamp_min(1e-30)[:, None])
+        touching = at_vertex(view.body_in_contact)
         normal = torch.where(
-            touching[:, None], view.body_normal[rows, bodies], view.collider_normal[rows]
+            touching[:, None], at_vertex(view.body_normal), at_node(view.collider_normal)
         )
-        reference = torch.where(touching[:, None], centre, view.collider_velocity[rows])
+        reference = torch.where(touching[:, None], centre, at_node(view.collider_velocity))
         relative = before - reference
         tangent = self._tangent(relative, normal)
         return {
+            "flat": flat,
             "rows": rows,
             "bodies": bodies,
             "mass": m,
+            "share": m / at_node(total),
+            "position": at_node(view.node_position),
             "before": before,
-            "after": after,
-            "normal": normal,
-            "tangent": tangent,
+            "after": at_vertex(view.node_velocity),
             "reference": reference,
-            "active": touching | near,
+            "relative": relative,
+            "frame": self._frame(normal, tangent),
+            "active": touching | at_node(view.collider_distance <= view.dx),
             "touching": touching,
         }
 
@@ -169,33 +195,37 @@ class ContactGNN(nn.Module):
             return torch.stack([-normal[:, 1], normal[:, 0]], dim=1)
         return _unit(relative - (relative * normal).sum(-1, keepdim=True) * normal)
 
-    def _frame(self, vertex: dict) -> torch.Tensor:
-        """Rows ``(V, d, d)``: ``n``, ``t`` (and ``n x t`` in 3D)."""
-        n, t = vertex["normal"], vertex["tangent"]
+    def _frame(self, n: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Rows ``(V, d, d)``: the normal ``n``, the tangent ``t`` (and ``n x t`` in 3D)."""
         axes = [n, t] if self.config.dim == 2 else [n, t, torch.cross(n, t, dim=-1)]
         return torch.stack(axes, dim=1)
+
+    @staticmethod
+    def _in_frame(frame: torch.Tensor, *vectors: torch.Tensor) -> tuple:
+        """The ``vectors`` ``(N, d)`` each, in the ``frame`` rows ``(N, d, d)``."""
+        return (frame @ torch.stack(vectors, dim=2)).unbind(2)
 
     def edges(self, view, vertex: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """``(senders, receivers)`` ``(E,)``: contact edges between the bodies that touch at a
         node (both ways), and body edges between a body's vertices at nodes one cell apart."""
-        rows, bodies = vertex["rows"], vertex["bodies"]
-        count = len(rows)
+        rows, bodies, touching = vertex["rows"], vertex["bodies"], vertex["touching"]
+        count, bodies_at = len(rows), view.node_mass.shape[1]
         pairs = torch.arange(count, device=rows.device)
         # contact: the other touching bodies at the same node, through a (M, B) table of vertices
-        table = torch.full(view.node_mass.shape, -1, dtype=torch.long, device=rows.device)
-        table[rows, bodies] = torch.where(vertex["touching"], pairs, -1)
-        partners = table[rows]  # (V, B)
-        linked = (partners >= 0) & (partners != pairs[:, None]) & vertex["touching"][:, None]
+        table = torch.full((view.node_mass.numel(),), -1, dtype=torch.long, device=rows.device)
+        table = table.index_copy(0, vertex["flat"], torch.where(touching, pairs, -1))
+        partners = table.view(-1, bodies_at).index_select(0, rows)  # (V, B)
+        linked = (partners >= 0) & (partners != pairs[:, None]) & touching[:, None]
         linked = linked & self.config.contact_edges
-        receivers_at, slot = torch.nonzero(linked, as_tuple=True)
-        contact = (partners[receivers_at, slot], receivers_at)
+        slots = torch.nonzero(linked.reshape(-1)).squeeze(1)  # receiver x B + partner's body
+        contact = (partners.reshape(-1).index_select(0, slots), slots // bodies_at)
         # body: a body's vertices within one cell on every axis (distance <= sqrt(d) dx), found
         # by cell lists of that radius: rotation-invariant, unlike a lookup by grid index
         radius = 1.01 * math.sqrt(self.config.dim) * view.dx
-        position = view.node_position[rows]
-        near = self._within(position, bodies, position, bodies, radius)
-        near = (near[0][near[0] != near[1]], near[1][near[0] != near[1]])
-        return torch.cat([contact[0], near[0]]), torch.cat([contact[1], near[1]])
+        position = vertex["position"]
+        senders, receivers = self._within(position, bodies, position, bodies, radius)
+        senders, receivers = _where(senders != receivers, senders, receivers)
+        return torch.cat([contact[0], senders]), torch.cat([contact[1], receivers])
 
     def particle_edges(self, view, vertex: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """``(particles, receivers)`` ``(P,)``: the particles near the interface
@@ -207,69 +237,60 @@ class ContactGNN(nn.Module):
             empty = torch.zeros(0, dtype=torch.long, device=vertex["rows"].device)
             return empty, empty
         active = torch.nonzero(vertex["active"]).squeeze(1)
-        anywhere = torch.zeros_like(vertex["bodies"][active])
         found, receiver = self._within(
-            view.x[near].to(view.node_position.dtype),
+            view.x.index_select(0, near).to(view.node_position.dtype),
             torch.zeros_like(near),
-            view.node_position[vertex["rows"][active]],
-            anywhere,
+            vertex["position"].index_select(0, active),
+            torch.zeros_like(active),
             PARTICLE_RADIUS * view.dx,
         )
-        particles, receivers = near[found], active[receiver]
+        particles, receivers = near.index_select(0, found), active.index_select(0, receiver)
         if not self.config.contact_edges:
-            own = view.body_id[particles].long() == vertex["bodies"][receivers]
+            own = view.body_id.index_select(0, particles).long() == vertex["bodies"][receivers]
             particles, receivers = particles[own], receivers[own]
         return particles, receivers
 
     def _within(self, source, source_key, query, query_key, radius: float):
         """Pairs ``(source index, query index)`` with equal keys and points within ``radius``
-        m of each other: cell lists of that size (``source`` ``(S, d)``, ``query`` ``(Q, d)``
-        m, keys ``(S,)``, ``(Q,)`` small non-negative integers)."""
-        bins = torch.floor(source / radius).long()
-        hashed, order = self._hash(torch.cat([source_key[:, None], bins], dim=1)).sort()
-        query_bins = torch.floor(query / radius).long()
-        offsets = torch.cartesian_prod(*[torch.tensor([-1, 0, 1])] * self.config.dim)
-        queries = torch.arange(len(query), device=query.device)
-        found, asked = [], []
-        for offset in offsets.reshape(-1, self.config.dim).to(query.device):  # 3^d bins
-            target = self._hash(torch.cat([query_key[:, None], query_bins + offset], dim=1))
-            start = torch.searchsorted(hashed, target)
-            counts = torch.searchsorted(hashed, target, right=True) - start
-            receiver = torch.repeat_interleave(queries, counts)
-            first = torch.repeat_interleave(start - (counts.cumsum(0) - counts), counts)
-            sender = order[torch.arange(len(receiver), device=query.device) + first]
-            keep = (source[sender] - query[receiver]).norm(dim=1) <= radius
-            found.append(sender[keep])
-            asked.append(receiver[keep])
-        return torch.cat(found), torch.cat(asked)
+        m of each other: cell lists of that size, all 3^d neighbouring cells of every query
+        looked up at once (``source`` ``(S, d)``, ``query`` ``(Q, d)`` m, keys ``(S,)``,
+        ``(Q,)`` small non-negative integers). Pairs come offset by offset, then query by
+        query."""
+        hashed, order = self._hash(source_key, torch.floor(source / radius).long()).sort()
+        cells = self._hash(query_key, torch.floor(query / radius).long())
+        target = (self.neighbour_cells[:, None] + cells).reshape(-1)  # (3^d Q,) offset-major
+        start = torch.searchsorted(hashed, target)
+        counts = torch.searchsorted(hashed, target, right=True) - start
+        which = torch.repeat_interleave(counts)  # each candidate pair's target
+        first = (start - (counts.cumsum(0) - counts)).index_select(0, which)
+        sender = order.index_select(0, torch.arange(len(which), device=query.device) + first)
+        receiver = which % len(query)
+        gap = source.index_select(0, sender) - query.index_select(0, receiver)
+        return _where(gap.norm(dim=1) <= radius, sender, receiver)
 
-    @staticmethod
-    def _hash(key: torch.Tensor) -> torch.Tensor:
-        """One int64 per row of small integers ``(V, 1 + d)`` (body, cell), collision-free
-        for cells within +-2^14 and 2^20 bodies."""
-        shifted = key + torch.tensor([0] + [1 << 14] * (key.shape[1] - 1), device=key.device)
-        out = shifted[:, 0]
-        for column in range(1, key.shape[1]):
-            out = out * (1 << 15) + shifted[:, column]
-        return out
+    def _hash(self, key: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """One int64 per (key ``(N,)``, cell ``(N, d)``) of small integers, collision-free for
+        cells within +-2^14 and keys below 2^20; linear in the cell, so that a neighbouring
+        cell's hash is the cell's plus :attr:`neighbour_cells`."""
+        return key * (1 << 15 * self.config.dim) + ((cells + (1 << 14)) * self.cell_weights).sum(1)
 
     # -- features ------------------------------------------------------------------------------
     def vertex_features(self, view, vertex: dict) -> torch.Tensor:
         """Scalars ``(V, VERTEX_FEATURES)``: velocities before and after the built-in response,
         relative to the reference, in the vertex frame (in cells per step), the collider's
         signed distance (cells), mass share, friction, touching and near flags."""
-        frame = self._frame(vertex)  # (V, d, d)
         scale = view.dt / view.dx  # m/s -> cells per step
-        before = (frame @ (vertex["before"] - vertex["reference"])[..., None])[..., 0] * scale
-        after = (frame @ (vertex["after"] - vertex["reference"])[..., None])[..., 0] * scale
+        before, after = self._in_frame(
+            vertex["frame"], vertex["relative"], vertex["after"] - vertex["reference"]
+        )
+        before, after = before * scale, after * scale
         pad = [torch.zeros_like(before[:, :1])] * (3 - self.config.dim)
-        rows = vertex["rows"]
-        share = vertex["mass"] / view.node_mass.sum(1)[rows]
-        distance = (view.collider_distance[rows] / view.dx).clamp(-2.0, 2.0)
+        rows, share = vertex["rows"], vertex["share"]
+        distance = (view.collider_distance.index_select(0, rows) / view.dx).clamp(-2.0, 2.0)
         friction = torch.where(
             vertex["touching"],
             torch.full_like(share, float(view.body_friction)),
-            view.collider_friction[rows],
+            view.collider_friction.index_select(0, rows),
         )
         gravity = torch.full_like(share, 9.81 * view.dt * scale)
         flags = torch.stack([vertex["touching"], vertex["active"]], dim=1).to(share.dtype)
@@ -281,30 +302,36 @@ class ContactGNN(nn.Module):
         """Scalars ``(E, EDGE_FEATURES)``: the sender's position and velocity relative to the
         receiver, in the receiver's frame (cells, cells per step), their norms, and whether the
         edge is a contact edge."""
-        frame = self._frame(vertex)[receivers]
-        rows = vertex["rows"]
-        offset = view.node_position[rows[senders]] - view.node_position[rows[receivers]]
-        offset = (frame @ offset[..., None])[..., 0] / view.dx
-        relative = vertex["before"][senders] - vertex["before"][receivers]
-        relative = (frame @ relative[..., None])[..., 0] * (view.dt / view.dx)
+        position, before = vertex["position"], vertex["before"]
+        offset, relative = self._in_frame(
+            vertex["frame"].index_select(0, receivers),
+            position.index_select(0, senders) - position.index_select(0, receivers),
+            before.index_select(0, senders) - before.index_select(0, receivers),
+        )
+        offset, relative = offset / view.dx, relative * (view.dt / view.dx)
         pad = [torch.zeros_like(offset[:, :1])] * (3 - self.config.dim)
-        contact = (vertex["bodies"][senders] != vertex["bodies"][receivers]).to(offset.dtype)
+        bodies = vertex["bodies"]
+        contact = bodies.index_select(0, senders) != bodies.index_select(0, receivers)
         columns = [offset, *pad, relative[:, :2], offset.norm(dim=1, keepdim=True)]
-        columns += [contact[:, None]]
+        columns += [contact[:, None].to(offset.dtype)]
         return torch.cat(columns, dim=1)[:, :EDGE_FEATURES]
 
     def particle_features(self, view, vertex: dict, particles, receivers) -> torch.Tensor:
         """Scalars ``(P, PARTICLE_FEATURES)``: the particle's position relative to the
         receiver's node and its velocity relative to the receiver's reference, in the receiver's
         frame (cells, cells per step), and whether it is of another body."""
-        frame = self._frame(vertex)[receivers]
         dtype = view.node_position.dtype
-        offset = view.x[particles].to(dtype) - view.node_position[vertex["rows"][receivers]]
-        offset = (frame @ offset[..., None])[..., 0] / view.dx
-        relative = view.v[particles].to(dtype) - vertex["reference"][receivers]
-        relative = (frame @ relative[..., None])[..., 0] * (view.dt / view.dx)
+        offset, relative = self._in_frame(
+            vertex["frame"].index_select(0, receivers),
+            view.x.index_select(0, particles).to(dtype)
+            - vertex["position"].index_select(0, receivers),
+            view.v.index_select(0, particles).to(dtype)
+            - vertex["reference"].index_select(0, receivers),
+        )
+        offset, relative = offset / view.dx, relative * (view.dt / view.dx)
         pad = [torch.zeros_like(offset[:, :1])] * (3 - self.config.dim)
-        other = view.body_id[particles].long() != vertex["bodies"][receivers]
+        body = view.body_id.index_select(0, particles).long()
+        other = body != vertex["bodies"].index_select(0, receivers)
         return torch.cat([offset, *pad, relative, *pad, other[:, None].to(dtype)], dim=1)
 
     # -- the step --------------------------------------------------------------------------------
@@ -327,17 +354,18 @@ class ContactGNN(nn.Module):
         h = h + self.particle_update(torch.cat([h, torch.zeros_like(h).index_add_(0, near, p)], 1))
         e = self.encode_edge(self._normalised(edge_features, "edge"))
         for edge_update, vertex_update in zip(self.edge_updates, self.vertex_updates, strict=True):
-            e = e + edge_update(torch.cat([e, h[senders], h[receivers]], dim=1))
+            sent, received = h.index_select(0, senders), h.index_select(0, receivers)
+            e = e + edge_update(torch.cat([e, sent, received], dim=1))
             summed = torch.zeros_like(h).index_add_(0, receivers, e)
             h = h + vertex_update(torch.cat([h, summed], dim=1))
         local = torch.tanh(self.decode(h))  # (V, d) in [-1, 1]
-        size = (vertex["before"] - vertex["reference"]).norm(dim=1) + 9.81 * view.dt
+        size = vertex["relative"].norm(dim=1) + 9.81 * view.dt
         local = local * (self.config.bound * size / self.config.dim**0.5)[:, None]
-        dv = (self._frame(vertex).transpose(1, 2) @ local[..., None])[..., 0]
+        dv = (vertex["frame"].transpose(1, 2) @ local[..., None])[..., 0]
         dv = torch.where(vertex["active"][:, None], dv, torch.zeros_like(dv))
         dv = self._passive(view, vertex, self._conserve_momentum(view, vertex, dv))
-        corrections[vertex["rows"], vertex["bodies"]] = dv.to(corrections.dtype)
-        return corrections
+        flat = corrections.flatten(0, 1).index_copy(0, vertex["flat"], dv.to(corrections.dtype))
+        return flat.view(corrections.shape)
 
     @staticmethod
     def _passive(view, vertex: dict, dv: torch.Tensor) -> torch.Tensor:
@@ -345,7 +373,7 @@ class ContactGNN(nn.Module):
         than it came (``|u_after + dv| <= max(|u_before|, |u_after|)``): contact creates no
         energy. Bodies touching at a node share the smallest scale, which keeps their
         corrections free of momentum."""
-        arrived = (vertex["before"] - vertex["reference"]).norm(dim=1)
+        arrived = vertex["relative"].norm(dim=1)
         built_in = vertex["after"] - vertex["reference"]  # (V, d)
         limit = torch.maximum(arrived, built_in.norm(dim=1))
         a, b = (dv * dv).sum(1), (built_in * dv).sum(1)  # |u + s dv|^2 = limit^2 at s:
@@ -356,8 +384,8 @@ class ContactGNN(nn.Module):
         scale = torch.where(moved, root.clamp(0.0, 1.0), torch.ones_like(a))
         rows, touching = vertex["rows"], vertex["touching"]
         shared = torch.ones(len(view.node_index), dtype=dv.dtype, device=dv.device)
-        shared = shared.scatter_reduce(0, rows[touching], scale[touching], "amin")
-        scale = torch.where(touching, shared[rows], scale)
+        shared = shared.scatter_reduce(0, *_where(touching, rows, scale), "amin")
+        scale = torch.where(touching, shared.index_select(0, rows), scale)
         return dv * scale[:, None]
 
     @staticmethod
@@ -370,7 +398,7 @@ class ContactGNN(nn.Module):
         momentum = dv.new_zeros(count, dv.shape[1]).index_add_(0, rows, weight[:, None] * dv)
         total = dv.new_zeros(count).index_add_(0, rows, weight)
         mean = momentum / total.clamp_min(1e-30)[:, None]
-        return torch.where(touching[:, None], dv - mean[rows], dv)
+        return torch.where(touching[:, None], dv - mean.index_select(0, rows), dv)
 
 
 #: The sidecar's ``architecture`` for this network.
