@@ -84,6 +84,23 @@ def bspline_weights(fx):
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
 
 
+#: Nodes per block side (at least 2, see the module docstring).
+BLOCK = 4
+
+
+@ti.func
+def block_colour(block, blocks):
+    """The colour (0 .. 2^d - 1) of flat block index ``block`` on a grid of ``blocks`` blocks
+    per axis (row-major): bit ``i`` is the parity of its index on axis ``i``."""
+    colour = 0
+    rest = block
+    for i in ti.static(range(blocks.n)):
+        axis = blocks.n - 1 - i
+        colour += (rest % blocks[axis] % 2) << axis
+        rest //= blocks[axis]
+    return colour
+
+
 @ti.func
 def body_index(b, node):
     """The index of grid node ``node`` (index vector) in body ``b``'s field (``(B, *G)``)."""
@@ -115,6 +132,13 @@ def body_contact_normal(gradient_b, total_gradient, mass_b, total_mass, fill):
     return result
 
 
+def coloured_scatter_on(arch) -> bool:
+    """Whether particle-to-grid scatters colour by colour without atomics (the CPU, see
+    :mod:`engine.solver.scatter_order`) on Taichi backend ``arch``, rather than with atomic adds
+    (GPUs)."""
+    return arch == ti.cpu
+
+
 @lru_cache(maxsize=32)
 def build_kernels(config: KernelConfig):
     """Compile-once kernels for ``config`` (returned as a simple namespace)."""
@@ -129,7 +153,7 @@ def build_kernels(config: KernelConfig):
     mat = ti.types.matrix(dim, dim, real)
     kvec = ti.types.vector(MAX_CONSTANTS, real)
     svec = ti.types.vector(MAX_STATE, real)
-    serial_scatter = ti.lang.impl.current_cfg().arch == ti.cpu
+    coloured_scatter = coloured_scatter_on(ti.lang.impl.current_cfg().arch)
     bodies = config.bodies
     ivec = ti.types.vector(dim, ti.i32)
     stencil = tuple(itertools.product(range(3), repeat=dim))
@@ -180,6 +204,53 @@ def build_kernels(config: KernelConfig):
             gradient[i] = value
         return gradient
 
+    @ti.func
+    def add(array: ti.template(), index, value, exclusive: ti.template()):
+        """``array[index] += value``: a plain read and write where no other thread writes to
+        ``index`` (``exclusive``, the coloured scatter), else an atomic add."""
+        if ti.static(exclusive):
+            array[index] = array[index] + value
+        else:
+            array[index] += value
+
+    @ti.func
+    def scatter_particle(
+        p, x: ti.template(), v: ti.template(), C: ti.template(), tau: ti.template(),
+        mass: ti.template(), volume: ti.template(), grid: ti.template(),
+        body_id: ti.template(), body_velocity: ti.template(), body_mass: ti.template(),
+        body_mass_gradient: ti.template(), node_volume: ti.template(), F: ti.template(), dt,
+        dx, upper, exclusive: ti.template(),
+    ):  # fmt: skip
+        """Particle ``p``'s mass, momentum and stress impulse to its 3^d nodes (and, with
+        body contact, to its body's fields and the nodes' volume)."""
+        inv_dx = 1.0 / dx
+        base, fx = particle_stencil(x[p], inv_dx, upper)
+        w = bspline_weights(fx)
+        mp = mass[p]
+        affine = (-dt * volume[p] * 4.0 * inv_dx * inv_dx) * tau[p]
+        if ti.static(not flip):
+            affine += mp * C[p]
+        momentum = mp * v[p]
+        current_volume = 0.0
+        if ti.static(bodies):
+            current_volume = volume[p] * F[p].determinant()
+        for offset in ti.static(stencil):
+            o = ti.Vector(offset)
+            dpos = (o - fx) * dx
+            weight = 1.0
+            for i in ti.static(range(dim)):
+                weight *= w[offset[i]][i]
+            contribution = momentum + affine @ dpos
+            node_value = ti.Vector([contribution[i] for i in ti.static(range(dim))] + [mp])
+            add(grid, base + o, weight * node_value, exclusive)
+            if ti.static(bodies):
+                index = body_index(body_id[p], base + o)
+                add(body_velocity, index, weight * contribution, exclusive)
+                add(body_mass, index, weight * mp, exclusive)
+                gradient = mp * inv_dx * weight_gradient(w, fx, offset)
+                add(body_mass_gradient, index, gradient, exclusive)
+                add(node_volume, base + o, weight * current_volume, exclusive)
+
     @ti.kernel
     def particle_to_grid(
         x: nd(vec),
@@ -195,9 +266,16 @@ def build_kernels(config: KernelConfig):
         body_mass_gradient: nd(vec, dim + 1),
         node_volume: nd(real, dim),
         F: nd(mat),
+        order: nd(ti.i32),
+        block_start: nd(ti.i32),
+        blocks: ivec,
         dt: float,
         dx: float,
     ):
+        """The scatter. On the CPU, colour by colour over the particles in block order
+        (``order`` ``(N,)``, ``block_start`` ``(blocks + 1,)``, ``blocks`` per axis: see
+        :mod:`engine.solver.scatter_order`): parallel, without atomics, and bitwise the same
+        on any number of threads. On GPUs, in parallel with atomic adds."""
         for node in ti.grouped(grid):
             grid[node] = ti.zero(grid[node])
         if ti.static(bodies):
@@ -207,38 +285,23 @@ def build_kernels(config: KernelConfig):
                 body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
             for node in ti.grouped(node_volume):
                 node_volume[node] = 0.0
-        inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
-        # On the CPU one ordered pass without atomics beats contended atomic adds (and is
-        # bitwise reproducible); GPUs scatter in parallel with atomics.
-        ti.loop_config(serialize=serial_scatter)
-        for p in range(x.shape[0]):
-            base, fx = particle_stencil(x[p], inv_dx, upper)
-            w = bspline_weights(fx)
-            mp = mass[p]
-            affine = (-dt * volume[p] * 4.0 * inv_dx * inv_dx) * tau[p]
-            if ti.static(not flip):
-                affine += mp * C[p]
-            momentum = mp * v[p]
-            current_volume = 0.0
-            if ti.static(bodies):
-                current_volume = volume[p] * F[p].determinant()
-            for offset in ti.static(stencil):
-                o = ti.Vector(offset)
-                dpos = (o - fx) * dx
-                weight = 1.0
-                for i in ti.static(range(dim)):
-                    weight *= w[offset[i]][i]
-                contribution = momentum + affine @ dpos
-                grid[base + o] += weight * ti.Vector(
-                    [contribution[i] for i in ti.static(range(dim))] + [mp]
-                )
-                if ti.static(bodies):
-                    index = body_index(body_id[p], base + o)
-                    body_velocity[index] += weight * contribution
-                    body_mass[index] += weight * mp
-                    body_mass_gradient[index] += mp * inv_dx * weight_gradient(w, fx, offset)
-                    node_volume[base + o] += weight * current_volume
+        if ti.static(coloured_scatter):
+            for colour in ti.static(range(2**dim)):
+                for block in range(block_start.shape[0] - 1):
+                    if block_colour(block, blocks) == colour:
+                        for row in range(block_start[block], block_start[block + 1]):
+                            scatter_particle(
+                                order[row], x, v, C, tau, mass, volume, grid, body_id,
+                                body_velocity, body_mass, body_mass_gradient, node_volume, F,
+                                dt, dx, upper, True,
+                            )  # fmt: skip
+        else:
+            for p in range(x.shape[0]):
+                scatter_particle(
+                    p, x, v, C, tau, mass, volume, grid, body_id, body_velocity, body_mass,
+                    body_mass_gradient, node_volume, F, dt, dx, upper, False,
+                )  # fmt: skip
 
     @ti.func
     def update_node(

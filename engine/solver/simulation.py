@@ -16,9 +16,16 @@ from engine.solver.bodies import seed_bodies
 from engine.solver.colliders import ColliderArrays
 from engine.solver.contact import COULOMB
 from engine.solver.contact_stage import ContactStage, contact_params
-from engine.solver.kernels import HEALTH_INTS, PAD, KernelConfig, build_kernels
+from engine.solver.kernels import (
+    HEALTH_INTS,
+    PAD,
+    KernelConfig,
+    build_kernels,
+    coloured_scatter_on,
+)
 from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
+from engine.solver.scatter_order import ScatterOrder
 from engine.solver.storage import Storage
 
 STAGES = ("before_particle_to_grid", "after_grid_update", "after_grid_to_particle")
@@ -155,6 +162,8 @@ class Simulation:
         self.body_mass = store.grid(body_shape)
         self.body_mass_gradient = store.grid(body_shape, dim)
         self.node_volume = store.grid(shape if self.contact_bodies else (1,) * dim)
+        coloured = coloured_scatter_on(ti.lang.impl.current_cfg().arch)
+        self.scatter_order = ScatterOrder(store, shape, n, coloured)
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
         self._torch_rows = self._torch_particle_rows()
@@ -298,6 +307,8 @@ class Simulation:
         k, dx = self.kernels, self.grid.dx
         colliders = self.colliders.at(self.time + dt)
         gravity = ti.Vector(self.gravity_at(self.time))
+        order = self.scatter_order
+        order.refresh(self.x, dx)
         while True:  # once, unless the contact stage's interface outgrew its rows
             k.particle_to_grid(
                 self.x,
@@ -310,6 +321,9 @@ class Simulation:
                 self.body_id,
                 *self.body_fields,
                 self.F,
+                order.order,
+                order.start,
+                ti.Vector(order.blocks),
                 dt,
                 dx,
             )
