@@ -239,3 +239,4 @@ def test_weights_of_another_dimension_are_refused(scene_file, tmp_path, capsys):
     assert main(["validate", str(scene_file(SCENE))]) == 2
     err = capsys.readouterr().err
     assert "output.meshes[0].weights: " in err and "trained for 3D meshes" in err
+    assert "fix: use weights trained in 2D" in err
