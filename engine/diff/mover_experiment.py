@@ -51,8 +51,9 @@ MESHES = ("uniform", "monge_ampere", "prior", "learned")
 class FrameReport:
     """One measured frame: its scene, group and number; per mesh the density and velocity
     errors (kg/m^3, m/s), spread, inverted cells and move time (s); the share of the network's
-    move the learned meshes kept (below 1 where it was shrunk so that no cell inverts); the
-    simulation frame's wall time (s) and the classical solve's time from rest (s)."""
+    move the learned meshes kept (below 1 where the whole move would bring a corner Jacobian
+    under the floor); the simulation frame's wall time (s) and the classical solve's time from
+    rest (s)."""
 
     scene: str
     group: str
