@@ -84,21 +84,14 @@ def bspline_weights(fx):
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
 
 
-#: Nodes per block side (at least 2, see the module docstring).
+#: Nodes per block side (at least 2, see :mod:`engine.solver.scatter_order`).
 BLOCK = 4
 
-
-@ti.func
-def block_colour(block, blocks):
-    """The colour (0 .. 2^d - 1) of flat block index ``block`` on a grid of ``blocks`` blocks
-    per axis (row-major): bit ``i`` is the parity of its index on axis ``i``."""
-    colour = 0
-    rest = block
-    for i in ti.static(range(blocks.n)):
-        axis = blocks.n - 1 - i
-        colour += (rest % blocks[axis] % 2) << axis
-        rest //= blocks[axis]
-    return colour
+#: Consecutive iterations of a parallel loop that Taichi's CPU backend gives one thread at a
+#: time (at least 512, its adaptive task size): a loop over a few large work items (chunks of
+#: particles, parts of a colour) runs on one thread unless it is spread, item ``i`` at
+#: iteration ``i * TASK_ITERATIONS`` with the iterations between doing nothing.
+TASK_ITERATIONS = 512
 
 
 @ti.func
@@ -268,14 +261,18 @@ def build_kernels(config: KernelConfig):
         F: nd(mat),
         order: nd(ti.i32),
         block_start: nd(ti.i32),
-        blocks: ivec,
+        colour_blocks: nd(ti.i32),
+        colour_start: nd(ti.i32),
+        parts: ti.i32,
         dt: float,
         dx: float,
     ):
         """The scatter. On the CPU, colour by colour over the particles in block order
-        (``order`` ``(N,)``, ``block_start`` ``(blocks + 1,)``, ``blocks`` per axis: see
-        :mod:`engine.solver.scatter_order`): parallel, without atomics, and bitwise the same
-        on any number of threads. On GPUs, in parallel with atomic adds."""
+        (``order`` ``(N,)``, ``block_start`` ``(blocks + 1,)``; the occupied blocks colour by
+        colour, ``colour_blocks``, from ``colour_start`` ``(2^d + 1,)``; each colour's blocks
+        cut into ``parts`` for the threads: see :mod:`engine.solver.scatter_order`): parallel,
+        without atomics, and bitwise the same on any number of threads. On GPUs, in parallel
+        with atomic adds."""
         for node in ti.grouped(grid):
             grid[node] = ti.zero(grid[node])
         if ti.static(bodies):
@@ -288,14 +285,20 @@ def build_kernels(config: KernelConfig):
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         if ti.static(coloured_scatter):
             for colour in ti.static(range(2**dim)):
-                for block in range(block_start.shape[0] - 1):
-                    if block_colour(block, blocks) == colour:
-                        for row in range(block_start[block], block_start[block + 1]):
-                            scatter_particle(
-                                order[row], x, v, C, tau, mass, volume, grid, body_id,
-                                body_velocity, body_mass, body_mass_gradient, node_volume, F,
-                                dt, dx, upper, True,
-                            )  # fmt: skip
+                first, last = colour_start[colour], colour_start[colour + 1]
+                for spread in range(parts * TASK_ITERATIONS):  # a part per thread task
+                    if spread % TASK_ITERATIONS == 0:
+                        part = spread // TASK_ITERATIONS
+                        lo = first + (last - first) * part // parts
+                        hi = first + (last - first) * (part + 1) // parts
+                        for k in range(lo, hi):
+                            block = colour_blocks[k]
+                            for row in range(block_start[block], block_start[block + 1]):
+                                scatter_particle(
+                                    order[row], x, v, C, tau, mass, volume, grid, body_id,
+                                    body_velocity, body_mass, body_mass_gradient, node_volume,
+                                    F, dt, dx, upper, True,
+                                )  # fmt: skip
         else:
             for p in range(x.shape[0]):
                 scatter_particle(

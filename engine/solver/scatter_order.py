@@ -24,8 +24,26 @@ from types import SimpleNamespace
 
 import taichi as ti
 
-from engine.solver.kernels import BLOCK, nd, particle_stencil
+from engine.solver.kernels import BLOCK, TASK_ITERATIONS, nd, particle_stencil
 from engine.solver.runtime import on_restart
+
+
+@ti.func
+def block_colour(block, blocks):
+    """The colour (0 .. 2^d - 1) of flat block index ``block`` on a grid of ``blocks`` blocks
+    per axis (row-major): bit ``i`` is the parity of its index on axis ``i``."""
+    colour = 0
+    rest = block
+    for i in ti.static(range(blocks.n)):
+        axis = blocks.n - 1 - i
+        colour += (rest % blocks[axis] % 2) << axis
+        rest //= blocks[axis]
+    return colour
+
+
+#: Parts each colour's blocks are cut into, per thread: enough for the threads to even out
+#: blocks of different particle counts.
+PARTS_PER_THREAD = 8
 
 
 def block_counts(grid_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -57,14 +75,16 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
             counts[chunk, block] = 0
         chunks, n = counts.shape[0], x.shape[0]
         size = (n + chunks - 1) // chunks
-        for chunk in range(chunks):
-            for p in range(chunk * size, ti.min(n, (chunk + 1) * size)):
-                base, _ = particle_stencil(x[p], 1.0 / dx, upper)
-                flat = 0
-                for i in ti.static(range(dim)):
-                    flat = flat * blocks[i] + base[i] // BLOCK
-                block_of[p] = flat
-                counts[chunk, flat] = counts[chunk, flat] + 1
+        for spread in range(chunks * TASK_ITERATIONS):  # a chunk per thread task
+            if spread % TASK_ITERATIONS == 0:
+                chunk = spread // TASK_ITERATIONS
+                for p in range(chunk * size, ti.min(n, (chunk + 1) * size)):
+                    base, _ = particle_stencil(x[p], 1.0 / dx, upper)
+                    flat = 0
+                    for i in ti.static(range(dim)):
+                        flat = flat * blocks[i] + base[i] // BLOCK
+                    block_of[p] = flat
+                    counts[chunk, flat] = counts[chunk, flat] + 1
 
     @ti.kernel
     def place(block_of: nd(ti.i32), counts: nd(ti.i32, 2), start: nd(ti.i32), order: nd(ti.i32)):
@@ -87,13 +107,46 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
                 counts[chunk, block] = row
                 row += here
         size = (n + chunks - 1) // chunks
-        for chunk in range(chunks):
-            for p in range(chunk * size, ti.min(n, (chunk + 1) * size)):
-                block = block_of[p]
-                order[counts[chunk, block]] = p
-                counts[chunk, block] = counts[chunk, block] + 1
+        for spread in range(chunks * TASK_ITERATIONS):
+            if spread % TASK_ITERATIONS == 0:
+                chunk = spread // TASK_ITERATIONS
+                for p in range(chunk * size, ti.min(n, (chunk + 1) * size)):
+                    block = block_of[p]
+                    order[counts[chunk, block]] = p
+                    counts[chunk, block] = counts[chunk, block] + 1
 
-    return SimpleNamespace(count=count, place=place)
+    @ti.kernel
+    def list_colours(
+        start: nd(ti.i32),
+        blocks: ivec,
+        colour_start: nd(ti.i32),
+        colour_blocks: nd(ti.i32),
+        filled: nd(ti.i32),
+    ):
+        """The blocks that hold particles, colour by colour (each colour's in increasing
+        index): ``colour_blocks`` from ``colour_start[c]`` to ``colour_start[c + 1]``
+        (``filled`` ``(2^d,)``: scratch). Serial: one pass over the blocks, a few microseconds
+        per thousand."""
+        ti.loop_config(serialize=True)
+        for colour in range(2**dim + 1):
+            colour_start[colour] = 0
+            if colour < 2**dim:
+                filled[colour] = 0
+        ti.loop_config(serialize=True)
+        for block in range(start.shape[0] - 1):
+            if start[block + 1] > start[block]:
+                colour_start[block_colour(block, blocks) + 1] += 1
+        ti.loop_config(serialize=True)
+        for colour in range(2**dim):
+            colour_start[colour + 1] += colour_start[colour]
+        ti.loop_config(serialize=True)
+        for block in range(start.shape[0] - 1):
+            if start[block + 1] > start[block]:
+                colour = block_colour(block, blocks)
+                colour_blocks[colour_start[colour] + filled[colour]] = block
+                filled[colour] += 1
+
+    return SimpleNamespace(count=count, place=place, list_colours=list_colours)
 
 
 class ScatterOrder:
@@ -115,6 +168,10 @@ class ScatterOrder:
         self.block_of = store.array(rows, integer=True)
         self.start = store.array(flat + 1, integer=True)
         self.counts = store.grid((chunks if coloured else 1, flat), integer=True)
+        self.colour_blocks = store.array(flat, integer=True)
+        self.colour_start = store.array(2**self.dim + 1, integer=True)
+        self.colour_filled = store.array(2**self.dim, integer=True)
+        self.parts = PARTS_PER_THREAD * chunks
         self.kernels = build_order_kernels(self.dim) if coloured else None
 
     def refresh(self, x, dx: float) -> None:
@@ -125,6 +182,9 @@ class ScatterOrder:
         blocks, upper = ti.Vector(self.blocks), ti.Vector(self.upper)
         self.kernels.count(x, dx, blocks, upper, self.block_of, self.counts)
         self.kernels.place(self.block_of, self.counts, self.start, self.order)
+        self.kernels.list_colours(
+            self.start, blocks, self.colour_start, self.colour_blocks, self.colour_filled
+        )
 
 
 on_restart(build_order_kernels.cache_clear)

@@ -323,7 +323,9 @@ class Simulation:
                 self.F,
                 order.order,
                 order.start,
-                ti.Vector(order.blocks),
+                order.colour_blocks,
+                order.colour_start,
+                order.parts,
                 dt,
                 dx,
             )
