@@ -95,6 +95,25 @@ TASK_ITERATIONS = 512
 
 
 @ti.func
+def region_node(region: ti.template(), slot, item, node_blocks, shape):
+    """Node ``item`` of a region of blocks of nodes (``region[slot, :]``: flat block indices
+    on ``node_blocks`` blocks per axis; item ``i`` is node ``i % BLOCK^d`` of listed block
+    ``i // BLOCK^d``): its index vector, and whether it lies on the grid of ``shape`` nodes."""
+    dim = ti.static(node_blocks.n)
+    rest = region[slot, item // BLOCK**dim]
+    local = item % BLOCK**dim
+    node = ti.Vector.zero(ti.i32, dim)
+    inside = True
+    for i in ti.static(range(dim)):
+        axis = ti.static(dim - 1 - i)
+        node[axis] = (rest % node_blocks[axis]) * BLOCK + local % BLOCK
+        rest //= node_blocks[axis]
+        local //= BLOCK
+        inside = inside and node[axis] < shape[axis]
+    return node, inside
+
+
+@ti.func
 def body_index(b, node):
     """The index of grid node ``node`` (index vector) in body ``b``'s field (``(B, *G)``)."""
     return ti.Vector([b] + [node[i] for i in ti.static(range(node.n))])
@@ -244,6 +263,40 @@ def build_kernels(config: KernelConfig):
                 add(body_mass_gradient, index, gradient, exclusive)
                 add(node_volume, base + o, weight * current_volume, exclusive)
 
+    @ti.func
+    def zero_node(
+        at, grid: ti.template(), body_velocity: ti.template(), body_mass: ti.template(),
+        body_mass_gradient: ti.template(), node_volume: ti.template(),
+    ):  # fmt: skip
+        """Clear what particle-to-grid sums at grid node ``at`` (and every body's there)."""
+        grid[at] = ti.zero(grid[at])
+        if ti.static(bodies):
+            node_volume[at] = 0.0
+            for b in range(body_mass.shape[0]):
+                index = body_index(b, at)
+                body_velocity[index] = ti.zero(body_velocity[index])
+                body_mass[index] = 0.0
+                body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
+
+    @ti.kernel
+    def clear_region(
+        region: nd(ti.i32, 2),
+        region_size: nd(ti.i32),
+        slot: ti.i32,
+        node_blocks: ivec,
+        grid: nd(node, dim),
+        body_velocity: nd(vec, dim + 1),
+        body_mass: nd(real, dim + 1),
+        body_mass_gradient: nd(vec, dim + 1),
+        node_volume: nd(real, dim),
+    ):
+        """Clear the nodes of region ``slot`` (see :func:`region_node`), where the coloured
+        scatter wrote: everywhere else the sums are already zero."""
+        for item in range(region_size[slot] * BLOCK**dim):
+            at, inside = region_node(region, slot, item, node_blocks, grid.shape)
+            if inside:
+                zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
+
     @ti.kernel
     def particle_to_grid(
         x: nd(vec),
@@ -273,15 +326,9 @@ def build_kernels(config: KernelConfig):
         cut into ``parts`` for the threads: see :mod:`engine.solver.scatter_order`): parallel,
         without atomics, and bitwise the same on any number of threads. On GPUs, in parallel
         with atomic adds."""
-        for node in ti.grouped(grid):
-            grid[node] = ti.zero(grid[node])
-        if ti.static(bodies):
-            for index in ti.grouped(body_mass):
-                body_velocity[index] = ti.zero(body_velocity[index])
-                body_mass[index] = 0.0
-                body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
-            for node in ti.grouped(node_volume):
-                node_volume[node] = 0.0
+        if ti.static(not coloured_scatter):  # the coloured scatter's nodes are cleared by region
+            for node in ti.grouped(grid):
+                zero_node(node, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         if ti.static(coloured_scatter):
             for colour in ti.static(range(2**dim)):
@@ -385,15 +432,32 @@ def build_kernels(config: KernelConfig):
         mesh_ints: nd(ti.types.vector(4, ti.i32)),
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
+        region: nd(ti.i32, 2),
+        region_size: nd(ti.i32),
+        slot: ti.i32,
+        node_blocks: ivec,
     ):
-        """Node velocities on every node (see ``update_node``)."""
-        for node in ti.grouped(grid):
-            update_node(
-                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
-                node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
-                wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
-                n_meshes,
-            )  # fmt: skip
+        """Node velocities (see ``update_node``): on the CPU on the nodes of region ``slot``,
+        where the coloured scatter wrote (see :func:`region_node`; every other node is
+        empty), on GPUs on every node."""
+        if ti.static(coloured_scatter):
+            for item in range(region_size[slot] * BLOCK**dim):
+                at, inside = region_node(region, slot, item, node_blocks, grid.shape)
+                if inside:
+                    update_node(
+                        at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                        node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                        wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints,
+                        mesh_rows, n_meshes,
+                    )  # fmt: skip
+        else:
+            for at in ti.grouped(grid):
+                update_node(
+                    at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                    node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                    wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
+                    n_meshes,
+                )  # fmt: skip
 
     @ti.kernel
     def grid_to_particle(
@@ -458,6 +522,7 @@ def build_kernels(config: KernelConfig):
 
     return SimpleNamespace(
         constitutive=constitutive,
+        clear_region=clear_region,
         particle_to_grid=particle_to_grid,
         grid_update=grid_update,
         update_node=update_node,

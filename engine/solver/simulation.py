@@ -301,6 +301,36 @@ class Simulation:
                 raise
             self._transfer(dt, correct=False)
 
+    def scatter(self, dt: float) -> None:
+        """Particle-to-grid for a step of ``dt`` (s), over the particles in the scatter order of
+        the latest refresh. On the CPU it first clears the nodes of the region the last scatter
+        wrote, where alone the sums are not zero."""
+        order = self.scatter_order
+        if order.coloured:
+            self.kernels.clear_region(
+                *order.region_of(order.written), self.grid_nodes, *self.body_fields
+            )
+            order.written = order.slot
+        self.kernels.particle_to_grid(
+            self.x,
+            self.v,
+            self.C,
+            self.tau,
+            self.mass,
+            self.volume,
+            self.grid_nodes,
+            self.body_id,
+            *self.body_fields,
+            self.F,
+            order.order,
+            order.start,
+            order.colour_blocks,
+            order.colour_start,
+            order.parts,
+            dt,
+            self.grid.dx,
+        )
+
     def _transfer(self, dt: float, correct: bool = True) -> None:
         """The step from the particle-to-grid transfer on (the stress is ready); the torch
         contact model corrects the grid if ``correct``."""
@@ -310,25 +340,7 @@ class Simulation:
         order = self.scatter_order
         order.refresh(self.x, dx)
         while True:  # once, unless the contact stage's interface outgrew its rows
-            k.particle_to_grid(
-                self.x,
-                self.v,
-                self.C,
-                self.tau,
-                self.mass,
-                self.volume,
-                self.grid_nodes,
-                self.body_id,
-                *self.body_fields,
-                self.F,
-                order.order,
-                order.start,
-                order.colour_blocks,
-                order.colour_start,
-                order.parts,
-                dt,
-                dx,
-            )
+            self.scatter(dt)
             if self.contact_stage is not None:
                 if self.contact_stage.grid_update(self, dt, gravity, colliders):
                     break
@@ -342,6 +354,7 @@ class Simulation:
                 dx,
                 self.scene.simulation.body_friction,
                 *colliders,
+                *order.region_of(order.slot),
             )
             break
         if self.contact_stage is not None:

@@ -103,13 +103,9 @@ def test_coloured_scatter_puts_every_particles_mass_where_a_plain_scatter_does(l
     sim = Simulation(load(dam(dim)))
     for _ in range(10):
         sim.step(sim.stable_dt())
-    order, k, dx = sim.scatter_order, sim.kernels, sim.grid.dx
+    order, dx = sim.scatter_order, sim.grid.dx
     order.refresh(sim.x, dx)
-    k.particle_to_grid(
-        sim.x, sim.v, sim.C, sim.tau, sim.mass, sim.volume, sim.grid_nodes, sim.body_id,
-        *sim.body_fields, sim.F, order.order, order.start, order.colour_blocks,
-        order.colour_start, order.parts, sim.stable_dt(), dx,
-    )  # fmt: skip
+    sim.scatter(sim.stable_dt())
     scattered = sim.grid_nodes.to_numpy()[..., dim]
 
     x, mass = sim.x.to_numpy(), sim.mass.to_numpy()
