@@ -181,7 +181,7 @@ def build_kernels(config: KernelConfig):
         material_model: nd(ti.i32),
         material_constants: nd(kvec),
     ):
-        for p in F:
+        for p in range(F.shape[0]):
             m = material_id[p]
             model = material_model[m]
             k = material_constants[m]
@@ -327,7 +327,7 @@ def build_kernels(config: KernelConfig):
         without atomics, and bitwise the same on any number of threads. On GPUs, in parallel
         with atomic adds."""
         if ti.static(not coloured_scatter):  # the coloured scatter's nodes are cleared by region
-            for node in ti.grouped(grid):
+            for node in ti.grouped(ti.ndrange(*grid.shape)):
                 zero_node(node, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
         if ti.static(coloured_scatter):
@@ -451,7 +451,7 @@ def build_kernels(config: KernelConfig):
                         mesh_rows, n_meshes,
                     )  # fmt: skip
         else:
-            for at in ti.grouped(grid):
+            for at in ti.grouped(ti.ndrange(*grid.shape)):
                 update_node(
                     at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
                     node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
@@ -478,7 +478,7 @@ def build_kernels(config: KernelConfig):
     ):
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
-        for p in x:
+        for p in range(x.shape[0]):
             base, fx = particle_stencil(x[p], inv_dx, upper)
             w = bspline_weights(fx)
             new_v = ti.Vector.zero(float, dim)

@@ -71,7 +71,7 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
         """Each particle's flat block index, and per chunk of particles the count in each block
         (``counts`` ``(chunks, blocks)``; chunk ``c`` is one thread's run of consecutive
         particles)."""
-        for chunk, block in counts:
+        for chunk, block in ti.ndrange(counts.shape[0], counts.shape[1]):
             counts[chunk, block] = 0
         chunks, n = counts.shape[0], x.shape[0]
         size = (n + chunks - 1) // chunks
@@ -135,7 +135,7 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
         axis, in increasing index, ``region[slot, :region_size[slot]]`` (``marks``: scratch,
         one per block of nodes). Serial: one pass over the blocks, a few microseconds per
         thousand."""
-        for block in marks:
+        for block in range(marks.shape[0]):
             marks[block] = 0
         for block in range(start.shape[0] - 1):
             if start[block + 1] > start[block]:
