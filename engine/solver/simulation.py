@@ -305,31 +305,19 @@ class Simulation:
         """Particle-to-grid for a step of ``dt`` (s), over the particles in the scatter order of
         the latest refresh. On the CPU it first clears the nodes of the region the last scatter
         wrote, where alone the sums are not zero."""
-        order = self.scatter_order
-        if order.coloured:
-            self.kernels.clear_region(
-                *order.region_of(order.written), self.grid_nodes, *self.body_fields
-            )
-            order.written = order.slot
-        self.kernels.particle_to_grid(
-            self.x,
-            self.v,
-            self.C,
-            self.tau,
-            self.mass,
-            self.volume,
-            self.grid_nodes,
-            self.body_id,
-            *self.body_fields,
-            self.F,
-            order.order,
-            order.start,
-            order.colour_blocks,
-            order.colour_start,
-            order.parts,
-            dt,
-            self.grid.dx,
-        )
+        order, k = self.scatter_order, self.kernels
+        particles = (
+            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
+            self.body_id, *self.body_fields, self.F,
+        )  # fmt: skip
+        if not order.coloured:
+            k.particle_to_grid(*particles, dt, self.grid.dx)
+            return
+        k.clear_region(*order.region_of(order.written), self.grid_nodes, *self.body_fields)
+        order.written = order.slot
+        lists = (order.order, order.start, order.colour_blocks, order.colour_start)
+        for colour in range(2**self.dim):
+            k.scatter_colour(*particles, *lists, colour, order.parts, dt, self.grid.dx)
 
     def _transfer(self, dt: float, correct: bool = True) -> None:
         """The step from the particle-to-grid transfer on (the stress is ready); the torch
