@@ -312,34 +312,6 @@ def build_kernels(config: KernelConfig):
         body_mass_gradient: nd(vec, dim + 1),
         node_volume: nd(real, dim),
         F: nd(mat),
-        dt: float,
-        dx: float,
-    ):
-        """The GPUs' scatter: every particle in parallel, with atomic adds, on a cleared grid."""
-        for at in ti.grouped(ti.ndrange(*grid.shape)):
-            zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
-        upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
-        for p in range(x.shape[0]):
-            scatter_particle(
-                p, x, v, C, tau, mass, volume, grid, body_id, body_velocity, body_mass,
-                body_mass_gradient, node_volume, F, dt, dx, upper, False,
-            )  # fmt: skip
-
-    @ti.kernel
-    def scatter_colour(
-        x: nd(vec),
-        v: nd(vec),
-        C: nd(mat),
-        tau: nd(mat),
-        mass: nd(real),
-        volume: nd(real),
-        grid: nd(node, dim),
-        body_id: nd(ti.i32),
-        body_velocity: nd(vec, dim + 1),
-        body_mass: nd(real, dim + 1),
-        body_mass_gradient: nd(vec, dim + 1),
-        node_volume: nd(real, dim),
-        F: nd(mat),
         order: nd(ti.i32),
         block_start: nd(ti.i32),
         colour_blocks: nd(ti.i32),
@@ -349,29 +321,43 @@ def build_kernels(config: KernelConfig):
         dt: float,
         dx: float,
     ):
-        """The CPU's scatter of the particles of the blocks of one ``colour`` (see
+        """The scatter.
+
+        On the CPU, of the particles of the blocks of one ``colour`` (see
         :mod:`engine.solver.scatter_order`: ``order`` ``(N,)`` lists the particles block by
         block from ``block_start`` ``(blocks + 1,)``; ``colour_blocks`` the occupied blocks
         colour by colour from ``colour_start`` ``(2^d + 1,)``), into nodes the region clearing
         left at zero: the colour's blocks are cut into ``parts``, one thread task each, and run
         without atomics, each block's particles in order, so the sums are bitwise the same on
         any number of threads. One launch per colour keeps one copy of the scatter in the
-        compiled code (2^d copies took minutes to compile in 3D with body contact)."""
+        compiled code (2^d copies took minutes to compile in 3D with body contact).
+
+        On GPUs (one launch, the colour arguments unused): the grid cleared, then every
+        particle in parallel with atomic adds."""
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
-        first, last = colour_start[colour], colour_start[colour + 1]
-        for spread in range(parts * TASK_ITERATIONS):  # a part per thread task
-            if spread % TASK_ITERATIONS == 0:
-                part = spread // TASK_ITERATIONS
-                lo = first + (last - first) * part // parts
-                hi = first + (last - first) * (part + 1) // parts
-                for k in range(lo, hi):
-                    block = colour_blocks[k]
-                    for row in range(block_start[block], block_start[block + 1]):
-                        scatter_particle(
-                            order[row], x, v, C, tau, mass, volume, grid, body_id,
-                            body_velocity, body_mass, body_mass_gradient, node_volume, F, dt,
-                            dx, upper, True,
-                        )  # fmt: skip
+        if ti.static(coloured_scatter):
+            first, last = colour_start[colour], colour_start[colour + 1]
+            for spread in range(parts * TASK_ITERATIONS):  # a part per thread task
+                if spread % TASK_ITERATIONS == 0:
+                    part = spread // TASK_ITERATIONS
+                    lo = first + (last - first) * part // parts
+                    hi = first + (last - first) * (part + 1) // parts
+                    for k in range(lo, hi):
+                        block = colour_blocks[k]
+                        for row in range(block_start[block], block_start[block + 1]):
+                            scatter_particle(
+                                order[row], x, v, C, tau, mass, volume, grid, body_id,
+                                body_velocity, body_mass, body_mass_gradient, node_volume, F,
+                                dt, dx, upper, True,
+                            )  # fmt: skip
+        else:
+            for at in ti.grouped(ti.ndrange(*grid.shape)):
+                zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
+            for p in range(x.shape[0]):
+                scatter_particle(
+                    p, x, v, C, tau, mass, volume, grid, body_id, body_velocity, body_mass,
+                    body_mass_gradient, node_volume, F, dt, dx, upper, False,
+                )  # fmt: skip
 
     @ti.func
     def update_node(
@@ -544,7 +530,6 @@ def build_kernels(config: KernelConfig):
         constitutive=constitutive,
         clear_region=clear_region,
         particle_to_grid=particle_to_grid,
-        scatter_colour=scatter_colour,
         grid_update=grid_update,
         update_node=update_node,
         grid_to_particle=grid_to_particle,

@@ -310,14 +310,14 @@ class Simulation:
             self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
             self.body_id, *self.body_fields, self.F,
         )  # fmt: skip
-        if not order.coloured:
-            k.particle_to_grid(*particles, dt, self.grid.dx)
+        lists = (order.order, order.start, order.colour_blocks, order.colour_start)
+        if not order.coloured:  # one atomic launch
+            k.particle_to_grid(*particles, *lists, 0, order.parts, dt, self.grid.dx)
             return
         k.clear_region(*order.region_of(order.written), self.grid_nodes, *self.body_fields)
         order.written = order.slot
-        lists = (order.order, order.start, order.colour_blocks, order.colour_start)
         for colour in range(2**self.dim):
-            k.scatter_colour(*particles, *lists, colour, order.parts, dt, self.grid.dx)
+            k.particle_to_grid(*particles, *lists, colour, order.parts, dt, self.grid.dx)
 
     def _transfer(self, dt: float, correct: bool = True) -> None:
         """The step from the particle-to-grid transfer on (the stress is ready); the torch
