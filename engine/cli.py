@@ -124,6 +124,12 @@ def _plugins(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from engine.bench import BenchError, run_benchmarks
 
+    if args.scaling:
+        from engine.bench_scaling import run_scaling
+
+        run_scaling()
+        return 0
+
     torch_cases = {"torch_law", "contact", "contact_gnn"}
     if args.only is None or torch_cases & set(args.only):
         require("torch", "engine bench (its torch cases; leave them out with --only)")
@@ -541,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
             "contact",
             "contact_gnn",
         ],
+    )
+    bench.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead: cost per particle-step, 1e4-1e6 particles, domains 1-4x, 1 and 2 threads",
     )
     bench.set_defaults(handler=_bench)
 

@@ -60,10 +60,24 @@ def node_bytes(loaded: LoadedScene) -> int:
 
 
 def frame_bytes(loaded: LoadedScene, particles: int) -> int:
-    """Bytes one output frame takes at most (uncompressed)."""
+    """Bytes one output frame takes at most (uncompressed): the particles' and the output
+    meshes' (:func:`mesh_frame_bytes`)."""
     per_particle = 8 * (3 + 1 + 2)  # points, vertex cell
     per_particle += 8 * 9 * len(loaded.scene.output.fields)  # a tensor per field at most
-    return particles * per_particle
+    return particles * per_particle + mesh_frame_bytes(loaded)
+
+
+def mesh_frame_bytes(loaded: LoadedScene) -> int:
+    """Bytes one output frame of every ``[[output.meshes]]`` file takes at most (uncompressed):
+    per node its point, the monitor and each field (a tensor at most, f64); per cell its node
+    ids, offset (int64) and type (one byte), rewritten every frame."""
+    total = 0
+    for mesh in loaded.scene.output.meshes:
+        nodes = math.prod(mesh.nodes)
+        cells = math.prod(n - 1 for n in mesh.nodes)
+        total += nodes * 8 * (3 + 1 + 9 * len(mesh.fields))
+        total += cells * (8 * 2 ** len(mesh.nodes) + 8 + 1)
+    return total
 
 
 @dataclass(frozen=True)
@@ -150,7 +164,7 @@ def preflight(loaded: LoadedScene, output: Path, assume_yes: bool = False) -> Es
             ("output", "path"),
             f"{disk / 2**20:.0f} MiB free in {output.parent} is less than the first "
             f"{FRAMES_OF_DISK} frames need",
-            "free some disk, write elsewhere, or output fewer fields",
+            "free some disk, write elsewhere, or output fewer fields or mesh nodes",
         )
     cost = estimate(loaded)
     if cost.output_bytes > disk and not assume_yes:

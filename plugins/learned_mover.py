@@ -6,9 +6,10 @@ The weights are checked when the scene is loaded: a missing or unreadable file o
 weights of another architecture or dimension (a validation error at ``weights``), fewer nodes
 on an axis than the network's reach needs (at ``nodes``), or a monitor stronger than the
 weights serve (at ``alpha``). It runs on the simulation's
-torch device. Where the network's mesh would invert a cell the move is shrunk towards the
-uniform mesh until no cell does; the engine still checks every frame like any mover's (and
-writes the uniform mesh, with a warning, where a cell would invert).
+torch device. Each frame the move is the largest share of the network's (1, 0.9, ..., 0.1)
+whose cells all keep a margin (:func:`engine.diff.mover_net.largest_safe_share`); the engine
+still checks every frame like any mover's (and writes the uniform mesh, with a warning, where a
+cell would invert: where no share was safe).
 """
 
 import json
@@ -17,32 +18,29 @@ import numpy as np
 
 from engine.hooks import hookimpl
 from engine.hooks.records import Monitor, OutputMeshMoverType, OutputMeshSpec, ShapeIssue
-from engine.output.lattice import mesh_problem
 
 #: The strongest monitor served, as a multiple of the ``alpha`` the weights were trained at:
 #: the shipped weights (alpha 1) keep every cell valid on the ring and front test monitors up to
-#: alpha 2 (their move shrunk to 0.25-0.5 there) and tangle them at 3 and above.
+#: alpha 2 (their move shrunk to 0.3-0.5 there); at 3 only 0.1-0.2 of it is safe, at 10 none.
 ALPHA_SERVED = 2.0
-#: The shares of the network's move tried in turn until no cell inverts: a map ``xi + t grad
-#: phi`` with ``t`` small is near the identity, whose cells are all valid.
-SHRINK = (1.0, 0.75, 0.5, 0.25)
 
 
 class LearnedMover:
     """Moves the nodes by the network's ``grad phi`` each output frame; carries no state.
 
-    Where that mesh would invert a cell, the move is shrunk (``SHRINK``) until none does;
-    ``share`` is the last frame's share (0 where even the smallest failed: the engine then
-    writes the uniform mesh with a warning).
+    ``share`` is the last frame's share of the network's move (the largest safe one; 0 where
+    none was: the engine then writes the uniform mesh with a warning).
     """
 
     def __init__(self, spec: OutputMeshSpec) -> None:
+        import torch
+
         from engine.diff.mover_net import load_mover_net
 
         self.nodes = spec.nodes
         self.domain = np.asarray(spec.domain, float)
         self.scale = float(self.domain.max())
-        self.xi = spec.xi
+        self.xi = torch.as_tensor(spec.xi, dtype=torch.float64, device=spec.device)
         self.extent = self.domain / self.scale
         self.device = spec.device
         self.net = load_mover_net(spec.weights, spec.dim, spec.device)
@@ -52,17 +50,14 @@ class LearnedMover:
         """The nodes ``(M, d)`` m for ``monitor``, kept inside the domain."""
         import torch
 
+        from engine.diff.mover_net import largest_safe_share
+
         with torch.no_grad():
             values = torch.as_tensor(monitor.values[None], dtype=torch.float64, device=self.device)
-            moved = self.net.displacement(values, self.extent, self.nodes)[0].cpu().numpy()
-        step = moved.reshape(self.xi.shape) * self.scale
-        for share in SHRINK:
-            points = np.clip(self.xi + share * step, 0.0, self.domain)
-            if mesh_problem(points, self.nodes, self.domain) is None:
-                self.share = share
-                return points
-        self.share = 0.0
-        return points
+            moved = self.net.displacement(values, self.extent, self.nodes)[0]
+            step = moved.reshape(self.xi.shape) * self.scale
+            self.share, points = largest_safe_share(self.xi, step, self.nodes, self.domain)
+        return points.cpu().numpy()
 
     def state(self) -> dict[str, np.ndarray]:
         return {}

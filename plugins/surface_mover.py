@@ -29,7 +29,7 @@ def advect_vertices(
     surface, half outside the material, moves with the material rather than with empty nodes.
     """
     upper = ti.Vector([grid.shape[0] - 3, grid.shape[1] - 3, grid.shape[2] - 3])
-    for p in vertices:
+    for p in range(vertices.shape[0]):
         base, fx = particle_stencil(vertices[p], 1.0 / dx, upper)
         w = bspline_weights(fx)
         velocity = ti.Vector.zero(float, 3)

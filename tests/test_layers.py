@@ -55,6 +55,7 @@ LAYERS = {
         "engine.output_meshes",
         "engine.sweep",
         "engine.bench",
+        "engine.bench_scaling",
         "engine.viz",
         "engine.diff.experiments",
         "engine.diff.contact_training",

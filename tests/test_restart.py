@@ -231,3 +231,30 @@ def test_an_output_that_will_not_fit_the_disk_is_refused_unless_yes(
     assert main(["run", str(path), "-q"]) == 2
     assert "the whole output needs up to" in capsys.readouterr().err
     assert main(["run", str(path), "-q", "--yes"]) == 0
+
+
+MESH = """
+[[output.meshes]]
+name = "fields"
+nodes = [65, 33]
+"""
+
+
+def test_the_output_meshes_are_in_the_disk_estimate(scene_file, monkeypatch, capsys):
+    """Each mesh frame: 65 x 33 nodes of a point, the monitor and two fields (a tensor at most,
+    f64) and 64 x 32 quads of four node ids, an offset and a type; a disk on which the particles'
+    first frames would fit but the mesh's do not is refused."""
+    import shutil
+
+    from engine.preflight import estimate, estimate_particles, frame_bytes
+    from engine.scene.loader import load_scene
+
+    plain = load_scene(scene_file(SCENE, name="plain.toml"))
+    path = scene_file(SCENE.replace("[materials.snow]", MESH + "\n[materials.snow]"))
+    meshed = load_scene(path)
+    per_frame = 65 * 33 * 8 * (3 + 1 + 9 * 2) + 64 * 32 * (8 * 4 + 8 + 1)
+    assert estimate(meshed).output_bytes - estimate(plain).output_bytes == 13 * per_frame
+    free = 4 * frame_bytes(plain, estimate_particles(plain))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(free, 0, free))
+    assert main(["run", str(path), "-q"]) == 2
+    assert "is less than the first 3 frames need" in capsys.readouterr().err

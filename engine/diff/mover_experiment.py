@@ -14,8 +14,8 @@ writes: the CPU run is bitwise reproducible) and each frame is meshed, at equal 
   damped fixed-point steps, physics alone: the baseline the training must beat);
 - ``learned``: the trained network.
 
-Both learned meshes are what the plugin returns: the network's move, shrunk where it would
-invert a cell (the share kept is reported).
+Both learned meshes are what the plugin returns: the network's move scaled to its largest safe
+share (:func:`engine.diff.mover_net.largest_safe_share`; the share kept is reported).
 
 Per frame and mesh: the interpolation error of density and velocity against the same field
 sampled on a 4x finer uniform mesh (:func:`engine.output.mesh_quality.interpolation_error`),
@@ -51,8 +51,9 @@ MESHES = ("uniform", "monge_ampere", "prior", "learned")
 class FrameReport:
     """One measured frame: its scene, group and number; per mesh the density and velocity
     errors (kg/m^3, m/s), spread, inverted cells and move time (s); the share of the network's
-    move the learned meshes kept (below 1 where it was shrunk so that no cell inverts); the
-    simulation frame's wall time (s) and the classical solve's time from rest (s)."""
+    move the learned meshes kept (below 1 where the whole move would bring a corner Jacobian
+    under the floor); the simulation frame's wall time (s) and the classical solve's time from
+    rest (s)."""
 
     scene: str
     group: str
@@ -203,6 +204,7 @@ def summary(reports: list[FrameReport]) -> dict[str, dict[str, float]]:
         )
         for mesh in ("prior", "learned"):
             row[f"shrunk {mesh}"] = int(sum(r.shares[mesh] < 1 for r in kept))
+            row[f"share {mesh}"] = float(np.mean([r.shares[mesh] for r in kept]))
         row["cold_seconds monge_ampere"] = float(np.mean([r.cold_seconds for r in kept]))
         row["frame_seconds"] = float(np.mean([r.frame_seconds for r in kept]))
         out[group] = row
@@ -227,6 +229,7 @@ def targets(row: dict[str, float]) -> dict[str, float]:
     out["spread: uniform / learned"] = row["spread uniform"] / row["spread learned"]
     out["inverted cells, learned, every frame"] = row["inverted learned, every frame"]
     out["frames shrunk, learned"] = row["shrunk learned"]
+    out["mean share kept, learned"] = row["share learned"]
     move = row["move_seconds learned"]
     out["time: monge_ampere warm / learned"] = row["move_seconds monge_ampere"] / move
     out["time: monge_ampere from rest / learned"] = row["cold_seconds monge_ampere"] / move

@@ -21,8 +21,10 @@ data-free mover, in the manner of M2N), with its physics built in:
   :attr:`MoverNetConfig.min_nodes` per axis); features are dimensionless (``log(m / theta)``).
 
 Not by construction: cells cannot invert only if ``I + H(phi)`` stays positive definite, which
-training penalises (``engine train mover``) and the engine checks every frame (det > 0 per cell
-corner), writing the uniform mesh with a warning where it fails.
+training penalises (``engine train mover``). At run time the move is scaled per frame to the
+largest share of ``grad phi`` whose cells all keep a margin (:func:`largest_safe_share`), and the
+engine checks every frame (det > 0 per cell corner), writing the uniform mesh with a warning
+where it fails.
 
 Lengths are in units of the domain's largest side; ``B`` batch, ``d`` dimensions, ``nodes``
 ``(d,)`` per axis.
@@ -39,12 +41,18 @@ import torch
 from torch import nn
 
 from engine.diff.sidecar import WeightsError, read_sidecar
+from engine.output.lattice import corner_jacobians
 from engine.output.lattice_derivatives import lattice_derivatives
 
 #: The sidecar's ``architecture`` for this network.
 ARCHITECTURE = "mover_cnn"
 #: Channels fed to the CNN at each node: ``log(m / theta_g)`` and the prior source.
 FEATURES = 2
+#: The smallest corner Jacobian, over the uniform cell's, that training leaves unpenalised and
+#: a run's mesh keeps (:func:`largest_safe_share`).
+JACOBIAN_FLOOR = 0.02
+#: The shares of the network's move a run tries each frame, largest first: 1, 0.9, ..., 0.1.
+SHARES = tuple(k / 10 for k in range(10, 0, -1))
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,27 @@ def lattice_points(extent, nodes: tuple[int, ...], like: torch.Tensor) -> torch.
     axes = [torch.linspace(0.0, float(e), n, dtype=like.dtype, device=like.device)
             for e, n in zip(extent, nodes, strict=True)]  # fmt: skip
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
+def largest_safe_share(
+    xi: torch.Tensor, step: torch.Tensor, nodes: tuple[int, ...], domain, shares=SHARES
+) -> tuple[float, torch.Tensor]:
+    """The largest of ``shares`` (decreasing) whose mesh ``xi + share * step``, kept inside
+    ``[0, domain]``, has every corner Jacobian of every cell at least :data:`JACOBIAN_FLOOR` of
+    the uniform cell's, and that mesh ``(M, d)``; every share is measured in one batch. Where
+    none is: share 0 and the first share's mesh, which the engine's check refuses where a cell
+    inverts (writing the uniform mesh, with a warning). ``xi`` ``(M, d)`` the uniform nodes,
+    ``step`` ``(M, d)`` the network's move and ``domain`` ``(d,)`` in one length unit."""
+    domain = np.asarray(domain, float)
+    high = step.new_tensor(domain)
+    scale = step.new_tensor(shares)[:, None, None]
+    meshes = (xi + scale * step).clamp_min(0.0).minimum(high)  # (S, M, d)
+    uniform = float(np.prod(domain / (np.asarray(nodes) - 1)))
+    safe = (corner_jacobians(meshes, nodes) >= JACOBIAN_FLOOR * uniform).flatten(1).all(1)
+    if not bool(safe.any()):
+        return 0.0, meshes[0]
+    first = int(torch.nonzero(safe)[0, 0])
+    return float(shares[first]), meshes[first]
 
 
 class MoverWeightsError(WeightsError):

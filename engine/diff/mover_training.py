@@ -36,6 +36,7 @@ import torch
 
 from engine.diff.mover_data import HOLD_OUT, MeshFrame, held_out, result_frames
 from engine.diff.mover_net import (
+    JACOBIAN_FLOOR,
     MoverNet,
     MoverNetConfig,
     interpolate,
@@ -50,8 +51,6 @@ from engine.progress import Counter
 
 #: The smallest eigenvalue of ``I + H(phi)`` the convexity term leaves unpenalised.
 EIGEN_FLOOR = 0.1
-#: The smallest corner Jacobian, over the uniform cell's area, it leaves unpenalised.
-JACOBIAN_FLOOR = 0.02
 
 
 @dataclass

@@ -78,8 +78,23 @@ def corner_jacobians(points, nodes: tuple[int, ...]):
             flipped = tuple(o ^ (a == axis) for a, o in enumerate(corner))
             sign = 1.0 - 2.0 * corner[axis]
             edges.append(sign * (at(views[flipped]) - at(view)))
-        out.append(xp.linalg.det(xp.stack(edges, axis=-1)).reshape(*lead, -1))
+        out.append(determinant(edges).reshape(*lead, -1))
     return xp.stack(out, axis=-1)
+
+
+def determinant(columns: list):
+    """The determinant ``(...)`` of the 2x2 or 3x3 matrices whose columns are ``columns``
+    (``d`` arrays ``(..., d)``, NumPy or torch), written out: many times faster than a batched
+    LU for a batch of small matrices."""
+    if len(columns) == 2:
+        a, b = columns
+        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    a, b, c = columns
+    return (
+        a[..., 0] * (b[..., 1] * c[..., 2] - b[..., 2] * c[..., 1])
+        - a[..., 1] * (b[..., 0] * c[..., 2] - b[..., 2] * c[..., 0])
+        + a[..., 2] * (b[..., 0] * c[..., 1] - b[..., 1] * c[..., 0])
+    )
 
 
 def cell_volumes(points: np.ndarray, nodes: tuple[int, ...]) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.registry import Registry
+from engine.solver.kernels import BLOCK, PAD
 
 
 @dataclass
@@ -66,7 +67,9 @@ def initial_affine(body, x: np.ndarray) -> np.ndarray:
 
 
 def seed_bodies(scene, dx: float, base_dir: Path, registry: Registry) -> SeededParticles:
-    """Seed every body of a validated scene, sorted by grid cell (neighbours share grid nodes)."""
+    """Seed every body of a validated scene, sorted by the block of their stencils' lower nodes,
+    then by that node (the order of the CPU's scatter, :mod:`engine.solver.scatter_order`:
+    neighbours share grid nodes, and the scatter then reads the particles in memory order)."""
     dim = scene.simulation.dim
     rng = np.random.default_rng(scene.simulation.seed)
     names = list(scene.materials)
@@ -93,6 +96,6 @@ def seed_bodies(scene, dx: float, base_dir: Path, registry: Registry) -> SeededP
     joined = SeededParticles(
         *(np.concatenate([getattr(p, f) for p in parts]) for f in SeededParticles.__annotations__)
     )
-    cell = np.floor(joined.x / dx).astype(np.int64)
-    order = np.lexsort(cell.T[::-1])
+    node = np.floor(joined.x / dx + (PAD - 0.5)).astype(np.int64)  # each stencil's lower node
+    order = np.lexsort(np.concatenate([node // BLOCK, node], axis=1).T[::-1])
     return SeededParticles(*(getattr(joined, f)[order] for f in SeededParticles.__annotations__))

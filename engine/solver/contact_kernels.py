@@ -94,7 +94,7 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
         ``before`` ``(rows, B)`` each body's velocity before contact; ``flags`` ``(*G,)`` is 1
         on interface nodes, 0 elsewhere."""
         shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
-        for node in ti.grouped(grid):
+        for node in ti.grouped(ti.ndrange(*grid.shape)):
             flags[node] = 0
             if grid[node][dim] > 0.0:
                 present = 0
@@ -143,7 +143,7 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
         """Particles whose 3^d stencil touches a node flagged non-zero."""
         inv_dx = 1.0 / dx
         upper = ti.Vector([flags.shape[i] - 3 for i in ti.static(range(dim))])
-        for p in x:
+        for p in range(x.shape[0]):
             base, _ = particle_stencil(x[p], inv_dx, upper)
             near = 0
             for offset in ti.static(stencil):

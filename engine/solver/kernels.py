@@ -84,6 +84,35 @@ def bspline_weights(fx):
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
 
 
+#: Nodes per block side (at least 2, see :mod:`engine.solver.scatter_order`).
+BLOCK = 4
+
+#: Consecutive iterations of a parallel loop that Taichi's CPU backend gives one thread at a
+#: time (at least 512, its adaptive task size): a loop over a few large work items (chunks of
+#: particles, parts of a colour) runs on one thread unless it is spread, item ``i`` at
+#: iteration ``i * TASK_ITERATIONS`` with the iterations between doing nothing.
+TASK_ITERATIONS = 512
+
+
+@ti.func
+def region_node(region: ti.template(), slot, item, node_blocks, shape):
+    """Node ``item`` of a region of blocks of nodes (``region[slot, :]``: flat block indices
+    on ``node_blocks`` blocks per axis; item ``i`` is node ``i % BLOCK^d`` of listed block
+    ``i // BLOCK^d``): its index vector, and whether it lies on the grid of ``shape`` nodes."""
+    dim = ti.static(node_blocks.n)
+    rest = region[slot, item // BLOCK**dim]
+    local = item % BLOCK**dim
+    node = ti.Vector.zero(ti.i32, dim)
+    inside = True
+    for i in ti.static(range(dim)):
+        axis = ti.static(dim - 1 - i)
+        node[axis] = (rest % node_blocks[axis]) * BLOCK + local % BLOCK
+        rest //= node_blocks[axis]
+        local //= BLOCK
+        inside = inside and node[axis] < shape[axis]
+    return node, inside
+
+
 @ti.func
 def body_index(b, node):
     """The index of grid node ``node`` (index vector) in body ``b``'s field (``(B, *G)``)."""
@@ -115,6 +144,13 @@ def body_contact_normal(gradient_b, total_gradient, mass_b, total_mass, fill):
     return result
 
 
+def coloured_scatter_on(arch) -> bool:
+    """Whether particle-to-grid scatters colour by colour without atomics (the CPU, see
+    :mod:`engine.solver.scatter_order`) on Taichi backend ``arch``, rather than with atomic adds
+    (GPUs)."""
+    return arch == ti.cpu
+
+
 @lru_cache(maxsize=32)
 def build_kernels(config: KernelConfig):
     """Compile-once kernels for ``config`` (returned as a simple namespace)."""
@@ -129,7 +165,7 @@ def build_kernels(config: KernelConfig):
     mat = ti.types.matrix(dim, dim, real)
     kvec = ti.types.vector(MAX_CONSTANTS, real)
     svec = ti.types.vector(MAX_STATE, real)
-    serial_scatter = ti.lang.impl.current_cfg().arch == ti.cpu
+    coloured_scatter = coloured_scatter_on(ti.lang.impl.current_cfg().arch)
     bodies = config.bodies
     ivec = ti.types.vector(dim, ti.i32)
     stencil = tuple(itertools.product(range(3), repeat=dim))
@@ -145,7 +181,7 @@ def build_kernels(config: KernelConfig):
         material_model: nd(ti.i32),
         material_constants: nd(kvec),
     ):
-        for p in F:
+        for p in range(F.shape[0]):
             m = material_id[p]
             model = material_model[m]
             k = material_constants[m]
@@ -180,6 +216,87 @@ def build_kernels(config: KernelConfig):
             gradient[i] = value
         return gradient
 
+    @ti.func
+    def add(array: ti.template(), index, value, exclusive: ti.template()):
+        """``array[index] += value``: a plain read and write where no other thread writes to
+        ``index`` (``exclusive``, the coloured scatter), else an atomic add."""
+        if ti.static(exclusive):
+            array[index] = array[index] + value
+        else:
+            array[index] += value
+
+    @ti.func
+    def scatter_particle(
+        p, x: ti.template(), v: ti.template(), C: ti.template(), tau: ti.template(),
+        mass: ti.template(), volume: ti.template(), grid: ti.template(),
+        body_id: ti.template(), body_velocity: ti.template(), body_mass: ti.template(),
+        body_mass_gradient: ti.template(), node_volume: ti.template(), F: ti.template(), dt,
+        dx, upper, exclusive: ti.template(),
+    ):  # fmt: skip
+        """Particle ``p``'s mass, momentum and stress impulse to its 3^d nodes (and, with
+        body contact, to its body's fields and the nodes' volume)."""
+        inv_dx = 1.0 / dx
+        base, fx = particle_stencil(x[p], inv_dx, upper)
+        w = bspline_weights(fx)
+        mp = mass[p]
+        affine = (-dt * volume[p] * 4.0 * inv_dx * inv_dx) * tau[p]
+        if ti.static(not flip):
+            affine += mp * C[p]
+        momentum = mp * v[p]
+        current_volume = 0.0
+        if ti.static(bodies):
+            current_volume = volume[p] * F[p].determinant()
+        for offset in ti.static(stencil):
+            o = ti.Vector(offset)
+            dpos = (o - fx) * dx
+            weight = 1.0
+            for i in ti.static(range(dim)):
+                weight *= w[offset[i]][i]
+            contribution = momentum + affine @ dpos
+            node_value = ti.Vector([contribution[i] for i in ti.static(range(dim))] + [mp])
+            add(grid, base + o, weight * node_value, exclusive)
+            if ti.static(bodies):
+                index = body_index(body_id[p], base + o)
+                add(body_velocity, index, weight * contribution, exclusive)
+                add(body_mass, index, weight * mp, exclusive)
+                gradient = mp * inv_dx * weight_gradient(w, fx, offset)
+                add(body_mass_gradient, index, gradient, exclusive)
+                add(node_volume, base + o, weight * current_volume, exclusive)
+
+    @ti.func
+    def zero_node(
+        at, grid: ti.template(), body_velocity: ti.template(), body_mass: ti.template(),
+        body_mass_gradient: ti.template(), node_volume: ti.template(),
+    ):  # fmt: skip
+        """Clear what particle-to-grid sums at grid node ``at`` (and every body's there)."""
+        grid[at] = ti.zero(grid[at])
+        if ti.static(bodies):
+            node_volume[at] = 0.0
+            for b in range(body_mass.shape[0]):
+                index = body_index(b, at)
+                body_velocity[index] = ti.zero(body_velocity[index])
+                body_mass[index] = 0.0
+                body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
+
+    @ti.kernel
+    def clear_region(
+        region: nd(ti.i32, 2),
+        region_size: nd(ti.i32),
+        slot: ti.i32,
+        node_blocks: ivec,
+        grid: nd(node, dim),
+        body_velocity: nd(vec, dim + 1),
+        body_mass: nd(real, dim + 1),
+        body_mass_gradient: nd(vec, dim + 1),
+        node_volume: nd(real, dim),
+    ):
+        """Clear the nodes of region ``slot`` (see :func:`region_node`), where the coloured
+        scatter wrote: everywhere else the sums are already zero."""
+        for item in range(region_size[slot] * BLOCK**dim):
+            at, inside = region_node(region, slot, item, node_blocks, grid.shape)
+            if inside:
+                zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
+
     @ti.kernel
     def particle_to_grid(
         x: nd(vec),
@@ -195,50 +312,52 @@ def build_kernels(config: KernelConfig):
         body_mass_gradient: nd(vec, dim + 1),
         node_volume: nd(real, dim),
         F: nd(mat),
+        order: nd(ti.i32),
+        block_start: nd(ti.i32),
+        colour_blocks: nd(ti.i32),
+        colour_start: nd(ti.i32),
+        colour: ti.i32,
+        parts: ti.i32,
         dt: float,
         dx: float,
     ):
-        for node in ti.grouped(grid):
-            grid[node] = ti.zero(grid[node])
-        if ti.static(bodies):
-            for index in ti.grouped(body_mass):
-                body_velocity[index] = ti.zero(body_velocity[index])
-                body_mass[index] = 0.0
-                body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
-            for node in ti.grouped(node_volume):
-                node_volume[node] = 0.0
-        inv_dx = 1.0 / dx
+        """The scatter.
+
+        On the CPU, of the particles of the blocks of one ``colour`` (see
+        :mod:`engine.solver.scatter_order`: ``order`` ``(N,)`` lists the particles block by
+        block from ``block_start`` ``(blocks + 1,)``; ``colour_blocks`` the occupied blocks
+        colour by colour from ``colour_start`` ``(2^d + 1,)``), into nodes the region clearing
+        left at zero: the colour's blocks are cut into ``parts``, one thread task each, and run
+        without atomics, each block's particles in order, so the sums are bitwise the same on
+        any number of threads. One launch per colour keeps one copy of the scatter in the
+        compiled code (2^d copies took minutes to compile in 3D with body contact).
+
+        On GPUs (one launch, the colour arguments unused): the grid cleared, then every
+        particle in parallel with atomic adds."""
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
-        # On the CPU one ordered pass without atomics beats contended atomic adds (and is
-        # bitwise reproducible); GPUs scatter in parallel with atomics.
-        ti.loop_config(serialize=serial_scatter)
-        for p in range(x.shape[0]):
-            base, fx = particle_stencil(x[p], inv_dx, upper)
-            w = bspline_weights(fx)
-            mp = mass[p]
-            affine = (-dt * volume[p] * 4.0 * inv_dx * inv_dx) * tau[p]
-            if ti.static(not flip):
-                affine += mp * C[p]
-            momentum = mp * v[p]
-            current_volume = 0.0
-            if ti.static(bodies):
-                current_volume = volume[p] * F[p].determinant()
-            for offset in ti.static(stencil):
-                o = ti.Vector(offset)
-                dpos = (o - fx) * dx
-                weight = 1.0
-                for i in ti.static(range(dim)):
-                    weight *= w[offset[i]][i]
-                contribution = momentum + affine @ dpos
-                grid[base + o] += weight * ti.Vector(
-                    [contribution[i] for i in ti.static(range(dim))] + [mp]
-                )
-                if ti.static(bodies):
-                    index = body_index(body_id[p], base + o)
-                    body_velocity[index] += weight * contribution
-                    body_mass[index] += weight * mp
-                    body_mass_gradient[index] += mp * inv_dx * weight_gradient(w, fx, offset)
-                    node_volume[base + o] += weight * current_volume
+        if ti.static(coloured_scatter):
+            first, last = colour_start[colour], colour_start[colour + 1]
+            for spread in range(parts * TASK_ITERATIONS):  # a part per thread task
+                if spread % TASK_ITERATIONS == 0:
+                    part = spread // TASK_ITERATIONS
+                    lo = first + (last - first) * part // parts
+                    hi = first + (last - first) * (part + 1) // parts
+                    for k in range(lo, hi):
+                        block = colour_blocks[k]
+                        for row in range(block_start[block], block_start[block + 1]):
+                            scatter_particle(
+                                order[row], x, v, C, tau, mass, volume, grid, body_id,
+                                body_velocity, body_mass, body_mass_gradient, node_volume, F,
+                                dt, dx, upper, True,
+                            )  # fmt: skip
+        else:
+            for at in ti.grouped(ti.ndrange(*grid.shape)):
+                zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
+            for p in range(x.shape[0]):
+                scatter_particle(
+                    p, x, v, C, tau, mass, volume, grid, body_id, body_velocity, body_mass,
+                    body_mass_gradient, node_volume, F, dt, dx, upper, False,
+                )  # fmt: skip
 
     @ti.func
     def update_node(
@@ -319,15 +438,32 @@ def build_kernels(config: KernelConfig):
         mesh_ints: nd(ti.types.vector(4, ti.i32)),
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
+        region: nd(ti.i32, 2),
+        region_size: nd(ti.i32),
+        slot: ti.i32,
+        node_blocks: ivec,
     ):
-        """Node velocities on every node (see ``update_node``)."""
-        for node in ti.grouped(grid):
-            update_node(
-                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
-                node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
-                wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
-                n_meshes,
-            )  # fmt: skip
+        """Node velocities (see ``update_node``): on the CPU on the nodes of region ``slot``,
+        where the coloured scatter wrote (see :func:`region_node`; every other node is
+        empty), on GPUs on every node."""
+        if ti.static(coloured_scatter):
+            for item in range(region_size[slot] * BLOCK**dim):
+                at, inside = region_node(region, slot, item, node_blocks, grid.shape)
+                if inside:
+                    update_node(
+                        at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                        node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                        wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints,
+                        mesh_rows, n_meshes,
+                    )  # fmt: skip
+        else:
+            for at in ti.grouped(ti.ndrange(*grid.shape)):
+                update_node(
+                    at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                    node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                    wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
+                    n_meshes,
+                )  # fmt: skip
 
     @ti.kernel
     def grid_to_particle(
@@ -348,7 +484,7 @@ def build_kernels(config: KernelConfig):
     ):
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
-        for p in x:
+        for p in range(x.shape[0]):
             base, fx = particle_stencil(x[p], inv_dx, upper)
             w = bspline_weights(fx)
             new_v = ti.Vector.zero(float, dim)
@@ -392,6 +528,7 @@ def build_kernels(config: KernelConfig):
 
     return SimpleNamespace(
         constitutive=constitutive,
+        clear_region=clear_region,
         particle_to_grid=particle_to_grid,
         grid_update=grid_update,
         update_node=update_node,

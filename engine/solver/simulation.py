@@ -16,9 +16,16 @@ from engine.solver.bodies import seed_bodies
 from engine.solver.colliders import ColliderArrays
 from engine.solver.contact import COULOMB
 from engine.solver.contact_stage import ContactStage, contact_params
-from engine.solver.kernels import HEALTH_INTS, PAD, KernelConfig, build_kernels
+from engine.solver.kernels import (
+    HEALTH_INTS,
+    PAD,
+    KernelConfig,
+    build_kernels,
+    coloured_scatter_on,
+)
 from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
+from engine.solver.scatter_order import ScatterOrder
 from engine.solver.storage import Storage
 
 STAGES = ("before_particle_to_grid", "after_grid_update", "after_grid_to_particle")
@@ -155,6 +162,8 @@ class Simulation:
         self.body_mass = store.grid(body_shape)
         self.body_mass_gradient = store.grid(body_shape, dim)
         self.node_volume = store.grid(shape if self.contact_bodies else (1,) * dim)
+        coloured = coloured_scatter_on(ti.lang.impl.current_cfg().arch)
+        self.scatter_order = ScatterOrder(store, shape, n, coloured)
         self.health_speed = ti.ndarray(float, 1)
         self.health = ti.ndarray(ti.i32, HEALTH_INTS)
         self._torch_rows = self._torch_particle_rows()
@@ -292,27 +301,34 @@ class Simulation:
                 raise
             self._transfer(dt, correct=False)
 
+    def scatter(self, dt: float) -> None:
+        """Particle-to-grid for a step of ``dt`` (s), over the particles in the scatter order of
+        the latest refresh. On the CPU it first clears the nodes of the region the last scatter
+        wrote, where alone the sums are not zero."""
+        order, k = self.scatter_order, self.kernels
+        particles = (
+            self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
+            self.body_id, *self.body_fields, self.F,
+        )  # fmt: skip
+        lists = (order.order, order.start, order.colour_blocks, order.colour_start)
+        if not order.coloured:  # one atomic launch
+            k.particle_to_grid(*particles, *lists, 0, order.parts, dt, self.grid.dx)
+            return
+        k.clear_region(*order.region_of(order.written), self.grid_nodes, *self.body_fields)
+        order.written = order.slot
+        for colour in range(2**self.dim):
+            k.particle_to_grid(*particles, *lists, colour, order.parts, dt, self.grid.dx)
+
     def _transfer(self, dt: float, correct: bool = True) -> None:
         """The step from the particle-to-grid transfer on (the stress is ready); the torch
         contact model corrects the grid if ``correct``."""
         k, dx = self.kernels, self.grid.dx
         colliders = self.colliders.at(self.time + dt)
         gravity = ti.Vector(self.gravity_at(self.time))
+        order = self.scatter_order
+        order.refresh(self.x, dx)
         while True:  # once, unless the contact stage's interface outgrew its rows
-            k.particle_to_grid(
-                self.x,
-                self.v,
-                self.C,
-                self.tau,
-                self.mass,
-                self.volume,
-                self.grid_nodes,
-                self.body_id,
-                *self.body_fields,
-                self.F,
-                dt,
-                dx,
-            )
+            self.scatter(dt)
             if self.contact_stage is not None:
                 if self.contact_stage.grid_update(self, dt, gravity, colliders):
                     break
@@ -326,6 +342,7 @@ class Simulation:
                 dx,
                 self.scene.simulation.body_friction,
                 *colliders,
+                *order.region_of(order.slot),
             )
             break
         if self.contact_stage is not None:

@@ -52,13 +52,15 @@ class Storage:
             return ti.ndarray(ti.types.matrix(*components, scalar), n)
         return ti.ndarray(scalar, n)
 
-    def grid(self, shape: tuple[int, ...], components: int = 0):
+    def grid(self, shape: tuple[int, ...], components: int = 0, integer: bool = False):
         """A zeroed grid array of ``shape`` nodes, each a vector of ``components`` floats (0: one
-        float): ``(*shape, components)`` or ``shape``."""
+        float, or one int32 if ``integer``): ``(*shape, components)`` or ``shape``."""
         if self.backend == "torch":
             trailing = (components,) if components else ()
-            return self.torch.zeros((*shape, *trailing), dtype=self.float_torch, device=self.device)
-        return ti.ndarray(ti.types.vector(components, float) if components else float, shape)
+            dtype = self.torch.int32 if integer else self.float_torch
+            return self.torch.zeros((*shape, *trailing), dtype=dtype, device=self.device)
+        scalar = ti.i32 if integer else float
+        return ti.ndarray(ti.types.vector(components, scalar) if components else scalar, shape)
 
     def to_numpy(self, array) -> np.ndarray:
         """A NumPy copy of ``array`` (also of a CPU tensor, whose ``numpy()`` shares memory: a

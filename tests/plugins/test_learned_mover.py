@@ -1,7 +1,9 @@
 """The learned output-mesh mover's priors, for any weights (random ones here): a constant
 monitor gives the uniform mesh, boundary nodes slide along their faces and corners stay, the
 potential solves the lattice's Neumann problem, the shared finite differences agree in NumPy and
-torch; bad weights or too few nodes are validation errors at their keys; a run writes the mesh."""
+torch; each frame's move is the largest listed share of the network's that keeps every cell
+valid with a margin (the whole move where it does); bad weights or too few nodes are validation
+errors at their keys; a run writes the mesh."""
 
 import json
 
@@ -12,9 +14,17 @@ from engine_plugins.learned_mover import LearnedMover
 
 import engine.io
 from engine.cli import main
-from engine.diff.mover_net import MoverNet, MoverNetConfig, NeumannPoisson, save_mover_net
+from engine.diff.mover_net import (
+    JACOBIAN_FLOOR,
+    SHARES,
+    MoverNet,
+    MoverNetConfig,
+    NeumannPoisson,
+    largest_safe_share,
+    save_mover_net,
+)
 from engine.hooks.records import OutputMeshSpec
-from engine.output.lattice import mesh_problem, uniform_nodes
+from engine.output.lattice import corner_jacobians, mesh_problem, uniform_nodes
 from engine.output.lattice_derivatives import lattice_derivatives
 from engine.output.monitor import build_monitor
 
@@ -83,6 +93,69 @@ def test_the_finite_differences_agree_in_numpy_and_torch():
     for a, b in zip(gradient, tensor_gradient, strict=True):
         np.testing.assert_allclose(b.numpy(), a, rtol=1e-13)
     assert np.all(gradient[0][0] == 0) and np.all(gradient[2][..., -1] == 0)  # mirrored faces
+
+
+def with_step(mover, monkeypatch, step):
+    """``mover`` whose network gives ``step`` ``(M, d)`` m (on the unit-sized ``DOMAIN``)."""
+    grid = torch.as_tensor(step.reshape(1, *NODES, 2))
+    monkeypatch.setattr(mover.net, "displacement", lambda values, extent, nodes: grid)
+    return mover
+
+
+def pushed(cells: float) -> np.ndarray:
+    """A move ``(M, d)`` m of one interior node by ``cells`` cell widths along x, nothing else."""
+    step = np.zeros((*NODES, 2))
+    step[8, 4, 0] = cells * DOMAIN[0] / (NODES[0] - 1)
+    return step.reshape(-1, 2)
+
+
+ANY_MONITOR = build_monitor(np.full((33, 17), 2.0), DOMAIN, 1.0)  # the network is stubbed
+
+
+def test_an_inverting_move_is_scaled_to_the_largest_safe_share(tmp_path, monkeypatch):
+    """Pushed 1.5 cells, the node inverts the cell ahead of it at share 1: its width there is
+    1 - 1.5 s of the uniform cell's, so 0.6 is the largest listed share that keeps it above
+    the margin (0.7 leaves it negative)."""
+    xi, step = uniform_nodes(DOMAIN, NODES), pushed(1.5)
+    assert mesh_problem(xi + step, NODES, DOMAIN) is not None  # the whole move inverts a cell
+    learned = with_step(mover(random_weights(tmp_path / "w.pt")), monkeypatch, step)
+    points = learned.move(ANY_MONITOR)
+    assert learned.share == pytest.approx(0.6)
+    np.testing.assert_allclose(points, xi + 0.6 * step, atol=1e-15)
+    assert mesh_problem(points, NODES, DOMAIN) is None
+    uniform = float(np.prod(DOMAIN / (np.asarray(NODES) - 1)))
+    assert corner_jacobians(points, NODES).min() >= JACOBIAN_FLOOR * uniform
+
+
+def test_a_safe_move_is_kept_whole(tmp_path, monkeypatch):
+    xi, step = uniform_nodes(DOMAIN, NODES), pushed(0.5)
+    learned = with_step(mover(random_weights(tmp_path / "w.pt")), monkeypatch, step)
+    np.testing.assert_allclose(learned.move(ANY_MONITOR), xi + step, atol=1e-15)
+    assert learned.share == 1.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_share_kept_inverts_a_cell(seed):
+    """Random moves of every interior node, from a tenth of a cell to five cells: the share
+    kept leaves every corner Jacobian above the margin and is the largest listed that does;
+    where none does (share 0) the mesh given is one the engine refuses (it then writes the
+    uniform mesh, with a warning)."""
+    rng = np.random.default_rng(seed)
+    xi = uniform_nodes(DOMAIN, NODES)
+    step = np.zeros((*NODES, 2))
+    step[1:-1, 1:-1] = rng.normal(size=(NODES[0] - 2, NODES[1] - 2, 2)) * [1 / 16, 0.5 / 8]
+    step = step.reshape(-1, 2) * [0.1, 0.3, 0.6, 1.0, 2.0, 5.0][seed]
+    share, points = largest_safe_share(torch.as_tensor(xi), torch.as_tensor(step), NODES, DOMAIN)
+    points = points.numpy()
+    floor = JACOBIAN_FLOOR * float(np.prod(DOMAIN / (np.asarray(NODES) - 1)))
+    if share == 0:
+        assert mesh_problem(points, NODES, DOMAIN) is not None
+        return
+    assert mesh_problem(points, NODES, DOMAIN) is None
+    assert corner_jacobians(points, NODES).min() >= floor
+    for larger in (s for s in SHARES if s > share):
+        at = np.clip(xi + larger * step, 0.0, DOMAIN)
+        assert corner_jacobians(at, NODES).min() < floor
 
 
 SCENE = """
@@ -166,3 +239,4 @@ def test_weights_of_another_dimension_are_refused(scene_file, tmp_path, capsys):
     assert main(["validate", str(scene_file(SCENE))]) == 2
     err = capsys.readouterr().err
     assert "output.meshes[0].weights: " in err and "trained for 3D meshes" in err
+    assert "fix: use weights trained in 2D" in err
