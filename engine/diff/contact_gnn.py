@@ -269,9 +269,10 @@ class ContactGNN(nn.Module):
         return _where(gap.norm(dim=1) <= radius, sender, receiver)
 
     def _hash(self, key: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        """One int64 per (key ``(N,)``, cell ``(N, d)``) of small integers, collision-free for
-        cells within +-2^14 and keys below 2^20; linear in the cell, so that a neighbouring
-        cell's hash is the cell's plus :attr:`neighbour_cells`."""
+        """One int64 per (key ``(N,)``, cell ``(N, d)``) of small integers, 15 bits per axis:
+        collision-free for cells within +-2^14 and keys below 2^18 (in 3D; 2^33 in 2D); linear
+        in the cell, so that a neighbouring cell's hash is the cell's plus
+        :attr:`neighbour_cells`."""
         return key * (1 << 15 * self.config.dim) + ((cells + (1 << 14)) * self.cell_weights).sum(1)
 
     # -- features ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The contact graph network's physics by construction (an untrained network with random
 weights: the properties must hold whatever the weights): momentum kept where bodies touch,
 corrections rotating with the scene and unchanged by translating it (1e-5), exactly zero where
-nothing meets, and bounded."""
+nothing meets, and bounded; and its cell-list neighbour search finds exactly the pairs a
+brute-force search finds."""
 
 import math
 
@@ -206,6 +207,37 @@ def test_the_ablation_has_no_edges_between_bodies():
     particles, receivers = model.particle_edges(view, vertex)
     assert len(particles)
     assert torch.all(view.body_id[particles].long() == vertex["bodies"][receivers])
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_cell_list_search_finds_exactly_the_brute_force_pairs(dim):
+    """``_within`` against every (source, query) pair: same key, distance <= radius. Points on
+    a lattice of the radius (on cell boundaries, at exactly one radius and at zero distance),
+    scattered ones, negative coordinates, sources apart from queries and a search of a set
+    against itself; each pair once."""
+    g = torch.Generator().manual_seed(dim)
+    radius = 0.013
+
+    def points(count):
+        lattice = torch.randint(-3, 4, (count // 2, dim), generator=g).double() * radius
+        scattered = torch.rand(count - count // 2, dim, generator=g, dtype=torch.float64) - 0.4
+        return torch.cat([lattice, scattered * 6 * radius])
+
+    model = ContactGNN(ContactGNNConfig(dim=dim)).double()
+    source, query = points(300), points(200)
+    source_key = torch.randint(3, (len(source),), generator=g)
+    query_key = torch.randint(3, (len(query),), generator=g)
+    for s, s_key, q, q_key in [
+        (source, source_key, query, query_key),
+        (source, source_key, source, source_key),
+    ]:
+        senders, receivers = model._within(s, s_key, q, q_key, radius)
+        found = list(zip(senders.tolist(), receivers.tolist(), strict=True))
+        close = (s[:, None] - q[None]).norm(dim=2) <= radius  # (S, Q)
+        expected = torch.nonzero(close & (s_key[:, None] == q_key[None])).tolist()
+        assert len(found) == len(set(found))  # no pair twice
+        assert set(found) == {tuple(pair) for pair in expected}
+        assert len(expected) > len(q) // 2 and int(close.sum()) > len(expected)  # keys matter
 
 
 def test_normalisation_is_fitted_from_collected_features_and_saved(tmp_path):
