@@ -164,6 +164,7 @@ def train_mover(
     held_batches = batches(held, nodes, config.device) if held else []
     torch.manual_seed(config.seed)
     net = MoverNet(MoverNetConfig(dim, config.hidden)).to(config.device, torch.float64)
+    net = net.with_float32_cnn()
     if config.nodes < net.config.min_nodes:
         raise TrainingError(f"--nodes {config.nodes}: the network needs {net.config.min_nodes}")
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
