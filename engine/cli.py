@@ -713,6 +713,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mover.add_argument("--hidden", type=_whole_number(4, "--hidden 16"), default=16)
     mover.add_argument(
+        "--steps",
+        type=_whole_number(0, "--steps 3"),
+        default=3,
+        help="damped fixed-point steps of the unrolled Monge-Ampere solver after the first map",
+    )
+    mover.add_argument(
         "--lr", dest="learning_rate", type=_positive_number("--lr 5e-3"), default=5e-3
     )
     mover.add_argument(

@@ -60,6 +60,7 @@ class MoverTrainingConfig:
     nodes: int = 33  # per axis
     alpha: float = 1.0  # the monitor's strength
     hidden: int = 16
+    steps: int = 3  # the unrolled solver's damped fixed-point steps (MoverNetConfig.steps)
     epochs: int = 600  # full-batch steps
     learning_rate: float = 5e-3
     convexity: float = 1.0
@@ -163,8 +164,8 @@ def train_mover(
     train_batches = batches(training, nodes, config.device)
     held_batches = batches(held, nodes, config.device) if held else []
     torch.manual_seed(config.seed)
-    net = MoverNet(MoverNetConfig(dim, config.hidden)).to(config.device, torch.float64)
-    net = net.with_float32_cnn()
+    sizes = MoverNetConfig(dim, config.hidden, steps=config.steps)
+    net = MoverNet(sizes).to(config.device, torch.float64).with_float32_cnn()
     if config.nodes < net.config.min_nodes:
         raise TrainingError(f"--nodes {config.nodes}: the network needs {net.config.min_nodes}")
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)

@@ -67,6 +67,15 @@ def test_training_writes_weights_sidecar_curve_and_resumes(result, tmp_path):
     assert resumed["losses"][:2] == record["losses"] and len(resumed["losses"]) == 3
 
 
+def test_steps_set_the_unrolled_solver_the_weights_record(result, tmp_path):
+    out = tmp_path / "mover.pt"
+    assert train(result, out, "--epochs", "1", "--steps", "5") == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["steps"] == 5 and record["settings"]["steps"] == 5
+    net = load_mover_net(out, 2)
+    assert net.config.steps == 5 and net.damping.shape == (5,)
+
+
 def test_bad_input_is_told(result, tmp_path, capsys):
     assert train(tmp_path / "missing.vtkhdf", tmp_path / "w.pt", "--epochs", "1") == 2
     assert "is not an engine result file (no such file)" in capsys.readouterr().err
