@@ -10,17 +10,21 @@ writes: the CPU run is bitwise reproducible) and each frame is meshed, at equal 
 - ``uniform``: the uniform mesh;
 - ``monge_ampere``: the classical mover, warm-started from the last frame as the engine runs it;
   its solve is also timed from rest (``cold``);
-- ``prior``: the learned mover's network untrained (the linearised Monge-Ampere map and three
-  damped fixed-point steps, physics alone: the baseline the training must beat);
+- ``prior``: the learned mover's network untrained (the linearised Monge-Ampere map and the
+  weights' damped fixed-point steps, physics alone: the baseline the training must beat);
 - ``learned``: the trained network.
 
 Both learned meshes are what the plugin returns: the network's move scaled to its largest safe
-share (:func:`engine.diff.mover_net.largest_safe_share`; the share kept is reported).
+share (:func:`engine.diff.mover_net.largest_safe_share`; the share kept is reported). Every
+mesh is measured as the engine writes it: where the engine's check refuses a mesh
+(:func:`engine.output.lattice.mesh_problem`: nodes not finite or outside the domain, boundary
+nodes off their faces, an inverted cell), the uniform mesh, and the frame counts as a fallback.
 
 Per frame and mesh: the interpolation error of density and velocity against the same field
 sampled on a 4x finer uniform mesh (:func:`engine.output.mesh_quality.interpolation_error`),
-the equidistribution spread, the inverted cells (det <= 0 at a corner; counted on every frame,
-measured or not), the move's wall time, and the simulation frame's wall time.
+the equidistribution spread, the inverted cells of the mover's own mesh (a corner Jacobian not
+above 0, NaN included; counted on every frame, measured or not), the fallbacks, the move's wall
+time, and the simulation frame's wall time.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import numpy as np
 from engine.diff.mover_data import MeshFrame, held_out, mesh_frame
 from engine.diff.mover_net import MoverNet, load_mover_net, save_mover_net
 from engine.hooks.records import OutputMeshSpec
-from engine.output.lattice import corner_jacobians, lattice_cells, uniform_nodes
+from engine.output.lattice import corner_jacobians, lattice_cells, mesh_problem, uniform_nodes
 from engine.output.mesh_quality import equidistribution_spread, finer, interpolation_error
 from engine.progress import Counter
 from engine.scene.loader import load_scene
@@ -52,8 +56,9 @@ class FrameReport:
     """One measured frame: its scene, group and number; per mesh the density and velocity
     errors (kg/m^3, m/s), spread, inverted cells and move time (s); the share of the network's
     move the learned meshes kept (below 1 where the whole move would bring a corner Jacobian
-    under the floor); the simulation frame's wall time (s) and the classical solve's time from
-    rest (s)."""
+    under the floor); why the engine would write the uniform mesh instead (``fallbacks``, per
+    mesh, only where it would); the simulation frame's wall time (s) and the classical solve's
+    time from rest (s)."""
 
     scene: str
     group: str
@@ -64,6 +69,7 @@ class FrameReport:
     inverted: dict[str, int] = field(default_factory=dict)
     move_seconds: dict[str, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
+    fallbacks: dict[str, str] = field(default_factory=dict)
     cold_seconds: float = 0.0
     frame_seconds: float = 0.0
 
@@ -102,8 +108,18 @@ class Meshers:
 
 
 def inverted_cells(points: np.ndarray, nodes: tuple[int, ...]) -> int:
-    """Cells with a corner Jacobian <= 0."""
-    return int((corner_jacobians(points, nodes) <= 0).any(axis=1).sum())
+    """Cells with a corner Jacobian that is not above 0 (NaN included)."""
+    return int((~(corner_jacobians(points, nodes) > 0)).any(axis=1).sum())
+
+
+def as_written(
+    points: dict[str, np.ndarray], xi: np.ndarray, nodes: tuple[int, ...], domain: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Each mesh ``(M, d)`` as the engine writes it (the uniform nodes ``xi`` where its check
+    refuses the mover's), and why, per refused mesh."""
+    problems = {name: mesh_problem(at, nodes, domain) for name, at in points.items()}
+    fallbacks = {name: problem for name, problem in problems.items() if problem}
+    return {name: xi if name in fallbacks else at for name, at in points.items()}, fallbacks
 
 
 def measure(
@@ -147,6 +163,7 @@ def run_scene(
         report.shares = {mesh: meshers.movers[mesh].share for mesh in ("prior", "learned")}
         report.frame_seconds = seconds
         report.inverted = {mesh: inverted_cells(p, nodes) for mesh, p in points.items()}
+        points, report.fallbacks = as_written(points, meshers.xi, nodes, meshers.domain)
         measure(frame, points, nodes, report)
         reports.append(report)
         if pictures is not None and i == count // 2:
@@ -198,6 +215,7 @@ def summary(reports: list[FrameReport]) -> dict[str, dict[str, float]]:
             row[f"velocity_error {mesh}"] = float(np.mean([r.velocity_error[mesh] for r in kept]))
             row[f"spread {mesh}"] = float(np.mean([r.spread[mesh] for r in kept]))
             row[f"inverted {mesh}"] = int(sum(r.inverted[mesh] for r in kept))
+            row[f"fallbacks {mesh}"] = int(sum(mesh in r.fallbacks for r in kept))
             row[f"move_seconds {mesh}"] = float(np.mean([r.move_seconds[mesh] for r in kept]))
         row["inverted learned, every frame"] = int(
             sum(r.inverted.get("learned, every frame", 0) for r in kept)
@@ -228,6 +246,7 @@ def targets(row: dict[str, float]) -> dict[str, float]:
         )
     out["spread: uniform / learned"] = row["spread uniform"] / row["spread learned"]
     out["inverted cells, learned, every frame"] = row["inverted learned, every frame"]
+    out["frames written uniform (engine's check), learned"] = row["fallbacks learned"]
     out["frames shrunk, learned"] = row["shrunk learned"]
     out["mean share kept, learned"] = row["share learned"]
     move = row["move_seconds learned"]
@@ -241,15 +260,16 @@ def summary_table(reports: list[FrameReport]) -> str:
     """A Markdown table per group and mesh: mean errors, spread, inverted cells, move time."""
     lines = [
         "| group | frames | mesh | density error (kg/m^3) | velocity error (m/s) | spread | "
-        "inverted cells | move (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "inverted cells | fallbacks | move (ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for group, row in summary(reports).items():
         for mesh in MESHES:
             lines.append(
                 f"| {group} | {row['frames']} | {mesh} | {row[f'density_error {mesh}']:.2f} | "
                 f"{row[f'velocity_error {mesh}']:.4f} | {row[f'spread {mesh}']:.3f} | "
-                f"{row[f'inverted {mesh}']} | {1e3 * row[f'move_seconds {mesh}']:.2f} |"
+                f"{row[f'inverted {mesh}']} | {row[f'fallbacks {mesh}']} | "
+                f"{1e3 * row[f'move_seconds {mesh}']:.2f} |"
             )
     return "\n".join(lines)
 
