@@ -8,9 +8,11 @@ data-free mover, in the manner of M2N), with its physics built in:
   global however small the network's reach. First ``s = theta / m(xi) - 1 + CNN(...)``: without
   the CNN the Monge-Ampere equation ``m(x) det(I + H(phi)) = theta`` linearised about the
   identity (``det(I + H) ~ 1 + Laplacian phi``, ``m`` at ``xi``); then a few damped fixed-point
-  steps ``s <- s + omega_k (theta / m(x) - det(I + H))`` with ``m`` at the moved nodes, whose
-  fixed point is the equation's solution. The CNN (last layer zero at initialisation) and the
-  ``omega_k`` are what training learns.
+  steps ``s <- s + omega_k clip(theta / m(x) - det(I + H))`` with ``m`` at the moved nodes,
+  whose fixed point is the equation's solution; the residual is clipped to
+  :data:`RESIDUAL_BOUND` so that a step far from it cannot run away (a fold makes ``det``
+  grow without bound, the next steps fold more: with 10 steps, unclipped, training diverged).
+  The CNN (last layer zero at initialisation) and the ``omega_k`` are what training learns.
 - **Boundary nodes slide, corners stay** by construction: ``grad phi`` by central differences
   with ``phi`` mirrored across the faces (:mod:`engine.output.lattice_derivatives`) has no
   normal component on a face.
@@ -53,6 +55,9 @@ FEATURES = 2
 JACOBIAN_FLOOR = 0.02
 #: The shares of the network's move a run tries each frame, largest first: 1, 0.9, ..., 0.1.
 SHARES = tuple(k / 10 for k in range(10, 0, -1))
+#: The largest magnitude of the residual ``theta / m(x) - det(I + H)`` (dimensionless) a
+#: fixed-point step adds, times ``omega_k``, to the source.
+RESIDUAL_BOUND = 1.0
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,9 @@ class MoverNet(nn.Module):
 
     The source starts from the linearised Monge-Ampere prior plus the CNN's correction, then
     takes :attr:`MoverNetConfig.steps` damped fixed-point steps towards equidistribution,
-    ``s <- s + omega_k (theta / m(x) - det(I + H(phi)))`` (``omega_k`` learned, in (0, 1)),
-    each with the monitor taken at the moved nodes: an unrolled Monge-Ampere solver whose
-    fixed point is the equation's solution.
+    ``s <- s + omega_k clip(theta / m(x) - det(I + H(phi)), +-RESIDUAL_BOUND)``
+    (``omega_k`` learned, in (0, 1)), each with the monitor taken at the moved nodes: an
+    unrolled Monge-Ampere solver whose fixed point is the equation's solution.
     """
 
     def __init__(self, config: MoverNetConfig) -> None:
@@ -206,7 +211,8 @@ class MoverNet(nn.Module):
             gradient, hessian = lattice_derivatives(solve(source), spacing)
             moved = interpolate(monitor, xi + torch.stack(gradient, dim=-1), extent)
             jacobian = list((identity + hessian).unbind(-1))  # columns of I + H (symmetric)
-            source = source + omega * (theta / moved - determinant(jacobian))
+            residual = theta / moved - determinant(jacobian)
+            source = source + omega * residual.clamp(-RESIDUAL_BOUND, RESIDUAL_BOUND)
         return solve(source)
 
     def displacement(self, monitor: torch.Tensor, extent, nodes: tuple[int, ...]) -> torch.Tensor:

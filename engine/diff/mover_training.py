@@ -21,11 +21,16 @@ largest side:
 - no boundary term: boundary nodes slide along their faces by construction.
 
 Each epoch ends with a checkpoint (``--resume`` continues it); the loss curve PNG and the JSON
-sidecar (data, settings, losses, minutes) are written beside the weights.
+sidecar (data, settings, losses, minutes, rollbacks) are written beside the weights. An epoch
+whose loss is not finite or above :data:`BLOW_UP` times the lowest so far is rolled back: the
+weights and the optimiser's state go back to those before the last step, and training goes on
+from there with the next epoch's mirroring (at most :data:`MOST_ROLLBACKS` times; then it stops
+with the weights of the last good epoch). A rolled-back epoch's training loss is logged as NaN.
 """
 
 from __future__ import annotations
 
+import copy
 import pickle
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,6 +56,10 @@ from engine.progress import Counter
 
 #: The smallest eigenvalue of ``I + H(phi)`` the convexity term leaves unpenalised.
 EIGEN_FLOOR = 0.1
+#: An epoch's loss above this multiple of the lowest so far is a divergence, rolled back.
+BLOW_UP = 10.0
+#: Rollbacks after which training stops (with the last good epoch's weights).
+MOST_ROLLBACKS = 20
 
 
 @dataclass
@@ -125,6 +134,13 @@ class MoverLog:
     held_out: list[float] = field(default_factory=list)
     prior: float | None = None
     seconds: float = 0.0
+    rollbacks: int = 0
+
+    def diverged(self, loss: float) -> bool:
+        """Whether an epoch's ``loss`` is not finite or above :data:`BLOW_UP` times the lowest
+        so far."""
+        finite = [value for value in self.losses if np.isfinite(value)]
+        return not np.isfinite(loss) or bool(finite) and loss > BLOW_UP * min(finite)
 
 
 def total_loss(net: MoverNet, groups: list[Batch], convexity: float) -> torch.Tensor:
@@ -178,8 +194,9 @@ def train_mover(
         with torch.no_grad():
             log.prior = float(total_loss(net, held_batches or train_batches, config.convexity))
     started = time.perf_counter() - log.seconds
+    before_step = _training_state(net, optimiser)
     with Counter("train mover", config.epochs, "epochs", quiet) as counter:
-        while len(log.losses) < config.epochs:
+        while len(log.losses) < config.epochs and log.rollbacks <= MOST_ROLLBACKS:
             if (time.perf_counter() - started) / 60 > config.minutes:
                 break
             rng = np.random.default_rng([config.seed, len(log.losses)])
@@ -187,11 +204,17 @@ def train_mover(
             optimiser.zero_grad()
             mirrored = [b.mirrored(f) for b, f in zip(train_batches, flips, strict=True)]
             loss = total_loss(net, mirrored, config.convexity)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimiser.step()
+            rolled_back = log.diverged(float(loss.detach()))
+            if rolled_back:  # back to the weights before the step that blew up
+                _restore(net, optimiser, before_step)
+                log.rollbacks += 1
+            else:
+                before_step = _training_state(net, optimiser)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                optimiser.step()
             schedule.step()
-            log.losses.append(float(loss.detach()))
+            log.losses.append(float("nan") if rolled_back else float(loss.detach()))
             with torch.no_grad():
                 held_loss = total_loss(net, held_batches, config.convexity) if held else loss
             log.held_out.append(float(held_loss))
@@ -210,6 +233,7 @@ def train_mover(
         "losses": log.losses,
         "held_out_losses": log.held_out,
         "minutes": log.seconds / 60,
+        "rollbacks": log.rollbacks,
         "method": "data-free: Monge-Ampere equidistribution residual + convexity penalties on "
         "I + H(phi) and the cells' corner Jacobians; boundary sliding and identity on a "
         "constant monitor by construction",
@@ -217,6 +241,16 @@ def train_mover(
     save_mover_net(net, out, record)
     plot_mover_losses(log, out.with_name(out.stem + "_loss.png"))
     return log
+
+
+def _training_state(net, optimiser) -> tuple[dict, dict]:
+    """Copies of the weights and the optimiser's state, to roll back to."""
+    return copy.deepcopy(net.state_dict()), copy.deepcopy(optimiser.state_dict())
+
+
+def _restore(net, optimiser, state: tuple[dict, dict]) -> None:
+    net.load_state_dict(state[0])
+    optimiser.load_state_dict(state[1])
 
 
 def save_checkpoint(path: Path, net, optimiser, schedule, log: MoverLog) -> None:
@@ -229,6 +263,7 @@ def save_checkpoint(path: Path, net, optimiser, schedule, log: MoverLog) -> None
         "held_out": log.held_out,
         "prior": log.prior,
         "seconds": log.seconds,
+        "rollbacks": log.rollbacks,
     }
     temporary = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +279,11 @@ def resume_mover(path: Path, net, optimiser, schedule) -> MoverLog:
         optimiser.load_state_dict(saved["optimiser"])
         schedule.load_state_dict(saved["schedule"])
         return MoverLog(
-            list(saved["losses"]), list(saved["held_out"]), saved["prior"], float(saved["seconds"])
+            list(saved["losses"]),
+            list(saved["held_out"]),
+            saved["prior"],
+            float(saved["seconds"]),
+            int(saved.get("rollbacks", 0)),
         )
     except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise TrainingError(

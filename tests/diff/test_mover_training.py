@@ -76,6 +76,35 @@ def test_steps_set_the_unrolled_solver_the_weights_record(result, tmp_path):
     assert net.config.steps == 5 and net.damping.shape == (5,)
 
 
+def test_an_epoch_that_diverges_is_rolled_back(result, tmp_path, monkeypatch):
+    import math
+
+    import torch
+
+    from engine.diff import mover_training
+
+    calls = []
+
+    def blowing_up(net, groups, convexity):
+        loss = total_loss(net, groups, convexity)
+        if torch.is_grad_enabled():  # the training loss, not the prior's or held-out frames'
+            calls.append(len(calls))
+            if len(calls) == 2:
+                return loss * float("inf")
+        return loss
+
+    total_loss = mover_training.total_loss
+    monkeypatch.setattr(mover_training, "total_loss", blowing_up)
+    out = tmp_path / "mover.pt"
+    assert train(result, out, "--epochs", "4") == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["rollbacks"] == 1
+    assert math.isnan(record["losses"][1])
+    assert all(math.isfinite(value) for i, value in enumerate(record["losses"]) if i != 1)
+    net = load_mover_net(out, 2)
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
 def test_bad_input_is_told(result, tmp_path, capsys):
     assert train(tmp_path / "missing.vtkhdf", tmp_path / "w.pt", "--epochs", "1") == 2
     assert "is not an engine result file (no such file)" in capsys.readouterr().err
