@@ -697,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     mover.add_argument("results", nargs="+", help="particle result files (.vtkhdf) of engine runs")
     mover.add_argument("--out", required=True, help="weights file to write (.pt)")
     mover.add_argument(
-        "--epochs", type=_whole_number(1, "--epochs 600"), default=600, help="full-batch steps"
+        "--epochs", type=_whole_number(1, "--epochs 2000"), default=2000, help="full-batch steps"
     )
     mover.add_argument(
         "--minutes",
@@ -714,8 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     mover.add_argument("--hidden", type=_whole_number(4, "--hidden 16"), default=16)
     mover.add_argument(
         "--steps",
-        type=_whole_number(0, "--steps 3"),
-        default=3,
+        type=_whole_number(0, "--steps 12"),
+        default=12,
         help="damped fixed-point steps of the unrolled Monge-Ampere solver after the first map",
     )
     mover.add_argument(
@@ -723,8 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mover.add_argument(
         "--convexity",
-        type=_positive_number("--convexity 1"),
-        default=1.0,
+        type=_positive_number("--convexity 3"),
+        default=3.0,
         help="weight of the convexity penalty on I + Hessian(phi)",
     )
     mover.add_argument("--seed", type=int, default=0, help="of the initial weights")

@@ -67,7 +67,7 @@ class MoverNetConfig:
     dim: int
     hidden: int = 16
     dilations: tuple[int, ...] = field(default=(1, 2, 4, 8, 1))
-    steps: int = 3  # damped fixed-point steps after the first map
+    steps: int = 12  # damped fixed-point steps after the first map
 
     @property
     def min_nodes(self) -> int:

@@ -25,7 +25,7 @@ sidecar (data, settings, losses, minutes, rollbacks) are written beside the weig
 whose loss is not finite or above :data:`BLOW_UP` times the lowest so far is rolled back: the
 weights and the optimiser's state go back to those before the last step, and training goes on
 from there with the next epoch's mirroring (at most :data:`MOST_ROLLBACKS` times; then it stops
-with the weights of the last good epoch). A rolled-back epoch's training loss is logged as NaN.
+with the weights of the last good epoch). A rolled-back epoch's training loss is logged as NaN (``null`` in the sidecar).
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ class MoverTrainingConfig:
     nodes: int = 33  # per axis
     alpha: float = 1.0  # the monitor's strength
     hidden: int = 16
-    steps: int = 3  # the unrolled solver's damped fixed-point steps (MoverNetConfig.steps)
-    epochs: int = 600  # full-batch steps
+    steps: int = 12  # the unrolled solver's damped fixed-point steps (MoverNetConfig.steps)
+    epochs: int = 2000  # full-batch steps
     learning_rate: float = 5e-3
-    convexity: float = 1.0
+    convexity: float = 3.0
     minutes: float = 30.0  # the training stops after the epoch that passes this
     seed: int = 0
     device: str = "cpu"
@@ -230,7 +230,7 @@ def train_mover(
         "monitor": "density",
         "settings": asdict(config),
         "prior_loss": log.prior,
-        "losses": log.losses,
+        "losses": [value if np.isfinite(value) else None for value in log.losses],
         "held_out_losses": log.held_out,
         "minutes": log.seconds / 60,
         "rollbacks": log.rollbacks,
