@@ -300,5 +300,5 @@ def plot_meshes(frame: MeshFrame, points: dict[str, np.ndarray], nodes, path: Pa
         axis.set_title(name)
     figure.suptitle(f"{frame.source}, frame {frame.frame}, t = {frame.time:.2f} s")
     figure.colorbar(collection, ax=axes, label="density (kg/m^3)", shrink=0.8)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
