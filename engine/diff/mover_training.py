@@ -25,7 +25,8 @@ sidecar (data, settings, losses, minutes, rollbacks) are written beside the weig
 whose loss is not finite or above :data:`BLOW_UP` times the lowest so far is rolled back: the
 weights and the optimiser's state go back to those before the last step, and training goes on
 from there with the next epoch's mirroring (at most :data:`MOST_ROLLBACKS` times; then it stops
-with the weights of the last good epoch). A rolled-back epoch's training loss is logged as NaN (``null`` in the sidecar).
+with the weights of the last good epoch). A rolled-back epoch's training loss is logged as NaN
+(``null`` in the sidecar).
 """
 
 from __future__ import annotations

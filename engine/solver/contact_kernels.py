@@ -26,6 +26,7 @@ from engine.solver.kernels import (
     nd,
     particle_stencil,
 )
+from engine.solver.launch import cached_launches
 from engine.solver.runtime import on_restart
 
 
@@ -221,10 +222,12 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                             wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
                         )  # fmt: skip
 
-    return SimpleNamespace(
-        grid_update_at_interface=grid_update_at_interface,
-        near_particles=near_particles,
-        apply_corrections=apply_corrections,
+    return cached_launches(
+        SimpleNamespace(
+            grid_update_at_interface=grid_update_at_interface,
+            near_particles=near_particles,
+            apply_corrections=apply_corrections,
+        )
     )
 
 

@@ -34,6 +34,7 @@ import taichi as ti
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
 from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS, collider_functions
 from engine.solver.contact import SEPARATE
+from engine.solver.launch import cached_launches
 from engine.solver.runtime import on_restart
 from engine.solver.svd import svd
 
@@ -526,13 +527,15 @@ def build_kernels(config: KernelConfig):
                 ti.atomic_add(health[1], 1)
                 ti.atomic_max(health[2], p)
 
-    return SimpleNamespace(
-        constitutive=constitutive,
-        clear_region=clear_region,
-        particle_to_grid=particle_to_grid,
-        grid_update=grid_update,
-        update_node=update_node,
-        grid_to_particle=grid_to_particle,
+    return cached_launches(
+        SimpleNamespace(
+            constitutive=constitutive,
+            clear_region=clear_region,
+            particle_to_grid=particle_to_grid,
+            grid_update=grid_update,
+            update_node=update_node,
+            grid_to_particle=grid_to_particle,
+        )
     )
 
 

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import taichi as ti
 
 from engine.solver.kernels import BLOCK, TASK_ITERATIONS, nd, particle_stencil
+from engine.solver.launch import cached_launches
 from engine.solver.runtime import on_restart
 
 
@@ -177,7 +178,7 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
                 size += 1
         region_size[slot] = size
 
-    return SimpleNamespace(count=count, place=place, list_blocks=list_blocks)
+    return cached_launches(SimpleNamespace(count=count, place=place, list_blocks=list_blocks))
 
 
 class ScatterOrder:
