@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
 
+import numpy as np
 import taichi as ti
 
 from engine.materials.base import MAX_CONSTANTS, MAX_STATE
@@ -50,8 +51,22 @@ CONTACT_FILL = 0.999
 #: function reaches 1/48 (1D quadratic B-spline) of the mass at a node one cell inside the other
 #: body; with jittered particles those tails carry noisy normals that turn sliding into drag.
 CONTACT_MASS_FRACTION = 0.03
-#: Slots of the health report: [max speed], and [non-finite count, escaped count, a bad index].
-HEALTH_INTS = 3
+#: Slots of the health report, one integer array read once a step (one host sync): the
+#: non-finite count, the escaped count, a bad particle's row, and the largest speed's bits.
+HEALTH_SLOTS = 4
+
+
+def health_integer(real):
+    """The health report's integer type: as wide as ``real``, so that the largest speed (m/s)
+    is kept as its bits (:func:`speed_of_bits` reads it back)."""
+    return ti.i64 if real == ti.f64 else ti.i32
+
+
+def speed_of_bits(bits) -> float:
+    """The speed (m/s) whose float bits the health report's last slot holds (an int64 or
+    int32 NumPy scalar, as wide as the runtime's floats)."""
+    value = np.asarray(bits)
+    return float(value.view(np.float64 if value.dtype == np.int64 else np.float32))
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,7 @@ def build_kernels(config: KernelConfig):
     flip = config.flip
     # the runtime's float type, spelled out: torch tensors passed as ndarrays are checked against it
     real = ti.f64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else ti.f32
+    health_int = health_integer(real)
     vec = ti.types.vector(dim, real)
     node = ti.types.vector(dim + 1, real)  # grid node: momentum (then velocity), and mass
     mat = ti.types.matrix(dim, dim, real)
@@ -480,8 +496,7 @@ def build_kernels(config: KernelConfig):
         dx: float,
         flip_blend: float,
         domain: vec,
-        health_speed: nd(real),
-        health: nd(ti.i32),
+        health: nd(health_int),
     ):
         inv_dx = 1.0 / dx
         upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
@@ -517,8 +532,10 @@ def build_kernels(config: KernelConfig):
             if not (speed < 1e30):  # NaN or inf
                 ti.atomic_add(health[0], 1)
                 ti.atomic_max(health[2], p)
-            elif speed > health_speed[0]:  # read first: a shared write per particle is slow
-                ti.atomic_max(health_speed[0], speed)
+            else:  # a non-negative float orders like its bits read as an integer
+                bits = ti.bit_cast(speed, health_int)
+                if bits > health[3]:  # read first: a shared write per particle is slow
+                    ti.atomic_max(health[3], bits)
             outside = False
             for i in ti.static(range(dim)):
                 if position[i] < -dx or position[i] > domain[i] + dx:

@@ -17,11 +17,13 @@ from engine.solver.colliders import ColliderArrays
 from engine.solver.contact import COULOMB
 from engine.solver.contact_stage import ContactStage, contact_params
 from engine.solver.kernels import (
-    HEALTH_INTS,
+    HEALTH_SLOTS,
     PAD,
     KernelConfig,
     build_kernels,
     coloured_scatter_on,
+    health_integer,
+    speed_of_bits,
 )
 from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
@@ -164,8 +166,8 @@ class Simulation:
         self.node_volume = store.grid(shape if self.contact_bodies else (1,) * dim)
         coloured = coloured_scatter_on(ti.lang.impl.current_cfg().arch)
         self.scatter_order = ScatterOrder(store, shape, n, coloured)
-        self.health_speed = ti.ndarray(float, 1)
-        self.health = ti.ndarray(ti.i32, HEALTH_INTS)
+        real = ti.f64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else ti.f32
+        self.health = ti.ndarray(health_integer(real), HEALTH_SLOTS)
         self._torch_rows = self._torch_particle_rows()
 
     @property
@@ -348,7 +350,6 @@ class Simulation:
         if self.contact_stage is not None:
             self.contact_stage.run(self, dt, colliders, correct)
         self._run_stage("after_grid_update", dt)
-        self.health_speed.fill(0)
         self.health.fill(0)
         k.grid_to_particle(
             self.x,
@@ -363,7 +364,6 @@ class Simulation:
             dx,
             self.scene.simulation.flip_blend,
             ti.Vector(self.scene.simulation.domain),
-            self.health_speed,
             self.health,
         )
         for mover in self.movers:
@@ -377,8 +377,9 @@ class Simulation:
         self._check_health(dt)
 
     def _check_health(self, dt: float) -> None:
-        bad_count, escaped, bad_index = (int(i) for i in self.health.to_numpy())
-        self.max_speed = float(self.health_speed.to_numpy()[0])
+        report = self.health.to_numpy()  # the step's one host sync
+        bad_count, escaped, bad_index = (int(i) for i in report[:3])
+        self.max_speed = speed_of_bits(report[3])
         body = int(self.numpy("body_id")[bad_index]) if bad_count or escaped else None
         if bad_count:
             raise SimulationError(

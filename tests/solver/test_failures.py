@@ -45,6 +45,18 @@ def test_non_finite_values_are_caught_and_name_the_body(load):
     assert "smaller dt" in str(caught.value) and "t = 0.0001 s" in str(caught.value)
 
 
+@pytest.mark.parametrize("precision", ["f32", "f64"])
+def test_the_step_reports_its_fastest_particle(load, precision):
+    """The health report keeps the largest speed as its float's bits (one host sync a step)."""
+    sim = Simulation(load(TWO_BODIES.format(precision=precision)))
+    v = sim.v.to_numpy()
+    v[np.flatnonzero(sim.body_id.to_numpy() == 1)[3]] = [1.5, -2.0]  # 2.5 m/s
+    sim.v.from_numpy(v)
+    sim.step(1e-4)
+    speeds = np.linalg.norm(sim.v.to_numpy(), axis=1)
+    assert 0.1 < sim.max_speed == pytest.approx(float(speeds.max()), rel=1e-6)
+
+
 def test_double_precision_runs(load):
     sim = Simulation(load(TWO_BODIES.format(precision="f64")))
     assert sim.x.to_numpy().dtype == np.float64
