@@ -93,6 +93,14 @@ def test_particles_are_listed_block_by_block_and_colour_by_colour(load, dim):
         assert np.all(parity == colour)
         assert np.all(np.diff(mine) > 0)
     assert np.array_equal(np.sort(listed[: colour_start[-1]]), occupied)
+    # the region: each occupied block's block of nodes and the next ones, in increasing index
+    node_blocks = np.array(order.node_blocks)
+    index = np.array(np.unravel_index(occupied, blocks)).T
+    steps = np.array(np.meshgrid(*[[0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
+    reached = np.minimum(index[:, None, :] + steps[None], node_blocks - 1).reshape(-1, dim)
+    expected = np.unique(np.ravel_multi_index(reached.T, node_blocks))
+    size = order.region_size.to_numpy()[order.slot]
+    assert np.array_equal(order.region.to_numpy()[order.slot, :size], expected)
 
 
 @pytest.mark.parametrize("dim", [2, 3])
