@@ -268,7 +268,7 @@ def save_mover_net(model: MoverNet, path: str | Path, record: dict | None = None
 def load_mover_net(path: str | Path, dim: int, device="cpu", dtype=torch.float64) -> MoverNet:
     """The network saved at ``path`` for ``dim``-dimensional meshes (weights loaded with
     ``weights_only=True``); :class:`MoverWeightsError` if the file or its sidecar is missing
-    or unreadable, or the weights are of another architecture or dimension."""
+    or unreadable, the weights are of another architecture or dimension, or not finite."""
     path = Path(path)
     record = read_sidecar(
         path,
@@ -290,4 +290,9 @@ def load_mover_net(path: str | Path, dim: int, device="cpu", dtype=torch.float64
             f"({type(error).__name__}: {str(error).splitlines()[0][:120]})",
             "train the weights again, or restore the file",
         ) from None
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise MoverWeightsError(
+            f"{path} holds NaN or infinite weights (a training that diverged)",
+            "train the weights again (engine train mover rolls diverging epochs back)",
+        )
     return model.to(device=device, dtype=dtype).with_float32_cnn()

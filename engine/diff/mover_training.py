@@ -70,7 +70,7 @@ class MoverTrainingConfig:
     nodes: int = 33  # per axis
     alpha: float = 1.0  # the monitor's strength
     hidden: int = 16
-    steps: int = 12  # the unrolled solver's damped fixed-point steps (MoverNetConfig.steps)
+    steps: int = MoverNetConfig.steps  # the unrolled solver's damped fixed-point steps
     epochs: int = 2000  # full-batch steps
     learning_rate: float = 5e-3
     convexity: float = 3.0

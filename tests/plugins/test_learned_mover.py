@@ -200,6 +200,12 @@ def _corrupt(tmp_path):
     (tmp_path / "mover.pt").write_bytes(b"not a torch file")
 
 
+def _not_finite(tmp_path):
+    state = torch.load(tmp_path / "mover.pt", weights_only=True)
+    state["damping"][0] = float("nan")
+    torch.save(state, tmp_path / "mover.pt")
+
+
 def _other_architecture(tmp_path):
     sidecar = tmp_path / "mover.json"
     sidecar.write_text(json.dumps(json.loads(sidecar.read_text()) | {"architecture": "x"}))
@@ -218,6 +224,7 @@ def _other_sizes(tmp_path):
         (_corrupt, None, "weights", "cannot be loaded as the mover network"),
         (_other_architecture, None, "weights", "holds a 'x' model"),
         (_other_sizes, None, "weights", "cannot be loaded as the mover network"),
+        (_not_finite, None, "weights", "holds NaN or infinite weights"),
         (None, ("nodes = [17, 9]", "nodes = [17, 5]"), "nodes", "at least 9 nodes per axis"),
         (None, ('weights = "mover.pt"\n', ""), "weights", "needs weights"),
     ],
