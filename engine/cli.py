@@ -392,14 +392,22 @@ def _experiment_contact(args: argparse.Namespace, out) -> int:
     from engine.diff import contact_experiment as experiment
 
     models = Path(__file__).resolve().parents[1] / "assets" / "models"
-    weights = Path(args.weights or models / "contact_2d.pt")
-    ablation = Path(args.ablation or models / "contact_2d_no_contact_edges.pt")
+    shipped = f"contact_{args.dim}d"
+    weights = Path(args.weights or models / f"{shipped}.pt")
+    ablation = Path(args.ablation or models / f"{shipped}_no_contact_edges.pt")
+    for name in args.scene or []:
+        dim = experiment.SCENES[name].dim
+        if dim != args.dim:
+            message = f"--scene {name} is not a {args.dim}D scene: add --dim {dim}"
+            print(f"error: {message}", file=sys.stderr)
+            return 2
     for path in (weights, ablation):
         if not path.is_file():
             print(f"error: {path} does not exist: train it (engine train contact)", file=sys.stderr)
             return 2
+    folder = out / ("contact" if args.dim == 2 else f"contact_{args.dim}d")
     reports = experiment.run_experiment(
-        weights.resolve(), ablation.resolve(), out / "contact", args.quiet, args.scene
+        weights.resolve(), ablation.resolve(), folder, args.quiet, args.scene, args.dim
     )
     print(experiment.summary_table(reports))
     for name, value in experiment.targets(reports).items():
@@ -567,8 +575,16 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--scene",
         action="append",
-        choices=["drop", "throw", "slide", "ramp", "ramp_rough", "drop_fast"],
-        help="contact: a held-out scene (default: all)",
+        choices=["drop", "throw", "slide", "ramp", "ramp_rough", "drop_fast"]
+        + ["drop_3d", "throw_3d", "ramp_3d", "drop_fast_3d"],
+        help="contact: a held-out scene (default: all of --dim)",
+    )
+    experiment.add_argument(
+        "--dim",
+        type=int,
+        choices=[2, 3],
+        default=2,
+        help="contact: the held-out scenes and shipped networks of 2D or 3D",
     )
     experiment.add_argument(
         "--weights", help="contact, mover: the network (default: the shipped one)"
@@ -670,6 +686,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_number("--bound 0.5"),
         default=0.5,
         help="corrections at most this times (|relative velocity| + g dt)",
+    )
+    contact.add_argument(
+        "--absolute-loss",
+        dest="relative",
+        action="store_false",
+        help="sum the windows' losses as they are, not each case's over the built-in contact's",
     )
     contact.add_argument(
         "--noise", type=float, default=0.02, help="input noise (normalised features)"

@@ -43,8 +43,9 @@ def test_example_runs_two_frames(scene, tmp_path):
     result = engine.io.open(output)
     assert result.n_frames == 3
     first, last = result.points(0), result.points(-1)
-    # a few hundred particles at least: the coarse contact example has 512
-    assert len(first) > 300 and np.all(np.isfinite(last))
+    # a few hundred particles at least: the coarse 3D contact example, a sphere 4.5 cells
+    # across, has the fewest
+    assert len(first) > 150 and np.all(np.isfinite(last))
     assert np.abs(last - first).max() > 0  # something moved
     assert set(result.fields) == set(tomllib.loads(scene.read_text())["output"]["fields"])
 

@@ -9,6 +9,9 @@ Writes:
   a boolean engine.
 - ``press_plate.stl``: a closed box 0.3 x 0.04 x 0.3 m centred at the origin, used as a press
   plate collider.
+- ``ramp_wedge.stl``: a ramp for the 3D contact scenes, placed in the domain as it is (position
+  0): a convex block over x in [-0.05, 0.55] m and z in [-0.05, 0.35] m whose top falls from
+  y = 0.16 m at x = 0 to y = 0.06 m at x = 0.5 (11.3 degrees), bottom at y = -0.05 m.
 """
 
 from __future__ import annotations
@@ -51,10 +54,22 @@ def make_press_plate() -> trimesh.Trimesh:
     return trimesh.creation.box(extents=[0.3, 0.04, 0.3])
 
 
+def make_ramp_wedge() -> trimesh.Trimesh:
+    """The convex hull of a block whose top slopes down along x (see the module docstring)."""
+
+    def top(x: float) -> float:
+        return 0.16 - 0.2 * x  # m: 0.1 m of fall over 0.5 m
+
+    xs, zs = (-0.05, 0.55), (-0.05, 0.35)
+    corners = [[x, y, z] for x in xs for y in (-0.05, top(x)) for z in zs]
+    return trimesh.convex.convex_hull(np.array(corners))
+
+
 def main() -> None:
     for name, mesh in [
         ("bunny_blob.obj", make_bunny_blob()),
         ("press_plate.stl", make_press_plate()),
+        ("ramp_wedge.stl", make_ramp_wedge()),
     ]:
         assert mesh.is_watertight, name
         assert mesh.is_winding_consistent, name

@@ -18,8 +18,15 @@ to the reference's change of velocity that gravity does not explain). The loss c
 what does not depend on resolution: per body and output frame, its centroid's displacement since
 the window's start (over the body's size, squared), its mean velocity (times a horizon
 :data:`HORIZON`, over the size, squared) and, in 2D, its rotation since the start (radians,
-squared). After each epoch the same loss over fixed validation windows (:data:`CHECKED`
-per case) is compared with the built-in contact's.
+squared) and its rate of rotation (times :data:`HORIZON`, squared: a spin that is off turns
+the body wrong long after the window). Each window's loss is then divided by its case's
+scale: the built-in contact's mean loss on the case's validation windows (:data:`CHECKED` fixed
+windows per case, where contact acts most), so that every case asks for the same fraction of
+its built-in error to go, a slide as much as an impact (absolute losses are 10^-5 in steady
+sliding against 10^-2 at impacts: summed as they are, only impacts would be learnt, and a
+small bias in friction adds up over a long slide). After each epoch the same loss over the
+validation windows is compared with the built-in contact's (1 by construction, less where a
+case's scale is :data:`FLOOR`).
 
 Normalisation: feature means and deviations from built-in coarse steps taken from the
 reference's states (:meth:`ContactGNN.fit_normalisation`). Input noise: Gaussian, on the
@@ -55,6 +62,10 @@ HORIZON = 0.05  # s: how far ahead a velocity error counts, as a distance
 NORMALISATION_STRIDE = 3  # every how many frames the built-in roll-outs give features to fit
 CHECKED = 3  # validation windows per case
 LEAD = 2  # frames before the built-in run's first contact where windows may start
+#: The least case scale: a case whose built-in window loss is below this (errors of 3 % of a
+#: body's size) counts as it stands, not magnified (the built-in contact is nearly exact there:
+#: divided by its own tiny loss, such a case would outweigh the impacts a thousand times).
+FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,9 @@ def sweep_cases(folders: list[Path]) -> list[ContactCase]:
 def body_motion(x, v, body_id, start, bodies: int):
     """Per body: centroid ``(B, d)`` m, mean velocity ``(B, d)`` m/s and, in 2D, the rotation
     from ``start`` ``(N, d)`` (the same particles' initial positions) ``(B,)`` rad (the angle of
-    the best-fitting rotation); works on torch tensors and numpy arrays alike."""
+    the best-fitting rotation) and the spin ``(B,)`` rad/s (the rate of the rigid rotation that
+    best fits the velocities about the centroid, least squares); in 3D the last two are
+    ``None``. Works on torch tensors and numpy arrays alike."""
     lib = torch if isinstance(x, torch.Tensor) else np
     one_hot = (body_id[:, None] == lib.arange(bodies)[None, :]) * 1.0  # (N, B)
     one_hot = one_hot.to(x.dtype) if lib is torch else one_hot
@@ -127,12 +140,15 @@ def body_motion(x, v, body_id, start, bodies: int):
     velocity = (one_hot.T @ v) / count
     start_centroid = (one_hot.T @ start) / count
     if x.shape[1] != 2:
-        return centroid, velocity, None
+        return centroid, velocity, None, None
     r = x - centroid[body_id]
     r0 = start - start_centroid[body_id]
     cross = one_hot.T @ (r0[:, 0] * r[:, 1] - r0[:, 1] * r[:, 0])
     dot = one_hot.T @ (r0 * r).sum(1)
-    return centroid, velocity, lib.arctan2(cross, dot)
+    u = v - velocity[body_id]
+    moment = one_hot.T @ (r * r).sum(1)
+    spin = (one_hot.T @ (r[:, 0] * u[:, 1] - r[:, 1] * u[:, 0])) / moment
+    return centroid, velocity, lib.arctan2(cross, dot), spin
 
 
 def body_sizes(x: np.ndarray, body_id: np.ndarray, bodies: int) -> np.ndarray:
@@ -145,14 +161,15 @@ def body_sizes(x: np.ndarray, body_id: np.ndarray, bodies: int) -> np.ndarray:
 @dataclass
 class Reference:
     """A run's body motion at its output frames: times ``(F,)``, displacement of each body's
-    centroid from frame 0 ``(F, B, d)``, velocity ``(F, B, d)``, rotation ``(F, B)`` (2D) and
-    the bodies' sizes ``(B,)``."""
+    centroid from frame 0 ``(F, B, d)``, velocity ``(F, B, d)``, rotation ``(F, B)`` rad and
+    spin ``(F, B)`` rad/s (2D; else ``None``) and the bodies' sizes ``(B,)``."""
 
     times: np.ndarray
     displacement: np.ndarray
     velocity: np.ndarray
     rotation: np.ndarray | None
     sizes: np.ndarray
+    spin: np.ndarray | None = None
 
 
 def read_reference(path: Path) -> Reference:
@@ -174,23 +191,25 @@ def read_reference(path: Path) -> Reference:
         ]
         times = np.asarray(result.times)
     centroids = np.stack([m[0] for m in motion])
-    rotation = None if motion[0][2] is None else np.stack([m[2] for m in motion])
+    planar = motion[0][2] is not None
     return Reference(
         times,
         centroids - centroids[0],
         np.stack([m[1] for m in motion]),
-        rotation,
+        np.stack([m[2] for m in motion]) if planar else None,
         body_sizes(start, body_id, bodies),
+        np.stack([m[3] for m in motion]) if planar else None,
     )
 
 
 def motion_error(motion, origin, reference: Reference, frame: int, lib=torch, since=None):
     """Per body, the squared error ``(B,)`` of ``motion`` (:func:`body_motion`'s output;
     ``origin`` the centroids at frame 0) against the reference's ``frame``: displacement over
-    size, velocity times :data:`HORIZON` over size, rotation in radians. With ``since = (frame0,
-    rotation0)`` displacement and rotation count from the reference's ``frame0``, ``origin``
-    and ``rotation0`` ``(B,)`` being the run's centroids and rotation then."""
-    centroid, velocity, rotation = motion
+    size, velocity times :data:`HORIZON` over size, rotation in radians, spin times
+    :data:`HORIZON` (where the reference has it). With ``since = (frame0, rotation0)``
+    displacement and rotation count from the reference's ``frame0``, ``origin`` and
+    ``rotation0`` ``(B,)`` being the run's centroids and rotation then."""
+    centroid, velocity, rotation, spin = motion
     as_tensor = (lambda a: torch.as_tensor(a, dtype=centroid.dtype)) if lib is torch else np.asarray
     moved, turned = reference.displacement[frame], 0.0
     if since is not None:
@@ -207,6 +226,8 @@ def motion_error(motion, origin, reference: Reference, frame: int, lib=torch, si
         turn = rotation - turned - as_tensor(turned_reference)
         lib_ = torch if lib is torch else np
         error = error + lib_.atan2(lib_.sin(turn), lib_.cos(turn)) ** 2
+    if spin is not None and reference.spin is not None:
+        error = error + (HORIZON**2) * (spin - as_tensor(reference.spin[frame])) ** 2
     return error
 
 
@@ -276,6 +297,7 @@ class ContactTrainingConfig:
     teacher_epochs: int = 2  # epochs whose windows all start from the reference's states
     pushforward: int = 0  # later: up to this many frames of the run's own before a window
     learning_rate: float = 5e-4
+    relative: bool = True  # each window's loss over its case's built-in loss (Prepared.scale)
     noise: float = 0.02  # of the normalised features
     minutes: float = 30.0  # no epoch starts that would end past this (the last one's length)
     seed: int = 0
@@ -299,6 +321,8 @@ class Prepared:
     starts: list[dict] = field(default_factory=list)
     first: int = 0
     weights: np.ndarray | None = None  # (F + 1,) how much contact acts in a window from each frame
+    built_in: dict[tuple[int, int], float] = field(default_factory=dict)  # (start, window) -> loss
+    scale: float = 1.0  # what its windows' losses are divided by (see set_scales)
 
     def start(self, frame: int) -> dict:
         """The state a window from output ``frame`` starts with (on the twin's device)."""
@@ -367,7 +391,9 @@ def roll_frames(prepared: Prepared, state: dict, frames: range, origin=None, sin
     twin, total = prepared.twin, 0.0
     rest = prepared.state["x"]
     if since is not None:
-        origin, _, turned = body_motion(state["x"], state["v"], twin.body_id, rest, prepared.bodies)
+        origin, _, turned, _ = body_motion(
+            state["x"], state["v"], twin.body_id, rest, prepared.bodies
+        )
         since = (since, 0.0 if turned is None else turned)
     elif origin is None:
         origin = body_motion(rest, prepared.state["v"], twin.body_id, rest, prepared.bodies)[0]
@@ -407,12 +433,13 @@ class EpochLog:
 
 def window_starts(prepared: Prepared, window: int) -> tuple[np.ndarray, np.ndarray]:
     """The output frames a window may start from (the first contact's lead on, leaving room
-    for the whole window) and the chance of each: in proportion to what contact does in the
-    window (:func:`contact_weights`, summed over its frames), plus a tenth of the mean, so
-    that impacts, where the coarse contact errs most, are drawn most."""
+    for the whole window) and the chance of each: half of the draws in proportion to what
+    contact does in the window (:func:`contact_weights`, summed over its frames), so that
+    impacts are drawn often, and half uniformly, so that steady contact (sliding, resting),
+    whose small errors add up over a roll-out, is drawn too."""
     starts = np.arange(prepared.first, max(prepared.first + 1, prepared.frames - window + 1))
     weights = np.array([prepared.weights[s : s + window].sum() for s in starts])
-    weights = weights + 0.1 * weights.mean() + 1e-12
+    weights = weights + weights.mean() + 1e-12
     return starts, weights / weights.sum()
 
 
@@ -430,6 +457,34 @@ def window_loss(prepared: Prepared, start: int, window: int, pushed: int = 0):
     return roll_frames(prepared, state, frames, since=start)[0]
 
 
+def built_in_loss(prepared: Prepared, start: int, window: int) -> float:
+    """The built-in contact's loss on the window of ``window`` frames from the reference's
+    state at ``start`` (computed once per case and window)."""
+    key = (start, window)
+    if key not in prepared.built_in:
+        model, prepared.twin.contact_model = prepared.twin.contact_model, None
+        try:
+            with torch.no_grad():
+                prepared.built_in[key] = float(window_loss(prepared, start, window))
+        finally:
+            prepared.twin.contact_model = model
+    return prepared.built_in[key]
+
+
+def set_scales(cases: list[Prepared], config) -> None:
+    """Each case's :attr:`Prepared.scale`: with :attr:`ContactTrainingConfig.relative`, the
+    built-in contact's mean loss on its validation windows (at least :data:`FLOOR`), else 1."""
+    for prepared in cases:
+        starts = checked_starts(prepared, config.window)
+        losses = [built_in_loss(prepared, int(start), config.window) for start in starts]
+        prepared.scale = max(float(np.mean(losses)), FLOOR) if config.relative else 1.0
+
+
+def scaled_loss(prepared: Prepared, start: int, config, pushed: int = 0):
+    """:func:`window_loss` over the case's :attr:`Prepared.scale`."""
+    return window_loss(prepared, start, config.window, pushed) / prepared.scale
+
+
 def epoch(model, cases, optimiser, config, order, rng, pushforward, counter=None, done=0):
     """One pass over the cases in ``order``, :attr:`ContactTrainingConfig.windows` windows
     each at random start frames, each reached through up to ``pushforward`` frames of the
@@ -441,7 +496,7 @@ def epoch(model, cases, optimiser, config, order, rng, pushforward, counter=None
         drawn = rng.choice(starts, size=min(config.windows, len(starts)), replace=False, p=chances)
         for start in drawn:
             pushed = int(rng.integers(0, pushforward + 1))
-            loss = window_loss(prepared, int(start), config.window, pushed)
+            loss = scaled_loss(prepared, int(start), config, pushed)
             if not torch.isfinite(loss):
                 continue  # a diverged window: nothing to learn from it
             if loss.requires_grad:  # else no contact in this window: nothing to learn
@@ -470,7 +525,7 @@ def checked_starts(prepared: Prepared, window: int) -> np.ndarray:
 
 
 def validation_loss(model, cases: list[Prepared], config, built_in: bool = False) -> float:
-    """The mean loss of the validation windows, each reached through
+    """The mean loss of the validation windows (:func:`scaled_loss`), each reached through
     :attr:`ContactTrainingConfig.pushforward` frames of the run's own, with the network (or,
     ``built_in``, without: the built-in coarse contact)."""
     losses = []
@@ -478,7 +533,7 @@ def validation_loss(model, cases: list[Prepared], config, built_in: bool = False
         for prepared in cases:
             prepared.twin.contact_model = None if built_in else model
             for start in checked_starts(prepared, config.window):
-                loss = window_loss(prepared, int(start), config.window, config.pushforward)
+                loss = scaled_loss(prepared, int(start), config, config.pushforward)
                 losses.append(float(loss))
             prepared.twin.contact_model = model
     return sum(losses) / max(1, len(losses))
@@ -512,6 +567,7 @@ def train_contact(
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     checkpoint = out.with_name(out.name + ".checkpoint")
     log = EpochLog()
+    set_scales(prepared, config)
     if resume and checkpoint.is_file():
         log, best = resume_contact(checkpoint, model, optimiser)
     else:
@@ -546,6 +602,7 @@ def train_contact(
         "cases": len(prepared),
         "settings": asdict(config),
         "built_in_loss": log.built_in,
+        "case_scales": [case.scale for case in prepared],
         "losses": log.losses,
         "training_losses": log.training,
         "kept_epoch": 1 + int(np.argmin(log.losses)) if log.losses else None,
@@ -553,7 +610,9 @@ def train_contact(
         "method": "solver in the loop from the reference's states: windows of "
         f"{config.window} output frames through the torch twin, starting from the "
         "highest resolution's state carried over to the coarse particles, loss on what each "
-        "window changes; the epoch with the lowest validation loss is kept",
+        "window changes"
+        + (", over the case's built-in loss" if config.relative else "")
+        + "; the epoch with the lowest validation loss is kept",
     }
     save_contact_gnn(model, out, record)
     plot_contact_losses(log, out.with_name(out.stem + "_loss.png"))

@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 
+from engine.cli import main
 from engine.diff.contact_experiment import (
     SCENES,
     Motion,
+    best_rotations,
     compare,
     one_frame_error,
     restitution,
+    rotation_error,
     simulate,
     sliding,
     targets,
@@ -72,3 +75,34 @@ def test_one_frame_error_is_small_against_the_run_itself_and_counts_what_contact
     itself = simulate(drop, 1, None, particles=True)
     assert len(itself.particles) == len(itself.times) and itself.rest.shape[1] == 2
     assert one_frame_error(drop, 1, None, itself) < 0.1
+
+
+def about(axis, angle: float) -> np.ndarray:
+    """The rotation ``(3, 3)`` by ``angle`` rad about the unit ``axis``."""
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+def test_3d_rotations_are_fitted_per_body_and_compared_by_their_angle():
+    rng = np.random.default_rng(3)
+    start = rng.normal(size=(40, 3))
+    body_id = np.repeat([0, 1], 20)
+    turn = about(np.array([1.0, 2.0, 2.0]) / 3.0, 0.7)
+    x = start.copy()
+    x[body_id == 1] = start[body_id == 1] @ turn.T + [0.3, -1.0, 2.0]  # turned and moved
+    fitted = best_rotations(x, start, body_id, 2)
+    assert np.allclose(fitted[0], np.eye(3)) and np.allclose(fitted[1], turn)
+    assert rotation_error(fitted[None], np.eye(3)[None, None])[0] == pytest.approx([0.0, 0.7])
+    wrapped = rotation_error(np.array([[3.0]]), np.array([[-3.0]]))  # 2D: angles, wrapped
+    assert wrapped[0, 0] == pytest.approx(2 * np.pi - 6)
+
+
+def test_3d_scenes_are_the_3d_experiments(capsys):
+    assert {name for name, s in SCENES.items() if s.dim == 3} == {
+        "drop_3d",
+        "throw_3d",
+        "ramp_3d",
+        "drop_fast_3d",
+    }
+    assert main(["experiment", "contact", "--scene", "drop_3d", "--weights", __file__]) == 2
+    assert "not a 2D scene: add --dim 3" in capsys.readouterr().err

@@ -3,21 +3,31 @@ runs of one scene at two resolutions (a sweep's output folder), with checkpoints
 curve and a sidecar; bad data is an error saying what to pass."""
 
 import json
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from engine.cli import main
-from engine.diff.contact_gnn import load_contact_gnn
+from engine.diff.contact_gnn import ContactGNN, ContactGNNConfig, load_contact_gnn
 from engine.diff.contact_training import (
+    FLOOR,
+    ContactTrainingConfig,
     FineToCoarse,
     Reference,
     body_motion,
+    built_in_loss,
+    checked_starts,
     contact_weights,
     motion_error,
+    prepare,
     read_reference,
+    scaled_loss,
+    set_scales,
     sweep_cases,
+    window_starts,
 )
 from engine.runner import run_scene
 from engine.scene.loader import load_scene
@@ -81,18 +91,25 @@ def test_body_motion_rotation_and_error():
     turn = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)  # 90 degrees
     x = start @ turn.T + 0.5
     body_id = torch.zeros(4, dtype=torch.long)
-    centroid, velocity, rotation = body_motion(x, torch.zeros_like(x), body_id, start, 1)
+    drift = torch.tensor([0.2, -0.1], dtype=torch.float64)
+    spinning = 3.0 * (x - 0.5) @ turn.T + drift  # 3 rad/s about the centroid
+    centroid, velocity, rotation, spin = body_motion(x, spinning, body_id, start, 1)
     assert centroid.tolist() == [[0.5, 0.5]] and rotation.item() == pytest.approx(np.pi / 2)
+    assert velocity[0].tolist() == pytest.approx(drift.tolist())
+    assert spin.item() == pytest.approx(3.0)
 
     # a reference half a turn away (wrapped), displaced as the body is: only the angle counts
     class Ref:
         displacement = np.array([[[0.5, 0.5]]])
-        velocity = np.zeros((1, 1, 2))
+        velocity = np.array([[[0.2, -0.1]]])
         rotation = np.array([[-np.pi / 2 - 2 * np.pi]])
         sizes = np.array([2.0])
 
-    error = motion_error((centroid, velocity, rotation), torch.zeros(1, 2), Ref, 0)
+    error = motion_error((centroid, velocity, rotation, None), torch.zeros(1, 2), Ref, 0)
     assert error.item() == pytest.approx(np.pi**2)
+    Ref.spin = np.array([[1.0]])  # spinning 2 rad/s slower
+    error = motion_error((centroid, velocity, rotation, spin), torch.zeros(1, 2), Ref, 0)
+    assert error.item() == pytest.approx(np.pi**2 + (0.05 * 2.0) ** 2)
 
 
 def test_error_since_a_frame_counts_only_what_changed_after_it():
@@ -105,7 +122,7 @@ def test_error_since_a_frame_counts_only_what_changed_after_it():
     )
     # a run 2 m off and 1 rad turned at frame 1 that then moves and turns as the reference
     origin = torch.tensor([[3.0, 0.0]], dtype=torch.float64)
-    motion = (origin + torch.tensor([[0.5, 0.0]]), torch.zeros(1, 2), torch.tensor([1.2]))
+    motion = (origin + torch.tensor([[0.5, 0.0]]), torch.zeros(1, 2), torch.tensor([1.2]), None)
     since = (1, torch.tensor([1.0]))
     assert motion_error(motion, origin, reference, 2, since=since).item() == pytest.approx(0.0)
     assert motion_error(motion, origin, reference, 2).item() > 1.0  # counted from frame 0
@@ -137,6 +154,35 @@ def test_windows_are_drawn_where_contact_changes_the_motion():
     weights = contact_weights(reference, g, frame_dt)
     assert np.argmax(weights) == 2 and weights[2] == pytest.approx(3.0)
     assert np.allclose(np.delete(weights, 2), 0.0, atol=1e-12)
+
+
+def test_half_the_windows_are_drawn_uniformly_the_rest_where_contact_acts():
+    weights = np.zeros(11)
+    weights[4] = 3.0  # one impact: windows of 2 frames from frames 3 and 4 hold it
+    starts, chances = window_starts(SimpleNamespace(first=1, frames=10, weights=weights), 2)
+    assert starts.tolist() == list(range(1, 9)) and chances.sum() == pytest.approx(1.0)
+    assert chances[[2, 3]] == pytest.approx([0.5 / 8 + 0.25] * 2)  # 3 and 4
+    assert np.delete(chances, [2, 3]) == pytest.approx([0.5 / 8] * 6)
+
+
+def test_each_case_counts_over_the_built_in_contacts_loss_on_it(sweep):
+    (case,) = sweep_cases([sweep])
+    model = ContactGNN(ContactGNNConfig(dim=2, hidden=8, layers=1)).double()
+    prepared = prepare(case, model, "cpu")
+    config = ContactTrainingConfig()
+    starts = checked_starts(prepared, config.window)
+    set_scales([prepared], config)
+    built_in = [built_in_loss(prepared, int(start), config.window) for start in starts]
+    assert sorted(prepared.built_in) == [(int(s), config.window) for s in starts]  # computed once
+    assert prepared.scale == pytest.approx(np.mean(built_in)) and prepared.scale > FLOOR
+    assert prepared.twin.contact_model is model  # put back after the built-in runs
+    with torch.no_grad():
+        relative = float(scaled_loss(prepared, int(starts[0]), config))
+        set_scales([prepared], replace(config, relative=False))
+        absolute = float(scaled_loss(prepared, int(starts[0]), config))
+    assert prepared.scale == 1.0 and relative == pytest.approx(absolute / np.mean(built_in))
+    # the untrained network is nearly the built-in response
+    assert absolute == pytest.approx(built_in[0], rel=0.02)
 
 
 def test_train_contact_writes_weights_sidecar_curve_and_resumes(sweep, tmp_path, capsys):
