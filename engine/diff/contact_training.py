@@ -321,7 +321,6 @@ class Prepared:
     starts: list[dict] = field(default_factory=list)
     first: int = 0
     weights: np.ndarray | None = None  # (F + 1,) how much contact acts in a window from each frame
-    built_in: dict[tuple[int, int], float] = field(default_factory=dict)  # (start, window) -> loss
     scale: float = 1.0  # what its windows' losses are divided by (see set_scales)
 
     def start(self, frame: int) -> dict:
@@ -459,16 +458,13 @@ def window_loss(prepared: Prepared, start: int, window: int, pushed: int = 0):
 
 def built_in_loss(prepared: Prepared, start: int, window: int) -> float:
     """The built-in contact's loss on the window of ``window`` frames from the reference's
-    state at ``start`` (computed once per case and window)."""
-    key = (start, window)
-    if key not in prepared.built_in:
-        model, prepared.twin.contact_model = prepared.twin.contact_model, None
-        try:
-            with torch.no_grad():
-                prepared.built_in[key] = float(window_loss(prepared, start, window))
-        finally:
-            prepared.twin.contact_model = model
-    return prepared.built_in[key]
+    state at ``start``."""
+    model, prepared.twin.contact_model = prepared.twin.contact_model, None
+    try:
+        with torch.no_grad():
+            return float(window_loss(prepared, start, window))
+    finally:
+        prepared.twin.contact_model = model
 
 
 def set_scales(cases: list[Prepared], config) -> None:

@@ -16,6 +16,7 @@ from engine.diff.contact_experiment import (
     sliding,
     targets,
 )
+from engine.geometry.rotation import rotation_matrix
 
 TIMES = np.arange(11) * 0.01
 
@@ -77,17 +78,11 @@ def test_one_frame_error_is_small_against_the_run_itself_and_counts_what_contact
     assert one_frame_error(drop, 1, None, itself) < 0.1
 
 
-def about(axis, angle: float) -> np.ndarray:
-    """The rotation ``(3, 3)`` by ``angle`` rad about the unit ``axis``."""
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
-
-
 def test_3d_rotations_are_fitted_per_body_and_compared_by_their_angle():
     rng = np.random.default_rng(3)
     start = rng.normal(size=(40, 3))
     body_id = np.repeat([0, 1], 20)
-    turn = about(np.array([1.0, 2.0, 2.0]) / 3.0, 0.7)
+    turn = rotation_matrix(0.7 * np.array([1.0, 2.0, 2.0]) / 3.0)  # 0.7 rad
     x = start.copy()
     x[body_id == 1] = start[body_id == 1] @ turn.T + [0.3, -1.0, 2.0]  # turned and moved
     fitted = best_rotations(x, start, body_id, 2)

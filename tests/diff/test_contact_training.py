@@ -173,7 +173,6 @@ def test_each_case_counts_over_the_built_in_contacts_loss_on_it(sweep):
     starts = checked_starts(prepared, config.window)
     set_scales([prepared], config)
     built_in = [built_in_loss(prepared, int(start), config.window) for start in starts]
-    assert sorted(prepared.built_in) == [(int(s), config.window) for s in starts]  # computed once
     assert prepared.scale == pytest.approx(np.mean(built_in)) and prepared.scale > FLOOR
     assert prepared.twin.contact_model is model  # put back after the built-in runs
     with torch.no_grad():

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.diff.contact_experiment import SCENES, compare, simulate
+from engine.scene.loader import parse_override
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "assets" / "models"
@@ -29,10 +30,10 @@ def test_shipped_network_beats_the_built_in_coarse_contact_on_a_held_out_drop(di
 
 
 def value_at(tree: dict, key: str):
-    """The value of a dotted scene key such as ``bodies[1].velocity`` in a parsed scene."""
-    for part in key.split("."):
-        name, _, index = part.partition("[")
-        tree = tree[name] if not index else tree[name][int(index[:-1])]
+    """The value of a scene key such as ``bodies[1].velocity`` (as ``--set`` reads it) in a
+    parsed scene."""
+    for part in parse_override(f"{key}=0")[0]:
+        tree = tree[part]
     return tree
 
 
