@@ -301,15 +301,25 @@ def first_contact(reference: Motion, moving: np.ndarray) -> int:
 
 
 def restitution(motion: Motion, moving: np.ndarray) -> float:
-    """The rebound over the impact speed: of the relative velocity of the two moving bodies
-    along their first line of approach, or of one body's velocity against the floor (y)."""
+    """The first rebound over its impact speed: of the relative velocity of the two moving
+    bodies along their first line of approach, or of one body's velocity against the floor (y).
+    The rebound is the fastest separation between the first impact and the next approach (a
+    body that bounces off the floor and then the domain's top wall is measured at the floor);
+    0 where the bodies never separate."""
     v = motion.velocities[:, moving]
     if v.shape[1] >= 2:
         relative = (v[:, 0] - v[:, 1])[:, 0]  # along x: the bodies are thrown along x
     else:
         relative = -v[:, 0, 1]  # toward the floor
-    impact = int(np.argmax(relative))
-    return float(-relative[impact:].min() / max(relative[impact], 1e-12))
+    approached = np.maximum.accumulate(relative > 0)
+    separated = np.nonzero(approached & (relative < 0))[0]
+    if len(separated) == 0:
+        return 0.0
+    start = int(separated[0])
+    again = np.nonzero(relative[start:] > 0)[0]
+    end = start + int(again[0]) if len(again) else len(relative)
+    impact_speed = max(float(relative[:start].max()), 1e-12)
+    return float(-relative[start:end].min() / impact_speed)
 
 
 def sliding(motion: Motion, moving: np.ndarray) -> float:

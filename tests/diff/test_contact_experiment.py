@@ -40,6 +40,16 @@ def test_restitution_and_sliding_by_hand():
     assert sliding(ball, moving) == pytest.approx(abs(ball.centroids[-1, 1, 1] - 0.5))
 
 
+def test_restitution_is_the_first_rebound_not_a_later_faster_fall():
+    """A ball that leaves the floor at 0.6 of its 2 m/s impact speed, then comes down at 3 m/s
+    (off the domain's top wall, faster than it first fell): the restitution is still 0.6."""
+    ball = falling_ball(0.6)
+    ball.velocities[8:, 1, 1] = -3.0
+    assert restitution(ball, np.array([False, True])) == pytest.approx(0.6)
+    ball.velocities[5:, 1, 1] = -1.0  # it never leaves the floor
+    assert restitution(ball, np.array([False, True])) == 0.0
+
+
 def test_compare_counts_only_moving_bodies_relative_to_their_size():
     reference, run = falling_ball(0.8), falling_ball(0.8, offset=0.01)
     metrics = compare(run, reference, "restitution")
