@@ -1,10 +1,9 @@
 """The shipped contact networks (assets/models/contact_2d.pt, contact_3d.pt) against the
-built-in contact at the coarse resolution on held-out scenes of `engine experiment contact`:
-they beat it on the held-out ramp family (a collider family none of the training sweeps holds);
-on the held-out drops (the example scenes scenes/contact_gnn_2d.toml and contact_gnn_3d.toml)
-they do not, since the training data's frictional planes are `separate` (README "Learning
-contact": the 2D disk gains energy at the domain's top wall, the 3D sphere is no closer), and
-that failure is pinned as a strict xfail, so a network that fixes it must be recorded here.
+built-in contact at the coarse resolution on held-out scenes of `engine experiment contact`
+(README "Learning contact"): in 2D they beat it on the held-out drop (the example scene
+scenes/contact_gnn_2d.toml), in 3D on the held-out mesh-ramp family (no mesh collider is in the
+3D sweeps). Where they do not (the 2D polygon ramp, the 3D drop of scenes/contact_gnn_3d.toml)
+the failure is pinned as a strict xfail, so a network that fixes it must be recorded here.
 Reference: the built-in contact at four times the resolution, the experiment's reference;
 measure: each moving body's centroid trajectory error over its size, mean over frames."""
 
@@ -22,10 +21,11 @@ MODELS = ROOT / "assets" / "models"
 DROPS = {2: ("drop", "contact_gnn_2d.toml"), 3: ("drop_3d", "contact_gnn_3d.toml")}
 
 
-#: The held-out ramp of each dimension, by its name in the experiment.
-RAMPS = {2: "ramp", 3: "ramp_3d"}
-#: The margin "beats" asks for: measured 0.70 (2D) and 0.79 (3D) of the coarse error.
-MARGIN = 0.9
+#: Per dimension, a held-out scene the shipped network beats (measured 0.37 of the coarse
+#: error in the 2D drop, 0.71 on the 3D mesh ramp) and one it does not (1.13 on the 2D polygon
+#: ramp, 1.02 in the 3D drop), by their names in the experiment.
+BEATS = {2: "drop", 3: "ramp_3d"}
+MISSES = {2: "ramp", 3: "drop_3d"}
 
 
 def trajectory_errors(name: str, dim: int) -> tuple[float, float]:
@@ -40,21 +40,17 @@ def trajectory_errors(name: str, dim: int) -> tuple[float, float]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dim", [2, 3])
-def test_shipped_network_beats_the_built_in_coarse_contact_on_the_held_out_ramp(dim):
-    coarse, corrected = trajectory_errors(RAMPS[dim], dim)
-    assert corrected < MARGIN * coarse
+def test_shipped_network_beats_the_built_in_coarse_contact_on_a_held_out_scene(dim):
+    coarse, corrected = trajectory_errors(BEATS[dim], dim)
+    assert corrected < 0.8 * coarse
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="trained on separate planes, the networks no longer beat the coarse drop: measured "
-    "0.2225 against 0.1988 (2D), 0.2491 against 0.2453 (3D); README 'Learning contact'",
-)
+@pytest.mark.xfail(strict=True, reason="measured: no better than coarse there; README")
 @pytest.mark.parametrize("dim", [2, 3])
-def test_shipped_network_beats_the_built_in_coarse_contact_on_the_held_out_drop(dim):
-    coarse, corrected = trajectory_errors(DROPS[dim][0], dim)
-    assert corrected < 0.8 * coarse
+def test_shipped_network_does_not_yet_beat_the_coarse_run_on_another(dim):
+    coarse, corrected = trajectory_errors(MISSES[dim], dim)
+    assert corrected < coarse
 
 
 def value_at(tree: dict, key: str):
