@@ -19,12 +19,10 @@ same law a block loaded smoothly moves < 0.001 cell in 1 s.
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.scene.loader import load_scene
 from engine.solver.simulation import Simulation
 
 THETA = math.radians(30.0)
@@ -169,45 +167,3 @@ def test_block_on_a_plane_between_nodes_stays_put_at_64_cells(load):
     loaded = down_slope(sim)
     sim.advance_to(1.1)
     assert abs(down_slope(sim) - loaded) < 0.1 * sim.grid.dx
-
-
-SLIDE = Path(__file__).parents[2] / "scenes" / "contact" / "slide_2d.toml"
-#: The held-out slide of ``engine experiment contact``: 1.2 m/s down a slope of
-#: atan(2.0 / 9.661) = 11.7 degrees, mu = 0.5 (> tan 11.7 deg = 0.207: the box brakes).
-HELD_OUT_SLIDE = [
-    "bodies[0].velocity=[1.2, 0.0]",
-    "colliders[0].friction=0.5",
-    "bodies[0].max[0]=0.36",
-    "simulation.gravity[0]=2.0",
-    "materials.rubber.youngs_modulus=3.0e5",
-]
-
-
-def slide_after(boundary: str, seconds: float = 0.3) -> tuple[float, float]:
-    """The contact family's slide scene (40 cells, gravity switched on at once, so the box
-    rings on the slope) with its plane's ``boundary``: the distance the box slid (m) and its
-    speed (m/s) after ``seconds``."""
-    sets = [*HELD_OUT_SLIDE, f'colliders[0].boundary="{boundary}"']
-    sim = Simulation(load_scene(SLIDE, sets))
-    mass = sim.numpy("mass")
-    start = sim.numpy("x")[:, 0] @ mass / mass.sum()
-    sim.advance_to(seconds)
-    slid = sim.numpy("x")[:, 0] @ mass / mass.sum() - start
-    return float(slid), float(sim.numpy("v")[:, 0] @ mass / mass.sum())
-
-
-def test_a_box_braking_on_a_slope_follows_coulomb_and_a_slip_plane_brakes_it_too_hard():
-    """The box of the contact family ``slide`` decelerates at g_n mu - g_t = 0.5 x 9.661 - 2.0
-    = 2.83 m/s^2 (Coulomb, as above): after 0.3 s it has slid 1.2 x 0.3 - 2.83 x 0.3^2 / 2 =
-    0.2326 m at 1.2 - 2.83 x 0.3 = 0.351 m/s. On a ``separate`` plane it does, within 3 % and
-    0.03 m/s (measured 0.2310 m and 0.364 m/s here; 0.231 m, 0.35 m/s at 80 and 160 cells). A
-    ``slip`` plane holds the ringing box back as it rises, with no friction then, while its
-    friction counts every push: it has all but stopped, 0.152 m down at 0.016 m/s (0.128 m at
-    80 cells, stopped after 0.2 s), which is why the contact families' frictional colliders are
-    ``separate``."""
-    decel = 0.5 * 9.661 - 2.0
-    slid, speed = slide_after("separate")
-    assert slid == pytest.approx(1.2 * 0.3 - decel * 0.3**2 / 2, rel=0.03)
-    assert speed == pytest.approx(1.2 - decel * 0.3, abs=0.03)
-    held_slid, held_speed = slide_after("slip")
-    assert held_slid < 0.7 * slid and held_speed < 0.1
