@@ -348,7 +348,7 @@ def _contact_stage_costs(sim, steps: int, sync, dt: float) -> dict:
         listing += time.perf_counter() - started
         started = time.perf_counter()
         plain(sim.grid_nodes, sim.grid_v_old, *sim.body_fields, gravity, dt, sim.grid.dx, 0.0,
-              *colliders, *sim.scatter_order.region_of(sim.scatter_order.slot))  # fmt: skip
+              *colliders, *sim.sparse.listing)  # fmt: skip
         sync()
         plain_seconds += time.perf_counter() - started
     with one_torch_thread_beside_taichi(stage.torch, stage.device):  # as inside the stage

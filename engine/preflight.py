@@ -12,7 +12,7 @@ import numpy as np
 import psutil
 
 from engine.scene.loaded import LoadedScene
-from engine.solver.kernels import PAD
+from engine.solver.kernels import BLOCK, PAD
 from engine.solver.material_table import MaterialTable
 
 #: Bytes per particle in memory, a generous bound (3D, f64, every array, plus output copies).
@@ -46,9 +46,30 @@ def estimate_particles(loaded: LoadedScene) -> int:
 
 
 def estimate_grid_nodes(loaded: LoadedScene) -> int:
+    """Grid nodes the sparse grid stores at the start (:mod:`engine.solver.sparse_grid`): the
+    blocks of nodes that each body's bounding box reaches, a quarter more for the pool's
+    headroom, and never more than the whole grid. The pool grows as the particles spread (a
+    dam break's water over the floor): a run that fills the domain ends near the dense
+    figure, ``prod(nodes per axis)``."""
+    sim = loaded.scene.simulation
+    dim = sim.dim
+    dx = max(sim.domain) / sim.resolution
+    dense = [size / dx + 2 * PAD + 2 for size in sim.domain]
+    reached = 0
+    for body in loaded.scene.bodies:
+        lower, upper = loaded.registry.shapes[body.shape].bounds(body, loaded.base_dir, dim)
+        first = np.floor((np.asarray(lower) / dx + PAD - 1) / BLOCK)
+        last = np.floor((np.asarray(upper) / dx + PAD + 2) / BLOCK)
+        reached += int(np.prod(last - first + 1))
+    nodes = 1.25 * reached * BLOCK**dim
+    return int(min(nodes, np.prod(dense)))
+
+
+def block_count(loaded: LoadedScene) -> int:
+    """Blocks of nodes over the whole grid: the sparse grid keeps one int32 slot each."""
     sim = loaded.scene.simulation
     dx = max(sim.domain) / sim.resolution
-    return int(np.prod([size / dx + 2 * PAD + 2 for size in sim.domain]))
+    return int(np.prod([math.ceil((size / dx + 2 * PAD + 2) / BLOCK) for size in sim.domain]))
 
 
 def node_bytes(loaded: LoadedScene) -> int:
@@ -150,6 +171,7 @@ def preflight(loaded: LoadedScene, output: Path, assume_yes: bool = False) -> Es
         ) from None
     particles = estimate_particles(loaded)
     need = particles * PARTICLE_BYTES + estimate_grid_nodes(loaded) * node_bytes(loaded)
+    need += 4 * block_count(loaded)  # the sparse grid's slot of each block of nodes
     available = psutil.virtual_memory().available
     if need > available:
         raise loaded.error(

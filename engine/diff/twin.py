@@ -385,13 +385,13 @@ class TorchTwin:
         Returns the new ``(shared, body velocities)``."""
         shared, velocity = grid
         _, body_mass, body_gradient, node_volume = fields
-        B, d, G = self.bodies, self.dim, tuple(self.shape)
+        B, d = self.bodies, self.dim
         distance, collider_normal, collider_friction = self.collider_nearest
         present = (body_mass > 0).sum(0)
         interface = (body_mass.sum(0) > 0) & ((present >= 2) | (distance <= self.dx))
         node_index = torch.nonzero(interface).squeeze(1)  # sorted
-        body_fields = (velocity.reshape(B, *G, d), body_mass.reshape(B, *G))
-        body_fields += (body_gradient.reshape(B, *G, d), node_volume.reshape(G))
+        body_fields = (velocity.reshape(B, -1, d), body_mass.reshape(B, -1))
+        body_fields += (body_gradient.reshape(B, -1, d), node_volume.reshape(-1))
         node_mass, node_velocity, body_normal, in_contact = interface_fields(
             *body_fields, node_index, self.dx
         )
@@ -406,8 +406,9 @@ class TorchTwin:
 
         view = ContactView(
             *body_fields[:3],
-            velocity=shared.reshape(*G, d),
+            velocity=shared.reshape(-1, d),
             node_index=node_index,
+            node_row=node_index,
             node_position=(self.nodes[node_index] - PAD).to(self.dtype) * self.dx,
             node_mass=node_mass,
             node_velocity_before=before[:, node_index].transpose(0, 1),

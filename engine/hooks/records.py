@@ -184,17 +184,21 @@ class ContactModel:
 class ContactView:
     """What a torch contact model sees each step: torch tensors on the simulation's device,
     shared with the kernels without copies (the per-body and particle arrays) or gathered for
-    the interface nodes. ``B`` bodies, grid of nodes ``G = (G_1, ..., G_d)``, ``M`` interface
-    nodes, ``N`` particles.
+    the interface nodes. ``B`` bodies, grid of nodes ``G = (G_1, ..., G_d)``, ``R`` rows of
+    grid storage, ``M`` interface nodes, ``N`` particles.
 
-    Grid fields after the built-in response (read; corrections are returned, not written):
-    ``body_velocity`` ``(B, *G, d)`` m/s, ``body_mass`` ``(B, *G)`` kg, ``body_mass_gradient``
-    ``(B, *G, d)`` kg/m (the gradient of each body's mass with respect to its particles'
-    positions, as scattered), ``velocity`` ``(*G, d)`` m/s the common (centre-of-mass) velocity.
+    Grid fields after the built-in response (read; corrections are returned, not written), one
+    row per stored node: ``body_velocity`` ``(B, R, d)`` m/s, ``body_mass`` ``(B, R)`` kg,
+    ``body_mass_gradient`` ``(B, R, d)`` kg/m (the gradient of each body's mass with respect
+    to its particles' positions, as scattered), ``velocity`` ``(R, d)`` m/s the common
+    (centre-of-mass) velocity. The simulation stores only the blocks of nodes that particles
+    reach (the sparse grid: rows are reassigned every step, and every row outside them is
+    zero); the torch twin stores every node (``R`` = the nodes of ``G``, row = flat index).
 
     Interface nodes, sorted by index: where two or more bodies have mass, or where a body has
     mass within one cell of a wall, plane or mesh collider. ``node_index`` ``(M,)`` int64 (flat
-    index into ``G``), ``node_position`` ``(M, d)`` m, each body's ``node_mass`` ``(M, B)`` kg,
+    index into ``G``), ``node_row`` ``(M,)`` int64 (its row in the grid fields above),
+    ``node_position`` ``(M, d)`` m, each body's ``node_mass`` ``(M, B)`` kg,
     ``node_velocity_before`` ``(M, B, d)`` m/s (its momentum over its mass, plus gravity's
     step: before any contact) and ``node_velocity`` ``(M, B, d)`` m/s (after the built-in
     response) there, ``body_normal`` ``(M, B, d)`` (unit normal from
@@ -219,6 +223,7 @@ class ContactView:
     body_mass_gradient: Any
     velocity: Any
     node_index: Any
+    node_row: Any
     node_position: Any
     node_mass: Any
     node_velocity_before: Any

@@ -19,7 +19,7 @@ import numpy as np
 #: Datasets of one record: name -> (shape, unit, meaning). M interface nodes, B bodies,
 #: P particles near the interface.
 FIELDS = {
-    "node_index": ("(M,)", "", "flat index of the interface node in the grid (*G)"),
+    "node_index": ("(M,)", "", "flat index of the interface node in the grid of nodes (*G)"),
     "node_position": ("(M, d)", "m", "the node's position"),
     "node_mass": ("(M, B)", "kg", "each body's mass there"),
     "velocity_before": ("(M, B, d)", "m/s", "each body's velocity before contact"),

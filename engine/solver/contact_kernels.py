@@ -1,9 +1,10 @@
 """Kernels of the torch contact stage: the grid update that also lists the interface nodes, the
 particles next to them, and a model's velocity corrections added under the hard constraints.
 
-All three work on the body-contact grid fields (``body_velocity (B, *G, d)``, ``body_mass
-(B, *G)``, ``body_mass_gradient (B, *G, d)``, ``node_volume (*G)``) and take the colliders as the
-grid update does, so they compile once per dimension and precision and run unchanged on a GPU.
+All three work on the body-contact grid fields on the sparse grid's ``R`` rows
+(``body_velocity (B, R, d)``, ``body_mass (B, R)``, ``body_mass_gradient (B, R, d)``,
+``node_volume (R,)``, see :mod:`engine.solver.sparse_grid`) and take the colliders as the grid
+update does, so they compile once per dimension and precision and run unchanged on a GPU.
 Compaction is a count and a fill into arrays of a given capacity: the caller reads the count,
 grows the arrays when it exceeds their length and calls again (the order of the filled rows is
 not fixed; the caller sorts them).
@@ -18,13 +19,16 @@ import taichi as ti
 from engine.solver.collider_kernels import MESH_COLUMNS, PLANE_COLUMNS, collider_functions
 from engine.solver.contact import SEPARATE, non_penetration
 from engine.solver.kernels import (
+    BLOCK,
     PAD,
     KernelConfig,
     body_contact_normal,
     body_index,
     build_kernels,
     nd,
+    node_row,
     particle_stencil,
+    pool_node,
 )
 from engine.solver.launch import cached_launches
 from engine.solver.runtime import on_restart
@@ -62,12 +66,12 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
 
     @ti.kernel
     def grid_update_at_interface(
-        grid: nd(node_type, dim),
-        grid_v_old: nd(vec, dim),
-        body_velocity: nd(vec, dim + 1),
-        body_mass: nd(real, dim + 1),
-        body_mass_gradient: nd(vec, dim + 1),
-        node_volume: nd(real, dim),
+        grid: nd(node_type, 1),
+        grid_v_old: nd(vec, 1),
+        body_velocity: nd(vec, 2),
+        body_mass: nd(real, 2),
+        body_mass_gradient: nd(vec, 2),
+        node_volume: nd(real, 1),
         gravity: vec,
         dt: real,
         dx: real,
@@ -82,25 +86,31 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
         mesh_ints: nd(ti.types.vector(4, ti.i32)),
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
+        region: nd(ti.i32),
+        sizes: nd(ti.i32),
+        blocks: ivec,
+        shape: ivec,
         count: nd(ti.i32),
-        cells: nd(ti.types.vector(dim + 1, ti.i32)),
+        cells: nd(ti.types.vector(dim + 2, ti.i32)),
         geometry: nd(ti.types.vector(2 * dim + 2, real)),
         before: nd(vec, 2),
-        flags: nd(ti.i32, dim),
+        flags: nd(ti.i32),
     ):
-        """The grid update (the same node update as ``grid_update``), listing on the way the
-        interface nodes: where two or more bodies have mass, or a body has mass within one
-        cell of a collider. Rows: ``cells`` ``[flat index, *node index]``, ``geometry``
-        ``[signed distance, friction, *normal, *velocity]`` of the nearest collider,
-        ``before`` ``(rows, B)`` each body's velocity before contact; ``flags`` ``(*G,)`` is 1
-        on interface nodes, 0 elsewhere."""
-        shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
-        for node in ti.grouped(ti.ndrange(*grid.shape)):
-            flags[node] = 0
-            if grid[node][dim] > 0.0:
+        """The grid update (the same node update as ``grid_update``, on the active rows of
+        the sparse grid: ``region``, ``sizes``, ``blocks``, ``shape``, see
+        :func:`~engine.solver.kernels.pool_node`), listing on the way the interface nodes:
+        where two or more bodies have mass, or a body has mass within one cell of a collider.
+        Rows: ``cells`` ``[flat index on the grid of shape nodes, row, *node index]``,
+        ``geometry`` ``[signed distance, friction, *normal, *velocity]`` of the nearest
+        collider, ``before`` ``(rows, B)`` each body's velocity before contact; ``flags``
+        ``(R,)`` is 1 on the rows of interface nodes, 0 on the other active rows."""
+        for row in range(sizes[0] * BLOCK**dim):
+            node, inside = pool_node(region, row, blocks, shape)
+            flags[row] = 0
+            if inside and grid[row][dim] > 0.0:
                 present = 0
                 for b in range(body_mass.shape[0]):
-                    if body_mass[body_index(b, node)] > 0.0:
+                    if body_mass[body_index(b, row)] > 0.0:
                         present += 1
                 position = (node - PAD).cast(float) * dx
                 d, n, v, mu = nearest(
@@ -108,11 +118,12 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                     planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
                 )  # fmt: skip
                 if present >= 2 or d <= dx:
-                    flags[node] = 1
+                    flags[row] = 1
                     slot = ti.atomic_add(count[0], 1)
                     if slot < cells.shape[0]:
                         cells[slot] = ti.Vector(
-                            [flat_index(node, shape)] + [node[i] for i in ti.static(range(dim))]
+                            [flat_index(node, shape), row]
+                            + [node[i] for i in ti.static(range(dim))]
                         )
                         geometry[slot] = ti.Vector(
                             [d, mu]
@@ -120,35 +131,40 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                             + [v[i] for i in ti.static(range(dim))]
                         )
                         for b in range(body_mass.shape[0]):
-                            index = body_index(b, node)
+                            index = body_index(b, row)
                             m_b = body_mass[index]
                             velocity = ti.zero(body_velocity[index])
                             if m_b > 0.0:
                                 velocity = body_velocity[index] / m_b + dt * gravity
                             before[slot, b] = velocity
-            update_node(
-                node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
-                node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
-                wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
-                n_meshes,
-            )  # fmt: skip
+            if inside:
+                update_node(
+                    row, node, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                    node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
+                    wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints,
+                    mesh_rows, n_meshes,
+                )  # fmt: skip
 
     @ti.kernel
     def near_particles(
         x: nd(vec),
-        flags: nd(ti.i32, dim),
+        flags: nd(ti.i32),
+        slots: nd(ti.i32),
+        blocks: ivec,
+        shape: ivec,
         dx: real,
         count: nd(ti.i32),
         chosen: nd(ti.i32),
     ):
-        """Particles whose 3^d stencil touches a node flagged non-zero."""
+        """Particles whose 3^d stencil touches a node whose row is flagged non-zero (rows
+        from ``slots``, ``blocks``: see :func:`~engine.solver.kernels.node_row`)."""
         inv_dx = 1.0 / dx
-        upper = ti.Vector([flags.shape[i] - 3 for i in ti.static(range(dim))])
+        upper = shape - 3
         for p in range(x.shape[0]):
             base, _ = particle_stencil(x[p], inv_dx, upper)
             near = 0
             for offset in ti.static(stencil):
-                near |= flags[base + ti.Vector(offset)]
+                near |= flags[node_row(slots, base + ti.Vector(offset), blocks)]
             if near != 0:
                 slot = ti.atomic_add(count[0], 1)
                 if slot < chosen.shape[0]:
@@ -158,11 +174,13 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
     def apply_corrections(
         correction: nd(vec, 2),
         node_index: nd(ti.i32),
-        grid: nd(node_type, dim),
-        body_velocity: nd(vec, dim + 1),
-        body_mass: nd(real, dim + 1),
-        body_mass_gradient: nd(vec, dim + 1),
-        node_volume: nd(real, dim),
+        rows: nd(ti.i32),
+        shape: ivec,
+        grid: nd(node_type, 1),
+        body_velocity: nd(vec, 2),
+        body_mass: nd(real, 2),
+        body_mass_gradient: nd(vec, 2),
+        node_volume: nd(real, 1),
         dx: real,
         wall_low: ivec,
         wall_high: ivec,
@@ -175,13 +193,13 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
     ):
-        """Add ``correction[m, b]`` (m/s) to body ``b``'s velocity at interface node ``m``;
-        where any body's correction there is non-zero, then keep every body there from
-        approaching the others where they touch (the grid update's test and normal,
-        :func:`~engine.solver.kernels.body_contact_normal`; against the centre-of-mass velocity
-        of the corrected velocities) and from entering a collider (no friction: the model owns
-        friction)."""
-        shape = ti.Vector([grid.shape[i] for i in ti.static(range(dim))])
+        """Add ``correction[m, b]`` (m/s) to body ``b``'s velocity at interface node ``m``
+        (``node_index``: flat on the grid of ``shape`` nodes; ``rows``: its row of the sparse
+        grid); where any body's correction there is non-zero, then keep every body
+        there from approaching the others where they touch (the grid update's test and
+        normal, :func:`~engine.solver.kernels.body_contact_normal`; against the centre-of-mass
+        velocity of the corrected velocities) and from entering a collider (no friction: the
+        model owns friction)."""
         bodies = body_mass.shape[0]
         for m in range(node_index.shape[0]):
             changed = False
@@ -190,12 +208,13 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                     changed = True
             if changed:
                 node = unravel(node_index[m], shape)
+                row = rows[m]
                 total_mass = 0.0
                 momentum = ti.Vector.zero(float, dim)
                 total_gradient = ti.Vector.zero(float, dim)
                 present = 0
                 for b in range(bodies):
-                    index = body_index(b, node)
+                    index = body_index(b, row)
                     m_b = body_mass[index]
                     total_gradient += body_mass_gradient[index]
                     if m_b > 0.0:
@@ -206,9 +225,9 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
                         present += 1
                 centre_of_mass = momentum / total_mass
                 position = (node - PAD).cast(float) * dx
-                fill = node_volume[node] / dx**dim
+                fill = node_volume[row] / dx**dim
                 for b in range(bodies):
-                    index = body_index(b, node)
+                    index = body_index(b, row)
                     m_b = body_mass[index]
                     if m_b > 0.0:
                         v_b = body_velocity[index]

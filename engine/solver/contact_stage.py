@@ -19,6 +19,8 @@ import warnings
 from contextlib import contextmanager
 from typing import Any
 
+import taichi as ti
+
 from engine.hooks.calls import PluginError, describe
 from engine.hooks.records import ContactView
 from engine.solver.contact_kernels import build_contact_kernels
@@ -57,10 +59,11 @@ def bodies_touch(mass, fill, axis: int):
 
 
 def interface_fields(
-    body_velocity, body_mass, body_mass_gradient, node_volume, node_index, dx: float
+    body_velocity, body_mass, body_mass_gradient, node_volume, rows, dx: float
 ) -> tuple:
-    """The per-body grid fields (``(B, *G, d)``, ``(B, *G)``, ``(B, *G, d)``, and the bodies'
-    volume per node ``(*G)``) gathered at the interface nodes ``node_index`` ``(M,)`` (flat):
+    """The per-body grid fields (``(B, R, d)``, ``(B, R)``, ``(B, R, d)``, and the bodies'
+    volume per node ``(R,)``, on ``R`` rows; any shape after ``B`` that flattens to them)
+    gathered at the interface nodes' rows ``rows`` ``(M,)``:
     each body's ``node_mass`` ``(M, B)``, ``node_velocity`` ``(M, B, d)``, ``body_normal``
     ``(M, B, d)``, the unit normal from the other bodies into each (the grid update's: the total
     mass gradient minus twice the body's; zero where the body has no mass or the normal
@@ -71,15 +74,15 @@ def interface_fields(
     import torch
 
     bodies, dim = body_mass.shape[0], body_velocity.shape[-1]
-    gradient = body_mass_gradient.reshape(bodies, -1, dim)[:, node_index]
+    gradient = body_mass_gradient.reshape(bodies, -1, dim)[:, rows]
     gradient = gradient.transpose(0, 1)  # (M, B, d)
     normal = gradient.sum(dim=1, keepdim=True) - 2.0 * gradient
     length = normal.norm(dim=2, keepdim=True)
-    mass = body_mass.reshape(bodies, -1)[:, node_index].transpose(0, 1)
+    mass = body_mass.reshape(bodies, -1)[:, rows].transpose(0, 1)
     usable = (length > 1e-12) & (mass[..., None] > 0)
     normal = torch.where(usable, normal / length.clamp_min(1e-30), torch.zeros_like(normal))
-    velocity = body_velocity.reshape(bodies, -1, dim)[:, node_index].transpose(0, 1)
-    fill = node_volume.reshape(-1)[node_index] / dx**dim
+    velocity = body_velocity.reshape(bodies, -1, dim)[:, rows].transpose(0, 1)
+    fill = node_volume.reshape(-1)[rows] / dx**dim
     in_contact = bodies_touch(mass, fill, axis=1) & usable[..., 0]
     return mass, velocity, normal, in_contact
 
@@ -127,7 +130,7 @@ class ContactStage:
         self._particle_rows = self.torch.zeros(
             INITIAL_CAPACITY, dtype=self.torch.int32, device=self.device
         )
-        self.flags = self.torch.zeros(self.grid_shape, dtype=self.torch.int32, device=self.device)
+        self.flags = self.torch.zeros(0, dtype=self.torch.int32, device=self.device)
         self.model = None
         try:
             if record.create is not None:
@@ -139,7 +142,7 @@ class ContactStage:
 
     def _allocate_nodes(self, capacity: int) -> None:
         torch, d, device = self.torch, self.dim, self.device
-        self.cells = torch.zeros((capacity, d + 1), dtype=torch.int32, device=device)
+        self.cells = torch.zeros((capacity, d + 2), dtype=torch.int32, device=device)
         self.geometry = torch.zeros((capacity, 2 * d + 2), dtype=self.dtype, device=device)
         self.before = torch.zeros((capacity, self.bodies, d), dtype=self.dtype, device=device)
 
@@ -147,6 +150,10 @@ class ContactStage:
         """The grid update, listing the interface nodes; False when they outgrew the rows (now
         doubled): the caller scatters again and calls this again."""
         self.count.zero_()
+        if len(self.flags) != simulation.sparse.rows:  # one flag per row of the sparse grid
+            self.flags = self.torch.zeros(
+                simulation.sparse.rows, dtype=self.torch.int32, device=self.device
+            )
         self.kernels.grid_update_at_interface(
             simulation.grid_nodes,
             simulation.grid_v_old,
@@ -156,6 +163,7 @@ class ContactStage:
             simulation.grid.dx,
             simulation.scene.simulation.body_friction,
             *colliders,
+            *simulation.sparse.listing,
             self.count,
             self.cells,
             self.geometry,
@@ -169,9 +177,10 @@ class ContactStage:
         return False
 
     def _interface(self) -> tuple:
-        """The last grid update's interface rows, sorted by node index: ``cells`` ``(M, 1 + d)``
-        (flat index, node index), collider ``geometry`` ``(M, 2 d + 2)`` and the bodies'
-        velocities before contact ``(M, B, d)``."""
+        """The last grid update's interface rows, sorted by node index: ``cells``
+        ``(M, 2 + d)`` (flat index on the grid, row of the sparse grid, node index), collider
+        ``geometry`` ``(M, 2 d + 2)`` and the bodies' velocities before contact
+        ``(M, B, d)``."""
         found = self.found
         order = self.torch.argsort(self.cells[:found, 0])
         return self.cells[:found][order], self.geometry[:found][order], self.before[:found][order]
@@ -183,8 +192,9 @@ class ContactStage:
         while True:
             self.count.zero_()
             self.kernels.near_particles(
-                simulation.x, self.flags, simulation.grid.dx, self.count, self._particle_rows
-            )
+                simulation.x, self.flags, *simulation.sparse.lookup, simulation.grid.dx,
+                self.count, self._particle_rows,
+            )  # fmt: skip
             found = int(self.count[0])
             if found <= len(self._particle_rows):
                 break
@@ -196,9 +206,9 @@ class ContactStage:
         ``time``, s)."""
         dim = self.dim
         cells, geometry, before = self._interface()
-        node_index = cells[:, 0].long()
+        node_index, node_row = cells[:, 0].long(), cells[:, 1].long()
         mass, velocity, normal, in_contact = interface_fields(
-            *simulation.body_fields, node_index, simulation.grid.dx
+            *simulation.body_fields, node_row, simulation.grid.dx
         )
         near: list = []
 
@@ -213,7 +223,8 @@ class ContactStage:
             body_mass_gradient=simulation.body_mass_gradient,
             velocity=simulation.grid_nodes[..., :dim],
             node_index=node_index,
-            node_position=(cells[:, 1:] - PAD).to(self.dtype) * simulation.grid.dx,
+            node_row=node_row,
+            node_position=(cells[:, 2:] - PAD).to(self.dtype) * simulation.grid.dx,
             node_mass=mass,
             node_velocity_before=before,
             node_velocity=velocity,
@@ -259,6 +270,8 @@ class ContactStage:
         self.kernels.apply_corrections(
             correction.to(self.dtype).contiguous(),
             view.node_index.to(torch.int32),
+            view.node_row.to(torch.int32),
+            ti.Vector(self.grid_shape),
             simulation.grid_nodes,
             *simulation.body_fields,
             simulation.grid.dx,

@@ -14,13 +14,16 @@ nodes outside the domain hold the walls. A node belongs to a wall by its index (
 ``PAD``, or at or above the first node on the far face), never by a rounded position, so f32 and
 f64 agree on every face.
 
-With body contact each body ``b`` has its own fields on the same nodes: ``body_velocity``
-``(B, *G, d)`` (momentum after the scatter, velocity after the grid update), ``body_mass``
-``(B, *G)`` and ``body_mass_gradient`` ``(B, *G, d)``; the loops over bodies run at run time, so
-the body count changes no compiled code and costs ``B`` times the grid's memory. One more field,
-``node_volume`` ``(*G)``, holds the volume all bodies bring to each node (one scalar a node,
-whatever ``B``); :func:`body_contact_normal` uses it to tell bodies that touch from bodies that
-only share a node through their shape functions' tails.
+The grid is sparse (:mod:`engine.solver.sparse_grid`): its arrays hold ``R`` rows, one per node
+of the blocks of nodes that particles reach; :func:`node_row` finds a node's row and
+:func:`pool_node` a row's node. ``grid`` ``(R, d + 1)`` holds momentum (velocity after the grid
+update) and mass. With body contact each body ``b`` has its own fields on the same rows:
+``body_velocity`` ``(B, R, d)`` (momentum after the scatter, velocity after the grid update),
+``body_mass`` ``(B, R)`` and ``body_mass_gradient`` ``(B, R, d)``; the loops over bodies run at
+run time, so the body count changes no compiled code and costs ``B`` times the grid's memory.
+One more field, ``node_volume`` ``(R,)``, holds the volume all bodies bring to each node (one
+scalar a node, whatever ``B``); :func:`body_contact_normal` uses it to tell bodies that touch
+from bodies that only share a node through their shape functions' tails.
 """
 
 import itertools
@@ -100,7 +103,8 @@ def bspline_weights(fx):
     return [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
 
 
-#: Nodes per block side (at least 2, see :mod:`engine.solver.scatter_order`).
+#: Nodes per block side (at least 2, see :mod:`engine.solver.scatter_order`), in the scatter order
+#: and the sparse grid alike.
 BLOCK = 4
 
 #: Consecutive iterations of a parallel loop that Taichi's CPU backend gives one thread at a
@@ -111,28 +115,49 @@ TASK_ITERATIONS = 512
 
 
 @ti.func
-def region_node(region: ti.template(), slot, item, node_blocks, shape):
-    """Node ``item`` of a region of blocks of nodes (``region[slot, :]``: flat block indices
-    on ``node_blocks`` blocks per axis; item ``i`` is node ``i % BLOCK^d`` of listed block
-    ``i // BLOCK^d``): its index vector, and whether it lies on the grid of ``shape`` nodes."""
-    dim = ti.static(node_blocks.n)
-    rest = region[slot, item // BLOCK**dim]
-    local = item % BLOCK**dim
+def node_row(slots: ti.template(), node, blocks):
+    """The row of grid node ``node`` (index vector) in the sparse grid's arrays (see
+    :mod:`engine.solver.sparse_grid`): the pool block that ``slots`` gives its block of nodes
+    (flat over ``blocks`` blocks per axis), times ``BLOCK^d``, plus its place in the block (row
+    major). Negative where its block is not in the pool: no particle reaches it, and the grid is
+    zero there."""
+    dim = ti.static(blocks.n)
+    block = 0
+    local = 0
+    for i in ti.static(range(dim)):
+        block = block * blocks[i] + node[i] // BLOCK
+        local = local * BLOCK + node[i] % BLOCK
+    slot = slots[block]
+    row = -1
+    if slot >= 0:
+        row = slot * BLOCK**dim + local
+    return row
+
+
+@ti.func
+def pool_node(region: ti.template(), row, blocks, shape):
+    """The grid node stored in row ``row`` of the sparse grid's arrays (``region[k]``: the
+    flat index, on ``blocks`` blocks per axis, of the block of nodes in pool block ``k``): its
+    index vector, and whether it lies on the grid of ``shape`` nodes (blocks at the far faces
+    reach past it)."""
+    dim = ti.static(blocks.n)
+    rest = region[row // BLOCK**dim]
+    local = row % BLOCK**dim
     node = ti.Vector.zero(ti.i32, dim)
     inside = True
     for i in ti.static(range(dim)):
         axis = ti.static(dim - 1 - i)
-        node[axis] = (rest % node_blocks[axis]) * BLOCK + local % BLOCK
-        rest //= node_blocks[axis]
+        node[axis] = (rest % blocks[axis]) * BLOCK + local % BLOCK
+        rest //= blocks[axis]
         local //= BLOCK
         inside = inside and node[axis] < shape[axis]
     return node, inside
 
 
 @ti.func
-def body_index(b, node):
-    """The index of grid node ``node`` (index vector) in body ``b``'s field (``(B, *G)``)."""
-    return ti.Vector([b] + [node[i] for i in ti.static(range(node.n))])
+def body_index(b, row):
+    """The index of the grid node in row ``row`` in body ``b``'s field (``(B, rows)``)."""
+    return ti.Vector([b, row])
 
 
 @ti.func
@@ -247,11 +272,13 @@ def build_kernels(config: KernelConfig):
         p, x: ti.template(), v: ti.template(), C: ti.template(), tau: ti.template(),
         mass: ti.template(), volume: ti.template(), grid: ti.template(),
         body_id: ti.template(), body_velocity: ti.template(), body_mass: ti.template(),
-        body_mass_gradient: ti.template(), node_volume: ti.template(), F: ti.template(), dt,
-        dx, upper, exclusive: ti.template(),
+        body_mass_gradient: ti.template(), node_volume: ti.template(), F: ti.template(),
+        slots: ti.template(), blocks, upper, dt, dx, exclusive: ti.template(),
     ):  # fmt: skip
         """Particle ``p``'s mass, momentum and stress impulse to its 3^d nodes (and, with
-        body contact, to its body's fields and the nodes' volume)."""
+        body contact, to its body's fields and the nodes' volume), at their rows of the sparse
+        grid (``slots``, ``blocks``: see :func:`node_row`; every node a particle reaches has
+        one)."""
         inv_dx = 1.0 / dx
         base, fx = particle_stencil(x[p], inv_dx, upper)
         w = bspline_weights(fx)
@@ -271,48 +298,42 @@ def build_kernels(config: KernelConfig):
                 weight *= w[offset[i]][i]
             contribution = momentum + affine @ dpos
             node_value = ti.Vector([contribution[i] for i in ti.static(range(dim))] + [mp])
-            add(grid, base + o, weight * node_value, exclusive)
+            row = node_row(slots, base + o, blocks)
+            add(grid, row, weight * node_value, exclusive)
             if ti.static(bodies):
-                index = body_index(body_id[p], base + o)
+                index = body_index(body_id[p], row)
                 add(body_velocity, index, weight * contribution, exclusive)
                 add(body_mass, index, weight * mp, exclusive)
                 gradient = mp * inv_dx * weight_gradient(w, fx, offset)
                 add(body_mass_gradient, index, gradient, exclusive)
-                add(node_volume, base + o, weight * current_volume, exclusive)
-
-    @ti.func
-    def zero_node(
-        at, grid: ti.template(), body_velocity: ti.template(), body_mass: ti.template(),
-        body_mass_gradient: ti.template(), node_volume: ti.template(),
-    ):  # fmt: skip
-        """Clear what particle-to-grid sums at grid node ``at`` (and every body's there)."""
-        grid[at] = ti.zero(grid[at])
-        if ti.static(bodies):
-            node_volume[at] = 0.0
-            for b in range(body_mass.shape[0]):
-                index = body_index(b, at)
-                body_velocity[index] = ti.zero(body_velocity[index])
-                body_mass[index] = 0.0
-                body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
+                add(node_volume, row, weight * current_volume, exclusive)
 
     @ti.kernel
-    def clear_region(
-        region: nd(ti.i32, 2),
-        region_size: nd(ti.i32),
-        slot: ti.i32,
-        node_blocks: ivec,
-        grid: nd(node, dim),
-        body_velocity: nd(vec, dim + 1),
-        body_mass: nd(real, dim + 1),
-        body_mass_gradient: nd(vec, dim + 1),
-        node_volume: nd(real, dim),
+    def clear_pool(
+        sizes: nd(ti.i32),
+        grid: nd(node, 1),
+        grid_v_old: nd(vec, 1),
+        body_velocity: nd(vec, 2),
+        body_mass: nd(real, 2),
+        body_mass_gradient: nd(vec, 2),
+        node_volume: nd(real, 1),
     ):
-        """Clear the nodes of region ``slot`` (see :func:`region_node`), where the coloured
-        scatter wrote: everywhere else the sums are already zero."""
-        for item in range(region_size[slot] * BLOCK**dim):
-            at, inside = region_node(region, slot, item, node_blocks, grid.shape)
-            if inside:
-                zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
+        """Zero the sparse grid's rows that the last scatter wrote or the next one will
+        (``sizes``: the pool blocks now active, and those the last scatter wrote; see
+        :mod:`engine.solver.sparse_grid`): every row past them is zero already."""
+        rows = ti.max(sizes[0], sizes[1]) * BLOCK**dim
+        for row in range(rows):
+            grid[row] = ti.zero(grid[row])
+            if ti.static(flip):
+                grid_v_old[row] = ti.zero(grid_v_old[row])
+            if ti.static(bodies):
+                node_volume[row] = 0.0
+                for b in range(body_mass.shape[0]):
+                    index = body_index(b, row)
+                    body_velocity[index] = ti.zero(body_velocity[index])
+                    body_mass[index] = 0.0
+                    body_mass_gradient[index] = ti.zero(body_mass_gradient[index])
+        sizes[1] = sizes[0]
 
     @ti.kernel
     def particle_to_grid(
@@ -322,13 +343,16 @@ def build_kernels(config: KernelConfig):
         tau: nd(mat),
         mass: nd(real),
         volume: nd(real),
-        grid: nd(node, dim),
+        grid: nd(node, 1),
         body_id: nd(ti.i32),
-        body_velocity: nd(vec, dim + 1),
-        body_mass: nd(real, dim + 1),
-        body_mass_gradient: nd(vec, dim + 1),
-        node_volume: nd(real, dim),
+        body_velocity: nd(vec, 2),
+        body_mass: nd(real, 2),
+        body_mass_gradient: nd(vec, 2),
+        node_volume: nd(real, 1),
         F: nd(mat),
+        slots: nd(ti.i32),
+        blocks: ivec,
+        shape: ivec,
         order: nd(ti.i32),
         block_start: nd(ti.i32),
         colour_blocks: nd(ti.i32),
@@ -338,20 +362,21 @@ def build_kernels(config: KernelConfig):
         dt: float,
         dx: float,
     ):
-        """The scatter.
+        """The scatter, into rows of the sparse grid that :func:`clear_pool` left at zero
+        (``slots``, ``blocks``: see :func:`node_row`; ``shape``: nodes per axis).
 
         On the CPU, of the particles of the blocks of one ``colour`` (see
         :mod:`engine.solver.scatter_order`: ``order`` ``(N,)`` lists the particles block by
         block from ``block_start`` ``(blocks + 1,)``; ``colour_blocks`` the occupied blocks
-        colour by colour from ``colour_start`` ``(2^d + 1,)``), into nodes the region clearing
-        left at zero: the colour's blocks are cut into ``parts``, one thread task each, and run
-        without atomics, each block's particles in order, so the sums are bitwise the same on
-        any number of threads. One launch per colour keeps one copy of the scatter in the
-        compiled code (2^d copies took minutes to compile in 3D with body contact).
+        colour by colour from ``colour_start`` ``(2^d + 1,)``): the colour's blocks are cut
+        into ``parts``, one thread task each, and run without atomics, each block's particles
+        in order, so the sums are bitwise the same on any number of threads. One launch per
+        colour keeps one copy of the scatter in the compiled code (2^d copies took minutes to
+        compile in 3D with body contact).
 
-        On GPUs (one launch, the colour arguments unused): the grid cleared, then every
-        particle in parallel with atomic adds."""
-        upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
+        On GPUs (one launch, the colour arguments unused): every particle in parallel with
+        atomic adds."""
+        upper = shape - 3
         if ti.static(coloured_scatter):
             first, last = colour_start[colour], colour_start[colour + 1]
             for spread in range(parts * TASK_ITERATIONS):  # a part per thread task
@@ -365,36 +390,35 @@ def build_kernels(config: KernelConfig):
                             scatter_particle(
                                 order[row], x, v, C, tau, mass, volume, grid, body_id,
                                 body_velocity, body_mass, body_mass_gradient, node_volume, F,
-                                dt, dx, upper, True,
+                                slots, blocks, upper, dt, dx, True,
                             )  # fmt: skip
         else:
-            for at in ti.grouped(ti.ndrange(*grid.shape)):
-                zero_node(at, grid, body_velocity, body_mass, body_mass_gradient, node_volume)
             for p in range(x.shape[0]):
                 scatter_particle(
                     p, x, v, C, tau, mass, volume, grid, body_id, body_velocity, body_mass,
-                    body_mass_gradient, node_volume, F, dt, dx, upper, False,
+                    body_mass_gradient, node_volume, F, slots, blocks, upper, dt, dx, False,
                 )  # fmt: skip
 
     @ti.func
     def update_node(
-        node, grid: ti.template(), grid_v_old: ti.template(), body_velocity: ti.template(),
-        body_mass: ti.template(), body_mass_gradient: ti.template(),
-        node_volume: ti.template(), gravity, dt, dx, body_friction, wall_low, wall_high,
-        wall_condition, wall_friction, planes: ti.template(), n_planes, sdf: ti.template(),
-        mesh_ints: ti.template(), mesh_rows: ti.template(), n_meshes,
+        row, node, grid: ti.template(), grid_v_old: ti.template(),
+        body_velocity: ti.template(), body_mass: ti.template(),
+        body_mass_gradient: ti.template(), node_volume: ti.template(), gravity, dt, dx,
+        body_friction, wall_low, wall_high, wall_condition, wall_friction, planes: ti.template(),
+        n_planes, sdf: ti.template(), mesh_ints: ti.template(), mesh_rows: ti.template(),
+        n_meshes,
     ):  # fmt: skip
-        """Node velocities at ``node``: the shared field's, then (with body contact) each
-        body's. Where bodies touch (:func:`body_contact_normal`), each body's own velocity is
-        corrected by the contact model against the centre-of-mass velocity along its normal
-        (Bardenhagen et al. 2000); every body's velocity then meets the walls and colliders, as
-        the shared field's does."""
-        g = grid[node]
+        """Node velocities at grid node ``node`` (index vector), stored in row ``row``: the
+        shared field's, then (with body contact) each body's. Where bodies touch
+        (:func:`body_contact_normal`), each body's own velocity is corrected by the contact
+        model against the centre-of-mass velocity along its normal (Bardenhagen et al. 2000);
+        every body's velocity then meets the walls and colliders, as the shared field's does."""
+        g = grid[row]
         m = g[dim]
         if m > 0.0:
             v = ti.Vector([g[i] for i in ti.static(range(dim))]) / m
             if ti.static(flip):
-                grid_v_old[node] = v
+                grid_v_old[row] = v
             v += dt * gravity
             centre_of_mass = v
             position = (node - PAD).cast(float) * dx
@@ -402,19 +426,19 @@ def build_kernels(config: KernelConfig):
                 v, node, position, dx, wall_low, wall_high, wall_condition, wall_friction,
                 planes, n_planes, sdf, mesh_ints, mesh_rows, n_meshes,
             )  # fmt: skip
-            grid[node] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
+            grid[row] = ti.Vector([v[i] for i in ti.static(range(dim))] + [m])
             if ti.static(bodies):
                 present = 0
                 total_gradient = ti.Vector.zero(float, dim)
                 total_mass = 0.0
                 for b in range(body_mass.shape[0]):
-                    if body_mass[body_index(b, node)] > 0.0:
+                    if body_mass[body_index(b, row)] > 0.0:
                         present += 1
-                    total_gradient += body_mass_gradient[body_index(b, node)]
-                    total_mass += body_mass[body_index(b, node)]
-                fill = node_volume[node] / dx**dim
+                    total_gradient += body_mass_gradient[body_index(b, row)]
+                    total_mass += body_mass[body_index(b, row)]
+                fill = node_volume[row] / dx**dim
                 for b in range(body_mass.shape[0]):
-                    index = body_index(b, node)
+                    index = body_index(b, row)
                     m_b = body_mass[index]
                     v_b = v
                     if present > 1 and m_b > 0.0:
@@ -435,12 +459,12 @@ def build_kernels(config: KernelConfig):
 
     @ti.kernel
     def grid_update(
-        grid: nd(node, dim),
-        grid_v_old: nd(vec, dim),
-        body_velocity: nd(vec, dim + 1),
-        body_mass: nd(real, dim + 1),
-        body_mass_gradient: nd(vec, dim + 1),
-        node_volume: nd(real, dim),
+        grid: nd(node, 1),
+        grid_v_old: nd(vec, 1),
+        body_velocity: nd(vec, 2),
+        body_mass: nd(real, 2),
+        body_mass_gradient: nd(vec, 2),
+        node_volume: nd(real, 1),
         gravity: vec,
         dt: float,
         dx: float,
@@ -455,28 +479,18 @@ def build_kernels(config: KernelConfig):
         mesh_ints: nd(ti.types.vector(4, ti.i32)),
         mesh_rows: nd(ti.types.vector(MESH_COLUMNS, real)),
         n_meshes: ti.i32,
-        region: nd(ti.i32, 2),
-        region_size: nd(ti.i32),
-        slot: ti.i32,
-        node_blocks: ivec,
+        region: nd(ti.i32),
+        sizes: nd(ti.i32),
+        blocks: ivec,
+        shape: ivec,
     ):
-        """Node velocities (see ``update_node``): on the CPU on the nodes of region ``slot``,
-        where the coloured scatter wrote (see :func:`region_node`; every other node is
-        empty), on GPUs on every node."""
-        if ti.static(coloured_scatter):
-            for item in range(region_size[slot] * BLOCK**dim):
-                at, inside = region_node(region, slot, item, node_blocks, grid.shape)
-                if inside:
-                    update_node(
-                        at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
-                        node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
-                        wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints,
-                        mesh_rows, n_meshes,
-                    )  # fmt: skip
-        else:
-            for at in ti.grouped(ti.ndrange(*grid.shape)):
+        """Node velocities (see ``update_node``) on the rows of the active pool blocks
+        (``region``, ``sizes``: see :func:`pool_node`): every other node is empty."""
+        for row in range(sizes[0] * BLOCK**dim):
+            at, inside = pool_node(region, row, blocks, shape)
+            if inside:
                 update_node(
-                    at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
+                    row, at, grid, grid_v_old, body_velocity, body_mass, body_mass_gradient,
                     node_volume, gravity, dt, dx, body_friction, wall_low, wall_high,
                     wall_condition, wall_friction, planes, n_planes, sdf, mesh_ints, mesh_rows,
                     n_meshes,
@@ -488,10 +502,13 @@ def build_kernels(config: KernelConfig):
         v: nd(vec),
         C: nd(mat),
         F: nd(mat),
-        grid: nd(node, dim),
-        grid_v_old: nd(vec, dim),
+        grid: nd(node, 1),
+        grid_v_old: nd(vec, 1),
         body_id: nd(ti.i32),
-        body_velocity: nd(vec, dim + 1),
+        body_velocity: nd(vec, 2),
+        slots: nd(ti.i32),
+        blocks: ivec,
+        shape: ivec,
         dt: float,
         dx: float,
         flip_blend: float,
@@ -499,7 +516,7 @@ def build_kernels(config: KernelConfig):
         health: nd(health_int),
     ):
         inv_dx = 1.0 / dx
-        upper = ti.Vector([grid.shape[i] - 3 for i in ti.static(range(dim))])
+        upper = shape - 3
         for p in range(x.shape[0]):
             base, fx = particle_stencil(x[p], inv_dx, upper)
             w = bspline_weights(fx)
@@ -512,13 +529,14 @@ def build_kernels(config: KernelConfig):
                 weight = 1.0
                 for i in ti.static(range(dim)):
                     weight *= w[offset[i]][i]
-                g = grid[base + o]
+                row = node_row(slots, base + o, blocks)
+                g = grid[row]
                 g_v = ti.Vector([g[i] for i in ti.static(range(dim))])
                 if ti.static(bodies):
-                    g_v = body_velocity[body_index(body_id[p], base + o)]
+                    g_v = body_velocity[body_index(body_id[p], row)]
                 new_v += weight * g_v
                 if ti.static(flip):
-                    change += weight * (g_v - grid_v_old[base + o])
+                    change += weight * (g_v - grid_v_old[row])
                 new_C += (4.0 * inv_dx * inv_dx * weight) * g_v.outer_product(dpos)
             velocity = new_v
             if ti.static(flip):
@@ -547,7 +565,7 @@ def build_kernels(config: KernelConfig):
     return cached_launches(
         SimpleNamespace(
             constitutive=constitutive,
-            clear_region=clear_region,
+            clear_pool=clear_pool,
             particle_to_grid=particle_to_grid,
             grid_update=grid_update,
             update_node=update_node,

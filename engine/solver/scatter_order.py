@@ -15,7 +15,8 @@ The order is made again before every scatter by a counting sort in three passes 
 particles (:meth:`ScatterOrder.refresh`), a few percent of a step: it stays right however much
 the particles mix (a dam break mixes them within a second). The particle arrays themselves keep
 their order: a particle's row is its identity for the output files, checkpoints, surface meshes
-and training data. GPUs scatter with atomic adds and skip all of this.
+and training data. GPUs scatter with atomic adds and skip all of this. (The blocks of nodes the
+particles reach, the sparse grid's, are listed from this sort: :mod:`engine.solver.sparse_grid`.)
 """
 
 import math
@@ -117,41 +118,17 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
                     counts[chunk, block] = counts[chunk, block] + 1
 
     @ti.kernel
-    def list_blocks(
+    def list_colours(
         start: nd(ti.i32),
         blocks: ivec,
         colour_start: nd(ti.i32),
         colour_blocks: nd(ti.i32),
         filled: nd(ti.i32),
-        node_blocks: ivec,
-        marks: nd(ti.i32),
-        region: nd(ti.i32, 2),
-        region_size: nd(ti.i32),
-        slot: ti.i32,
     ):
         """The blocks that hold particles, colour by colour (each colour's in increasing
         index): ``colour_blocks`` from ``colour_start[c]`` to ``colour_start[c + 1]``
-        (``filled`` ``(2^d,)``: scratch). And the region the scatter writes: the blocks of
-        nodes (``node_blocks`` per axis, flat) of each occupied block and its next one on each
-        axis, in increasing index, ``region[slot, :region_size[slot]]`` (``marks``: scratch,
-        one per block of nodes). Serial: one pass over the blocks, a few microseconds per
-        thousand."""
-        for block in range(marks.shape[0]):
-            marks[block] = 0
-        for block in range(start.shape[0] - 1):
-            if start[block + 1] > start[block]:
-                index = ti.Vector.zero(ti.i32, dim)
-                rest = block
-                for i in ti.static(range(dim)):
-                    axis = ti.static(dim - 1 - i)
-                    index[axis] = rest % blocks[axis]
-                    rest //= blocks[axis]
-                for offset in ti.static(ti.grouped(ti.ndrange(*([2] * dim)))):
-                    flat = 0
-                    for i in ti.static(range(dim)):
-                        here = ti.min(index[i] + offset[i], node_blocks[i] - 1)
-                        flat = flat * node_blocks[i] + here
-                    marks[flat] = 1
+        (``filled`` ``(2^d,)``: scratch). Serial: passes over the blocks, a few microseconds
+        per thousand."""
         ti.loop_config(serialize=True)
         for colour in range(2**dim + 1):
             colour_start[colour] = 0
@@ -170,22 +147,16 @@ def build_order_kernels(dim: int) -> SimpleNamespace:
                 colour = block_colour(block, blocks)
                 colour_blocks[colour_start[colour] + filled[colour]] = block
                 filled[colour] += 1
-        size = 0
-        ti.loop_config(serialize=True)
-        for block in range(marks.shape[0]):
-            if marks[block]:
-                region[slot, size] = block
-                size += 1
-        region_size[slot] = size
 
-    return cached_launches(SimpleNamespace(count=count, place=place, list_blocks=list_blocks))
+    return cached_launches(SimpleNamespace(count=count, place=place, list_colours=list_colours))
 
 
 class ScatterOrder:
     """The block order of a simulation's particles for the coloured CPU scatter.
 
     ``order`` ``(N,)`` int32: particle rows, block by block; ``start`` ``(blocks + 1,)`` int32:
-    where each block's rows begin in ``order``; ``blocks``: blocks per axis. On a GPU (or with
+    where each block's rows begin in ``order`` (the sparse grid takes its blocks of nodes from
+    it, :mod:`engine.solver.sparse_grid`); ``blocks``: blocks per axis. On a GPU (or with
     ``coloured`` False) the arrays are one-element placeholders and :meth:`refresh` does
     nothing: the scatter is atomic there."""
 
@@ -204,19 +175,7 @@ class ScatterOrder:
         self.colour_start = store.array(2**self.dim + 1, integer=True)
         self.colour_filled = store.array(2**self.dim, integer=True)
         self.parts = PARTS_PER_THREAD * chunks
-        self.node_blocks = tuple(-(-nodes // BLOCK) for nodes in grid_shape)
-        regions = math.prod(self.node_blocks) if coloured else 1
-        self.marks = store.array(regions, integer=True)
-        self.region = store.grid((2, regions), integer=True)
-        self.region_size = store.array(2, integer=True)
-        self.written = 1  # the region the last scatter wrote: the grid is zero elsewhere
-        self.slot = 0  # the region of the latest refresh (the other one, if none since)
         self.kernels = build_order_kernels(self.dim) if coloured else None
-
-    def region_of(self, slot: int) -> tuple:
-        """The kernel arguments naming region ``slot``: the block list, the sizes, the slot
-        and the blocks of nodes per axis (see :func:`engine.solver.kernels.region_node`)."""
-        return self.region, self.region_size, slot, ti.Vector(self.node_blocks)
 
     def refresh(self, x, dx: float) -> None:
         """Sort the particles at positions ``x`` ``(N, d)`` (m) by block, for a grid of
@@ -226,11 +185,9 @@ class ScatterOrder:
         blocks, upper = ti.Vector(self.blocks), ti.Vector(self.upper)
         self.kernels.count(x, dx, blocks, upper, self.block_of, self.counts)
         self.kernels.place(self.block_of, self.counts, self.start, self.order)
-        self.slot = 1 - self.written
-        self.kernels.list_blocks(
-            self.start, blocks, self.colour_start, self.colour_blocks, self.colour_filled,
-            ti.Vector(self.node_blocks), self.marks, self.region, self.region_size, self.slot,
-        )  # fmt: skip
+        self.kernels.list_colours(
+            self.start, blocks, self.colour_start, self.colour_blocks, self.colour_filled
+        )
 
 
 on_restart(build_order_kernels.cache_clear)

@@ -17,6 +17,7 @@ from engine.solver.colliders import ColliderArrays
 from engine.solver.contact import COULOMB
 from engine.solver.contact_stage import ContactStage, contact_params
 from engine.solver.kernels import (
+    BLOCK,
     HEALTH_SLOTS,
     PAD,
     KernelConfig,
@@ -28,6 +29,7 @@ from engine.solver.kernels import (
 from engine.solver.material_table import MaterialTable
 from engine.solver.runtime import ensure_runtime
 from engine.solver.scatter_order import ScatterOrder
+from engine.solver.sparse_grid import SparseGrid
 from engine.solver.storage import Storage
 
 STAGES = ("before_particle_to_grid", "after_grid_update", "after_grid_to_particle")
@@ -154,28 +156,61 @@ class Simulation:
         store.assign(self.material_model, self.materials.model_index)
         self.material_constants = store.array(count, (MAX_CONSTANTS,))
         store.assign(self.material_constants, self.materials.constants)
-        shape = self.grid.shape
-        self.grid_nodes = store.grid(shape, dim + 1)
-        flip = self.scene.simulation.transfer == "flip"
-        self.grid_v_old = store.grid(shape if flip else (1,) * dim, dim)
-        # per-body fields (body contact); a single placeholder node when off
-        body_shape = (self.contact_bodies, *shape) if self.contact_bodies else (1,) * (dim + 1)
-        self.body_velocity = store.grid(body_shape, dim)
-        self.body_mass = store.grid(body_shape)
-        self.body_mass_gradient = store.grid(body_shape, dim)
-        self.node_volume = store.grid(shape if self.contact_bodies else (1,) * dim)
         coloured = coloured_scatter_on(ti.lang.impl.current_cfg().arch)
-        self.scatter_order = ScatterOrder(store, shape, n, coloured)
+        self.scatter_order = ScatterOrder(store, self.grid.shape, n, coloured)
+        self.sparse = SparseGrid(store, self.grid.shape, from_sort=coloured)
+        self._allocate_grid()
         real = ti.f64 if ti.lang.impl.current_cfg().default_fp == ti.f64 else ti.f32
         self.health = ti.ndarray(health_integer(real), HEALTH_SLOTS)
         self._torch_rows = self._torch_particle_rows()
 
+    def _allocate_grid(self) -> None:
+        """Zeroed grid arrays for the sparse grid's pool (:attr:`sparse`, rows ``R``):
+        ``grid_nodes`` ``(R, d + 1)`` momentum (velocity after the grid update) and mass,
+        ``grid_v_old`` ``(R, d)`` (FLIP), and the body-contact fields (:attr:`body_fields`);
+        one-row placeholders for what the scene does not use."""
+        store, dim, rows = self.store, self.dim, self.sparse.rows
+        flip = self.scene.simulation.transfer == "flip"
+        self.grid_nodes = store.array(rows, (dim + 1,))
+        self.grid_v_old = store.array(rows if flip else 1, (dim,))
+        bodies = (self.contact_bodies, rows) if self.contact_bodies else (1, 1)
+        self.body_velocity = store.grid(bodies, dim)
+        self.body_mass = store.grid(bodies)
+        self.body_mass_gradient = store.grid(bodies, dim)
+        self.node_volume = store.array(rows if self.contact_bodies else 1)
+
     @property
     def body_fields(self) -> tuple:
-        """The body-contact grid fields ``(body_velocity (B, *G, d), body_mass (B, *G),
-        body_mass_gradient (B, *G, d), node_volume (*G))``, as the kernels take them (the last:
-        all bodies' volume at each node, which tells where they touch)."""
+        """The body-contact grid fields ``(body_velocity (B, R, d), body_mass (B, R),
+        body_mass_gradient (B, R, d), node_volume (R,))`` on the sparse grid's ``R`` rows, as
+        the kernels take them (the last: all bodies' volume at each node, which tells where
+        they touch)."""
         return self.body_velocity, self.body_mass, self.body_mass_gradient, self.node_volume
+
+    def grid_at(self, array, per_body: bool = False, fill=0) -> np.ndarray:
+        """A NumPy copy of grid array ``array`` (``(R, ...)``, or ``(B, R, ...)`` if
+        ``per_body``) laid out on the whole grid, ``(*G, ...)`` or ``(B, *G, ...)``: ``fill``
+        where the sparse grid holds no node. For tests and inspection (it fills the whole
+        grid)."""
+        values = self.store.to_numpy(array)
+        rows = np.arange(self.sparse.rows)
+        region = self.store.to_numpy(self.sparse.region)
+        block = BLOCK**self.dim
+        local = np.unravel_index(rows % block, (BLOCK,) * self.dim)
+        corner = np.unravel_index(region[rows // block], self.sparse.blocks)
+        nodes = tuple(BLOCK * c + o for c, o in zip(corner, local, strict=True))
+        used = rows < self.sparse.active * block
+        for axis, size in enumerate(self.grid.shape):
+            used &= nodes[axis] < size
+        index = tuple(n[used] for n in nodes)
+        if per_body:
+            out = np.full((values.shape[0], *self.grid.shape, *values.shape[2:]), fill,
+                          values.dtype)  # fmt: skip
+            out[(slice(None), *index)] = values[:, used]
+        else:
+            out = np.full((*self.grid.shape, *values.shape[1:]), fill, values.dtype)
+            out[index] = values[used]
+        return out
 
     def numpy(self, name: str) -> np.ndarray:
         """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
@@ -188,8 +223,8 @@ class Simulation:
         """Bytes held in particle and grid arrays (runtime excluded); copies them once to count."""
         names = ("x", "v", "C", "F", "tau", "state", "mass", "volume", "material_id", "body_id")
         particles = sum(self.numpy(name).nbytes for name in (*names, *self.fields))
-        grid = sum(self.store.to_numpy(a).nbytes for a in (self.grid_nodes, self.grid_v_old))
-        return particles + grid
+        grid = (self.grid_nodes, self.grid_v_old, *self.body_fields, self.sparse.slots)
+        return particles + sum(self.store.to_numpy(a).nbytes for a in grid)
 
     def _torch_particle_rows(self) -> list:
         """For each torch law: the indices of its particles (None when it has them all)."""
@@ -304,22 +339,26 @@ class Simulation:
             self._transfer(dt, correct=False)
 
     def scatter(self, dt: float) -> None:
-        """Particle-to-grid for a step of ``dt`` (s), over the particles in the scatter order of
-        the latest refresh. On the CPU it first clears the nodes of the region the last scatter
-        wrote, where alone the sums are not zero."""
+        """Particle-to-grid for a step of ``dt`` (s), into the sparse grid's blocks of the
+        latest :meth:`list_grid` (after clearing the rows the last scatter wrote); on the CPU
+        colour by colour, in the scatter order."""
         order, k = self.scatter_order, self.kernels
+        k.clear_pool(self.sparse.sizes, self.grid_nodes, self.grid_v_old, *self.body_fields)
         particles = (
             self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
-            self.body_id, *self.body_fields, self.F,
+            self.body_id, *self.body_fields, self.F, *self.sparse.lookup,
         )  # fmt: skip
         lists = (order.order, order.start, order.colour_blocks, order.colour_start)
-        if not order.coloured:  # one atomic launch
-            k.particle_to_grid(*particles, *lists, 0, order.parts, dt, self.grid.dx)
-            return
-        k.clear_region(*order.region_of(order.written), self.grid_nodes, *self.body_fields)
-        order.written = order.slot
-        for colour in range(2**self.dim):
+        for colour in range(2**self.dim if order.coloured else 1):
             k.particle_to_grid(*particles, *lists, colour, order.parts, dt, self.grid.dx)
+
+    def list_grid(self) -> None:
+        """Sort the particles by block (CPU) and list the blocks of nodes they reach: the
+        sparse grid's layout for the next scatter (the grid arrays allocated again, zeroed,
+        when they outgrew the pool)."""
+        self.scatter_order.refresh(self.x, self.grid.dx)
+        if not self.sparse.refresh(self.scatter_order, self.x, self.grid.dx):
+            self._allocate_grid()
 
     def _transfer(self, dt: float, correct: bool = True) -> None:
         """The step from the particle-to-grid transfer on (the stress is ready); the torch
@@ -327,8 +366,7 @@ class Simulation:
         k, dx = self.kernels, self.grid.dx
         colliders = self.colliders.at(self.time + dt)
         gravity = ti.Vector(self.gravity_at(self.time))
-        order = self.scatter_order
-        order.refresh(self.x, dx)
+        self.list_grid()
         while True:  # once, unless the contact stage's interface outgrew its rows
             self.scatter(dt)
             if self.contact_stage is not None:
@@ -344,7 +382,7 @@ class Simulation:
                 dx,
                 self.scene.simulation.body_friction,
                 *colliders,
-                *order.region_of(order.slot),
+                *self.sparse.listing,
             )
             break
         if self.contact_stage is not None:
@@ -360,6 +398,7 @@ class Simulation:
             self.grid_v_old,
             self.body_id,
             self.body_velocity,
+            *self.sparse.lookup,
             dt,
             dx,
             self.scene.simulation.flip_blend,

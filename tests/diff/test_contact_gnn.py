@@ -44,11 +44,12 @@ def random_view(dim: int, seed: int = 0, nodes: int = 40, bodies: int = 3) -> Co
     grid_mass[:, cells], grid_velocity[:, cells] = mass.T, after.transpose(0, 1)
     empty = torch.zeros(0)
     return ContactView(
-        body_velocity=grid_velocity.reshape(bodies, *(side,) * dim, dim),
-        body_mass=grid_mass.reshape(bodies, *(side,) * dim),
+        body_velocity=grid_velocity,
+        body_mass=grid_mass,
         body_mass_gradient=empty,
         velocity=empty,
         node_index=cells.long(),
+        node_row=cells.long(),
         node_position=index.to(torch.float64) * DX,
         node_mass=mass,
         node_velocity_before=velocity,

@@ -150,8 +150,8 @@ def test_where_bodies_meet_on_a_collider_every_body_meets_the_collider(load, flo
     )
     sim = Simulation(load(text))
     sim.step(1e-3)
-    velocity = sim.body_velocity.to_numpy()  # (B, *G, d)
-    mass = sim.body_mass.to_numpy()  # (B, *G)
+    velocity = sim.grid_at(sim.body_velocity, per_body=True)  # (B, *G, d)
+    mass = sim.grid_at(sim.body_mass, per_body=True)  # (B, *G)
     rows = np.arange(sim.grid.shape[1])
     floor_row = rows <= PAD + round(height / sim.grid.dx)  # the floor's nodes (by index)
     shared = (mass > 0).sum(axis=0) > 1  # (*G): nodes where both bodies are

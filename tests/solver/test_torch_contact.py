@@ -159,13 +159,16 @@ def test_the_view_holds_the_interface_nodes_sorted_with_their_geometry(disks):
     shape = sim.grid.shape
     cells = np.stack(np.unravel_index(index.numpy(), shape), axis=1)
     assert np.allclose(view.node_position.numpy(), (cells - PAD) * sim.grid.dx)
-    mass = sim.store.to_numpy(sim.body_mass).reshape(2, -1)[:, index.numpy()].T  # (M, B)
+    mass = sim.grid_at(sim.body_mass, per_body=True).reshape(2, -1)[:, index.numpy()].T  # (M, B)
+    # the rows hold those nodes: the view's gathers are the grid's own values
+    row_mass = sim.store.to_numpy(sim.body_mass)[:, view.node_row.numpy()].T
+    assert np.array_equal(row_mass, mass)
     assert np.array_equal(view.node_mass.numpy(), mass)
     shared = (mass > 0).sum(axis=1) == 2
     near_wall = view.collider_distance.numpy() <= sim.grid.dx
     assert shared.any() and near_wall.any() and np.all(shared | near_wall)
     # every shared node is listed: none is missing from the view
-    all_mass = sim.store.to_numpy(sim.body_mass).reshape(2, -1)
+    all_mass = sim.store.to_numpy(sim.body_mass)
     assert shared.sum() == ((all_mass > 0).sum(axis=0) == 2).sum()
     # per-body normals at shared nodes are unit and opposite (two bodies)
     normal = view.body_normal.numpy()[shared]
@@ -199,10 +202,10 @@ def test_corrections_that_push_bodies_together_are_undone_by_the_hard_constraint
     sim = Simulation(disks("probe", table="[contact]\npush = 5.0", on_floor=True))
     sim.advance_to(0.06)
     (view,) = views(sim.loaded)
-    velocity = sim.store.to_numpy(sim.body_velocity).reshape(2, -1, 2)[:, view.node_index]
+    velocity = sim.store.to_numpy(sim.body_velocity)[:, view.node_row]
     mass = view.node_mass.numpy().T  # (B, M)
     shared = (mass > 0).all(axis=0)
-    fill = sim.store.to_numpy(sim.node_volume).reshape(-1)[view.node_index] / sim.grid.dx**2
+    fill = sim.store.to_numpy(sim.node_volume)[view.node_row] / sim.grid.dx**2
     touching = (
         shared & (fill >= CONTACT_FILL) & (mass.min(0) >= CONTACT_MASS_FRACTION * mass.sum(0))
     )
