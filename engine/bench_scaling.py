@@ -11,10 +11,11 @@ speed, dt and gravity; about 4 particles per cell; cell size 1/64 m) timed in a 
   same cell size (the grid grows, the particles do not);
 - each on 1 and 2 threads.
 
-Reported per row: ms per step, ns per particle-step, and resident memory per particle (what the
-process grew by from building the simulation to the end of the timing, over the particles). The
-ratios that matter are taken in one run: the spread of the cost per particle-step across the
-table, the 4x domain over the 1x domain, and 1 over 2 threads. The largest run that fits is the
+Reported per row: the grid's nodes and those the sparse grid stores, ms per step, ns per
+particle-step, and resident memory per particle (what the process grew by from building the
+simulation to the end of the timing, over the particles). The ratios that matter are taken in
+one run: the spread of the cost per particle-step across the table, the 4x domain over the 1x
+domain (step and memory), and 1 over 2 threads. The largest run that fits is the
 machine's memory over the largest measured memory per particle (an extrapolation, said so).
 """
 
@@ -131,7 +132,8 @@ def measure(row: Row) -> dict:
     return {
         **asdict(row),
         "seeded": sim.n_particles,
-        "grid_nodes": math.prod(sim.grid_nodes.shape),
+        "grid_nodes": math.prod(sim.grid.shape),
+        "stored_nodes": sim.sparse.rows,
         "steps": steps,
         "ms_per_step": 1e3 * seconds,
         "ns_per_particle_step": 1e9 * seconds / sim.n_particles,
@@ -161,13 +163,14 @@ def summary(results: list[dict]) -> dict:
         return tuple({**fields, "threads": r["threads"], **change}.values())
 
     by = {key(r): r for r in results}
-    spread, domain, speedup = {}, {}, {}
+    spread, domain, memory, speedup = {}, {}, {}, {}
     for threads in THREADS:
         costs = [r["ns_per_particle_step"] for r in results if r["threads"] == threads]
         spread[threads] = max(costs) / min(costs)
         narrow = by[("domain", 3, DOMAIN_PARTICLES, min(DOMAIN_FACTORS), threads)]
         wide = by[("domain", 3, DOMAIN_PARTICLES, max(DOMAIN_FACTORS), threads)]
         domain[threads] = wide["ms_per_step"] / narrow["ms_per_step"]
+        memory[threads] = wide["bytes_per_particle"] / narrow["bytes_per_particle"]
     for r in results:
         if r["threads"] == 1:
             name = f"{r['kind']} {r['dim']}D {r['seeded']} particles, domain x{r['domain_factor']}"
@@ -176,6 +179,7 @@ def summary(results: list[dict]) -> dict:
     return {
         "cost_spread": spread,
         "widest_over_narrowest_domain": domain,
+        "widest_over_narrowest_memory": memory,
         "one_over_two_threads": speedup,
         "largest_bytes_per_particle": per_particle,
         "largest_run_that_fits": int(psutil.virtual_memory().total / per_particle),
@@ -192,20 +196,25 @@ def run_scaling() -> dict:
             results.append(measure_apart(row))
             counter.update(done + 1, f"{results[-1]['ms_per_step']:.1f} ms per step")
     print(
-        f"{'rows':<7} {'dim':>3} {'particles':>9} {'domain':>6} {'nodes':>10} {'threads':>7}"
-        f" {'ms/step':>8} {'ns/p-step':>9} {'B/particle':>10}"
+        f"{'rows':<7} {'dim':>3} {'particles':>9} {'domain':>6} {'nodes':>10} {'stored':>9}"
+        f" {'threads':>7} {'ms/step':>8} {'ns/p-step':>9} {'B/particle':>10}"
     )
     for r in results:
         print(
             f"{r['kind']:<7} {r['dim']:>3} {r['seeded']:>9} {r['domain_factor']:>5}x"
-            f" {r['grid_nodes']:>10} {r['threads']:>7} {r['ms_per_step']:>8.2f}"
+            f" {r['grid_nodes']:>10} {r['stored_nodes']:>9} {r['threads']:>7}"
+            f" {r['ms_per_step']:>8.2f}"
             f" {r['ns_per_particle_step']:>9.1f} {r['bytes_per_particle']:>10.0f}"
         )
     ratios = summary(results)
     for threads, spread in ratios["cost_spread"].items():
         print(f"cost per particle-step, largest / smallest, {threads} thread(s): {spread:.2f}")
     for threads, ratio in ratios["widest_over_narrowest_domain"].items():
-        print(f"3D block in a 4x domain / 1x domain, {threads} thread(s): {ratio:.2f}")
+        memory = ratios["widest_over_narrowest_memory"][threads]
+        print(
+            f"3D block in a 4x domain / 1x domain, {threads} thread(s): {ratio:.2f} the step, "
+            f"{memory:.2f} the memory"
+        )
     for name, ratio in ratios["one_over_two_threads"].items():
         print(f"{name}: 1 thread / 2 threads {ratio:.2f}")
     print(

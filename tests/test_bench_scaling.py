@@ -9,6 +9,8 @@ def test_a_row_seeds_about_the_particles_it_names_and_times_them():
     assert 0.8 * 10_000 <= result["seeded"] <= 1.2 * 10_000
     assert result["ms_per_step"] > 0 and result["steps"] >= 5
     assert result["grid_nodes"] > result["seeded"] / 4  # the domain is wider than the block
+    # whole blocks of nodes, a quarter's headroom: at most twice the domain's nodes here
+    assert 0 < result["stored_nodes"] <= 2 * result["grid_nodes"]
 
 
 def test_the_domain_rows_keep_the_block_and_widen_the_grid():
@@ -40,5 +42,6 @@ def test_summary_ratios():
     ratios = summary(results)
     assert abs(ratios["cost_spread"][1] - 1.2) < 1e-12
     assert abs(ratios["widest_over_narrowest_domain"][2] - 1.2) < 1e-12
+    assert ratios["widest_over_narrowest_memory"][1] == 1.0
     assert all(abs(r - 2.0) < 1e-12 for r in ratios["one_over_two_threads"].values())
     assert ratios["largest_bytes_per_particle"] == 300.0

@@ -175,6 +175,9 @@ class ScatterOrder:
         self.colour_start = store.array(2**self.dim + 1, integer=True)
         self.colour_filled = store.array(2**self.dim, integer=True)
         self.parts = PARTS_PER_THREAD * chunks
+        # each part's sums over one block of particles (see particle_to_grid), zero between
+        tile = (self.parts, *[BLOCK + 2] * self.dim) if coloured else (1,) * (self.dim + 1)
+        self.tile = store.grid(tile, self.dim + 1)
         self.kernels = build_order_kernels(self.dim) if coloured else None
 
     def refresh(self, x, dx: float) -> None:

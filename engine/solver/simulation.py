@@ -348,7 +348,8 @@ class Simulation:
             self.x, self.v, self.C, self.tau, self.mass, self.volume, self.grid_nodes,
             self.body_id, *self.body_fields, self.F, *self.sparse.lookup,
         )  # fmt: skip
-        lists = (order.order, order.start, order.colour_blocks, order.colour_start)
+        lists = (order.tile, ti.Vector(order.blocks), order.order, order.start)
+        lists += (order.colour_blocks, order.colour_start)
         for colour in range(2**self.dim if order.coloured else 1):
             k.particle_to_grid(*particles, *lists, colour, order.parts, dt, self.grid.dx)
 

@@ -175,7 +175,7 @@ class SparseGrid:
         holds them; False when it had to grow: the caller allocates the grid arrays again
         (:attr:`rows` rows, zeroed)."""
         self._list(order, x, dx)
-        self.active = int(self.store.to_numpy(self.sizes)[0])  # the listing's one read
+        self.active = int(self.sizes[0])  # the listing's one read (10 us; to_numpy: 100)
         if self.active <= self.capacity:
             return True
         store, flat = self.store, math.prod(self.blocks)
