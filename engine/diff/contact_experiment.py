@@ -272,6 +272,7 @@ def one_frame_error(
         state = {k: value.numpy() for k, value in carry.state(*reference.particles[frame]).items()}
         for name, values in state.items():
             sim.store.assign(getattr(sim, name), values)
+        sim.particles_changed()
         sim.time, sim.max_speed = (
             float(reference.times[frame]),
             float(np.linalg.norm(state["v"], axis=1).max()),

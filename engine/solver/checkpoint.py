@@ -58,6 +58,7 @@ def restore(sim, checkpoint: Checkpoint) -> None:
     sim.step_count = int(checkpoint.scalars["step_count"])
     sim.dt = float(checkpoint.scalars["dt"])
     sim.max_speed = float(checkpoint.scalars["max_speed"])
+    sim.particles_changed()
 
 
 def checkpoint_path(output: Path) -> Path:

@@ -164,7 +164,9 @@ def build_contact_kernels(config: KernelConfig) -> SimpleNamespace:
             base, _ = particle_stencil(x[p], inv_dx, upper)
             near = 0
             for offset in ti.static(stencil):
-                near |= flags[node_row(slots, base + ti.Vector(offset), blocks)]
+                row = node_row(slots, base + ti.Vector(offset), blocks)
+                if row >= 0:  # every node a particle reaches has one
+                    near |= flags[row]
             if near != 0:
                 slot = ti.atomic_add(count[0], 1)
                 if slot < chosen.shape[0]:

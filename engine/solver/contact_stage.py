@@ -302,6 +302,7 @@ class ContactStage:
             mover.set_vertices(vertices)
         for name, value in scalars.items():
             setattr(simulation, name, value)
+        simulation.particles_changed()
         if self.recording == "step":
             self.pending.pop()  # finish_step kept the failed step's record
         self.saved = None

@@ -55,8 +55,9 @@ CONTACT_FILL = 0.999
 #: body; with jittered particles those tails carry noisy normals that turn sliding into drag.
 CONTACT_MASS_FRACTION = 0.03
 #: Slots of the health report, one integer array read once a step (one host sync): the
-#: non-finite count, the escaped count, a bad particle's row, and the largest speed's bits.
-HEALTH_SLOTS = 4
+#: non-finite count, the escaped count, a bad particle's row, the largest speed's bits, and the
+#: sparse grid's blocks listed for the step and within reach of the next listing.
+HEALTH_SLOTS = 6
 
 
 def health_integer(real):
@@ -159,7 +160,8 @@ def stencil_rows(slots: ti.template(), base, blocks):
     """The rows of the 3^d nodes from lower node ``base`` (as :func:`node_row` finds them,
     ``(3^d,)`` in the order of ``itertools.product(range(3), repeat=d)``), with one division
     per axis instead of one per node: a stencil spans a block and the next on each axis. Every
-    node a particle reaches is in the sparse grid."""
+    node a particle reaches is in the sparse grid, unless the pool overflowed (a step the
+    health check then refuses): the rows of a missing block are pool block 0's, in bounds."""
     dim = ti.static(blocks.n)
     first = base // BLOCK
     offset = base - first * BLOCK
@@ -171,7 +173,7 @@ def stencil_rows(slots: ti.template(), base, blocks):
             spill = 1 if offset[i] + node[i] >= BLOCK else 0
             block = block * blocks[i] + first[i] + spill
             local = local * BLOCK + offset[i] + node[i] - spill * BLOCK
-        rows[k] = slots[block] * BLOCK**dim + local
+        rows[k] = ti.max(slots[block], 0) * BLOCK**dim + local
     return rows
 
 
@@ -315,7 +317,7 @@ def build_kernels(config: KernelConfig):
         current_volume = 0.0
         if ti.static(bodies):
             current_volume = volume[p] * F[p].determinant()
-        rows = ti.Vector.zero(ti.i32, len(stencil))
+        rows = ti.Vector.zero(ti.i32, 3**dim)
         if ti.static(bodies or not exclusive):
             rows = stencil_rows(slots, base, blocks)
         local = base % BLOCK
@@ -363,7 +365,8 @@ def build_kernels(config: KernelConfig):
             value = tile[at]
             if value[dim] != 0.0:
                 row = node_row(slots, first + local, blocks)
-                grid[row] = grid[row] + value
+                if row >= 0:  # unless the pool overflowed (see stencil_rows)
+                    grid[row] = grid[row] + value
                 tile[at] = ti.zero(value)
 
     @ti.kernel
@@ -575,6 +578,7 @@ def build_kernels(config: KernelConfig):
         slots: nd(ti.i32),
         blocks: ivec,
         shape: ivec,
+        sizes: nd(ti.i32),
         dt: float,
         dx: float,
         flip_blend: float,
@@ -628,6 +632,8 @@ def build_kernels(config: KernelConfig):
             if outside:
                 ti.atomic_add(health[1], 1)
                 ti.atomic_max(health[2], p)
+        health[4] = ti.cast(sizes[0], health_int)
+        health[5] = ti.cast(sizes[2], health_int)
 
     return cached_launches(
         SimpleNamespace(

@@ -199,7 +199,7 @@ class Simulation:
         local = np.unravel_index(rows % block, (BLOCK,) * self.dim)
         corner = np.unravel_index(region[rows // block], self.sparse.blocks)
         nodes = tuple(BLOCK * c + o for c, o in zip(corner, local, strict=True))
-        used = rows < self.sparse.active * block
+        used = rows < int(self.sparse.sizes[0]) * block  # the latest listing's blocks
         for axis, size in enumerate(self.grid.shape):
             used &= nodes[axis] < size
         index = tuple(n[used] for n in nodes)
@@ -357,6 +357,8 @@ class Simulation:
         """Sort the particles by block (CPU) and list the blocks of nodes they reach: the
         sparse grid's layout for the next scatter (the grid arrays allocated again, zeroed,
         when they outgrew the pool)."""
+        if self.stages["before_particle_to_grid"]:  # plugins may have moved the particles
+            self.sparse.forget()
         self.scatter_order.refresh(self.x, self.grid.dx)
         if not self.sparse.refresh(self.scatter_order, self.x, self.grid.dx):
             self._allocate_grid()
@@ -400,6 +402,7 @@ class Simulation:
             self.body_id,
             self.body_velocity,
             *self.sparse.lookup,
+            self.sparse.sizes,
             dt,
             dx,
             self.scene.simulation.flip_blend,
@@ -416,8 +419,24 @@ class Simulation:
         self.dt = dt
         self._check_health(dt)
 
+    def particles_changed(self) -> None:
+        """Say that the particle arrays were set other than by a step (a checkpoint, states
+        from elsewhere): the next step's sparse grid then counts its blocks at once rather
+        than trusting the last step's bound (see :class:`SparseGrid`)."""
+        self.sparse.forget()
+
     def _check_health(self, dt: float) -> None:
         report = self.health.to_numpy()  # the step's one host sync
+        if not self.sparse.observe(int(report[4]), int(report[5])):
+            self.sparse.forget()
+            raise SimulationError(
+                f"the particles reached {int(report[4])} blocks of grid nodes, more than the "
+                f"{self.sparse.capacity} the sparse grid held: they moved more than a cell "
+                "since the last step",
+                self.time,
+                "if a plugin sets particle positions, call simulation.particles_changed() "
+                "after it does; otherwise use a smaller dt (a retry counts the blocks anew)",
+            )
         bad_count, escaped, bad_index = (int(i) for i in report[:3])
         self.max_speed = speed_of_bits(report[3])
         body = int(self.numpy("body_id")[bad_index]) if bad_count or escaped else None

@@ -11,17 +11,17 @@ block ``s`` in rows ``s * BLOCK^d`` to ``(s + 1) * BLOCK^d - 1``, a block's node
   none (:func:`engine.solver.kernels.node_row` turns a node index into its row);
 - ``region`` ``(capacity,)`` int32: the flat index of the block of nodes in each pool block
   (:func:`engine.solver.kernels.pool_node` turns a row into its node);
-- ``sizes`` ``(2,)`` int32: the pool blocks in use, and those the last scatter wrote (the
-  rows that :func:`~engine.solver.kernels.build_kernels`' ``clear_pool`` zeroes; every row
-  past both is zero).
+- ``sizes`` ``(3,)`` int32: the pool blocks in use, those the last scatter wrote (the rows
+  that :func:`~engine.solver.kernels.build_kernels`' ``clear_pool`` zeroes; every row past
+  both is zero), and the blocks of nodes within one block of those in use.
 
 Memory then follows the particles: a body crossing a large domain costs the blocks around it,
 plus one int32 per block of nodes (1/64 of a node's storage in 3D). On the CPU the blocks are
 listed from the scatter order's counting sort, in one serial pass over its blocks, so pool
 blocks are numbered in one fixed order and runs are reproducible; on GPUs every particle marks
 its blocks in parallel and a parallel pass over the blocks of nodes numbers them with an
-atomic counter. The pool grows when the particles reach more blocks than it holds (by a
-quarter more than needed, the grid arrays allocated again); it never shrinks.
+atomic counter. The pool grows when the particles could reach more blocks than it holds (by
+a quarter more than needed, the grid arrays allocated again); it never shrinks.
 """
 
 import math
@@ -54,6 +54,30 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
         for k in range(ti.min(sizes[0], region.shape[0])):
             slots[region[k]] = EMPTY
 
+    @ti.func
+    def count_reach(
+        region: ti.template(), sizes: ti.template(), blocks, marks: ti.template(), stamp
+    ):
+        """``sizes[2]``: the blocks of nodes within one block of a listed one (those included),
+        each counted once (``marks``: the latest listing's ``stamp`` on each block counted).
+        Particles that move less than a cell before the next listing reach no others."""
+        sizes[2] = 0
+        for k in range(ti.min(sizes[0], region.shape[0])):
+            centre = ti.Vector.zero(ti.i32, dim)
+            rest = region[k]
+            for i in ti.static(range(dim)):
+                axis = ti.static(dim - 1 - i)
+                centre[axis] = rest % blocks[axis]
+                rest //= blocks[axis]
+            for offset in ti.static(ti.grouped(ti.ndrange(*([3] * dim)))):
+                near = centre + offset - 1
+                if all(near >= 0) and all(near < blocks):
+                    flat = 0
+                    for i in ti.static(range(dim)):
+                        flat = flat * blocks[i] + near[i]
+                    if ti.atomic_max(marks[flat], stamp) < stamp:
+                        ti.atomic_add(sizes[2], 1)
+
     @ti.kernel
     def list_sorted(
         start: nd(ti.i32),
@@ -62,11 +86,14 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
         slots: nd(ti.i32),
         region: nd(ti.i32),
         sizes: nd(ti.i32),
+        marks: nd(ti.i32),
+        stamp: ti.i32,
     ):
         """The CPU's listing, from the counting sort's ``start`` ``(particle blocks + 1,)``
         (see :class:`engine.solver.scatter_order.ScatterOrder`; ``particle_blocks`` per axis):
         each occupied block's blocks of nodes, in one serial pass, numbered as found.
-        ``sizes[0]`` counts them all, also those past the pool's capacity (left ``WANTED``)."""
+        ``sizes[0]`` counts them all, also those past the pool's capacity (left ``WANTED``);
+        ``sizes[2]`` the blocks within reach of the next listing (``count_reach``)."""
         release(slots, region, sizes)
         size = 0
         ti.loop_config(serialize=True)
@@ -89,6 +116,7 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
                             region[size] = flat
                         size += 1
         sizes[0] = size
+        count_reach(region, sizes, blocks, marks, stamp)
 
     @ti.kernel
     def list_marked(
@@ -99,6 +127,8 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
         slots: nd(ti.i32),
         region: nd(ti.i32),
         sizes: nd(ti.i32),
+        marks: nd(ti.i32),
+        stamp: ti.i32,
     ):
         """The GPUs' listing: every particle at ``x`` ``(N, d)`` (m) marks the blocks of nodes
         its stencil reaches (grid of ``shape`` nodes), then a parallel pass over the blocks of
@@ -119,6 +149,7 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
                 if size < region.shape[0]:
                     slots[flat] = size
                     region[size] = flat
+        count_reach(region, sizes, blocks, marks, stamp)
 
     return cached_launches(SimpleNamespace(list_sorted=list_sorted, list_marked=list_marked))
 
@@ -133,17 +164,28 @@ class SparseGrid:
     """The pool blocks of one simulation's grid (see the module's docstring).
 
     ``grid_shape``: nodes per axis (padding included); ``from_sort``: list from the scatter
-    order's sort (the CPU), else from the particles (GPUs)."""
+    order's sort (the CPU), else from the particles (GPUs).
+
+    The host learns how many blocks a listing found from the step's health report (the step's
+    one host read, :meth:`observe`), together with how many the next listing can reach if no
+    particle moves a cell: the pool is grown to that before the next listing, which then
+    needs no read of its own. Only after particles moved otherwise (:meth:`forget`: a
+    checkpoint restored, states set from outside, a stage before the scatter) is a listing's
+    count read at once."""
 
     def __init__(self, store, grid_shape: tuple[int, ...], from_sort: bool) -> None:
         self.store, self.shape, self.from_sort = store, tuple(grid_shape), from_sort
         self.dim = len(grid_shape)
         self.blocks = node_blocks(grid_shape)
-        self.slots = store.array(math.prod(self.blocks), integer=True)
-        store.assign(self.slots, np.full(math.prod(self.blocks), EMPTY, np.int32))
-        self.sizes = store.array(2, integer=True)
+        flat = math.prod(self.blocks)
+        self.slots = store.array(flat, integer=True)
+        store.assign(self.slots, np.full(flat, EMPTY, np.int32))
+        self.marks = store.array(flat, integer=True)
+        self.stamp = 0  # the latest listing's mark in ``marks``
+        self.sizes = store.array(3, integer=True)
         self.region = store.array(1, integer=True)
-        self.active = 0  # pool blocks in use after the latest listing
+        self.active = 0  # pool blocks in use after the latest listing, once known
+        self.bound: int | None = None  # blocks the next listing can reach; None: unknown
         self.kernels = build_sparse_kernels(self.dim)
 
     @property
@@ -171,30 +213,53 @@ class SparseGrid:
     def refresh(self, order, x, dx: float) -> bool:
         """List the blocks of nodes that the particles at ``x`` ``(N, d)`` (m) reach on a grid
         of spacing ``dx`` (m), from ``order`` (a refreshed
-        :class:`~engine.solver.scatter_order.ScatterOrder`) on the CPU. True when the pool
-        holds them; False when it had to grow: the caller allocates the grid arrays again
-        (:attr:`rows` rows, zeroed)."""
+        :class:`~engine.solver.scatter_order.ScatterOrder`) on the CPU. True when the grid
+        arrays stay; False when the pool grew: the caller allocates them again (:attr:`rows`
+        rows, zeroed)."""
+        kept = True
+        if self.bound is not None and self.bound > self.capacity:
+            self._grow(self.bound)
+            kept = False
         self._list(order, x, dx)
-        self.active = int(self.sizes[0])  # the listing's one read (10 us; to_numpy: 100)
-        if self.active <= self.capacity:
-            return True
+        if self.bound is None:
+            self.active = int(self.sizes[0])  # no bound known: read the count now (10 us)
+            if self.active > self.capacity:
+                self._grow(self.active)
+                self._list(order, x, dx)
+                kept = False
+        return kept
+
+    def observe(self, active: int, reach: int) -> bool:
+        """Take the latest listing's counts from the step's health report: its blocks and
+        those within reach of the next listing. False if it found more than the pool held
+        (the step's grid missed them)."""
+        self.active, self.bound = active, reach
+        return active <= self.capacity
+
+    def forget(self) -> None:
+        """The particles moved other than by a step: the next listing reads its count."""
+        self.bound = None
+
+    def _grow(self, needed: int) -> None:
+        """A pool of a quarter more than ``needed`` blocks, nothing listed in it."""
         store, flat = self.store, math.prod(self.blocks)
         store.assign(self.slots, np.full(flat, EMPTY, np.int32))
-        store.assign(self.sizes, np.zeros(2, np.int32))  # the new arrays are zero everywhere
-        self.region = store.array(self.active + self.active // 4 + 1, integer=True)
-        self._list(order, x, dx)
-        return False
+        store.assign(self.sizes, np.zeros(3, np.int32))  # the new arrays are zero everywhere
+        self.region = store.array(needed + needed // 4 + 1, integer=True)
 
     def _list(self, order, x, dx: float) -> None:
-        blocks = ti.Vector(self.blocks)
+        self.stamp += 1
+        blocks, marks = ti.Vector(self.blocks), (self.marks, self.stamp)
         if self.from_sort:
             self.kernels.list_sorted(
-                order.start, ti.Vector(order.blocks), blocks, self.slots, self.region, self.sizes
-            )
+                order.start, ti.Vector(order.blocks), blocks, self.slots, self.region,
+                self.sizes, *marks,
+            )  # fmt: skip
         else:
             self.kernels.list_marked(
-                x, dx, ti.Vector(self.shape), blocks, self.slots, self.region, self.sizes
-            )
+                x, dx, ti.Vector(self.shape), blocks, self.slots, self.region, self.sizes,
+                *marks,
+            )  # fmt: skip
 
 
 on_restart(build_sparse_kernels.cache_clear)

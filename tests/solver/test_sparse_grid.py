@@ -15,7 +15,7 @@ import pytest
 import engine.solver.kernels as kernels
 import engine.solver.simulation as simulation
 from engine.solver.kernels import BLOCK, PAD
-from engine.solver.simulation import Simulation
+from engine.solver.simulation import Simulation, SimulationError
 from engine.solver.sparse_grid import EMPTY, SparseGrid
 
 BLOCK_SCENE = """
@@ -77,15 +77,16 @@ def test_the_pool_holds_exactly_the_blocks_the_particles_reach(load, dim):
         sim.step(sim.stable_dt())
     sim.list_grid()
     sparse = sim.sparse
-    region = sparse.region.to_numpy()[: sparse.active]
+    active = int(sparse.sizes[0])
+    region = sparse.region.to_numpy()[:active]
     slots = sparse.slots.to_numpy()
     assert np.array_equal(np.sort(region), reached_blocks(sim))
-    assert np.array_equal(slots[region], np.arange(sparse.active))
-    assert (slots != EMPTY).sum() == sparse.active
+    assert np.array_equal(slots[region], np.arange(active))
+    assert (slots != EMPTY).sum() == active
     sim.scatter(sim.stable_dt())
     rows = sim.grid_nodes.to_numpy()
-    assert np.all(rows[sparse.active * BLOCK**dim :] == 0.0)
-    assert rows[: sparse.active * BLOCK**dim, dim].sum() == pytest.approx(
+    assert np.all(rows[active * BLOCK**dim :] == 0.0)
+    assert rows[: active * BLOCK**dim, dim].sum() == pytest.approx(
         sim.numpy("mass").sum(), rel=1e-5
     )
 
@@ -178,3 +179,37 @@ def test_the_gpu_path_gives_the_cpu_path_results_to_round_off(load, monkeypatch)
     finally:
         kernels.build_kernels.cache_clear()  # later tests compile the CPU's path again
     assert np.abs(results[0] - results[1]).max() < 1e-5 * sim.grid.dx
+
+
+def test_the_health_report_bounds_the_next_listing(load):
+    """After a step the host knows, from the step's one read, the blocks listed and those
+    within one block of them (a NumPy dilation of the listed blocks): the next listing, of
+    particles that moved less than a cell, stays within that bound and reads nothing."""
+    sim = Simulation(load(block_scene(3, velocity=1.0)))
+    for _ in range(4):
+        sim.step(sim.stable_dt())
+    sparse = sim.sparse
+    listed = sparse.region.to_numpy()[: sparse.active]
+    centres = np.array(np.unravel_index(listed, sparse.blocks)).T
+    near = np.concatenate([centres + np.array(o) - 1 for o in np.ndindex(3, 3, 3)])
+    near = near[np.all((near >= 0) & (near < np.array(sparse.blocks)), axis=1)]
+    assert sparse.bound == len(np.unique(np.ravel_multi_index(near.T, sparse.blocks)))
+    assert sparse.capacity >= sparse.bound > sparse.active
+    sim.step(sim.stable_dt())
+    assert sim.sparse.active <= sparse.bound
+
+
+def test_particles_moved_behind_its_back_are_refused_then_counted(load):
+    """Particles spread twice as wide without saying so reach more blocks than the pool was
+    grown for: the step is refused with the fix; after ``particles_changed`` it runs."""
+    sim = Simulation(load(block_scene(2, gravity=0.0)))
+    sim.step(1e-4)
+    x = sim.numpy("x")
+    sim.store.assign(sim.x, 2.0 * x)
+    with pytest.raises(SimulationError, match="more than the .* the sparse grid held") as error:
+        sim.step(1e-4)
+    assert "particles_changed()" in error.value.fix
+    sim.store.assign(sim.x, 2.0 * x)
+    sim.particles_changed()
+    sim.step(1e-4)
+    assert sim.sparse.active <= sim.sparse.capacity
