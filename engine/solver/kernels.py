@@ -234,6 +234,12 @@ def build_kernels(config: KernelConfig):
     bodies = config.bodies
     ivec = ti.types.vector(dim, ti.i32)
     stencil = tuple(itertools.product(range(3), repeat=dim))
+    # a scatter tile's parts: the block (no spill) and the next blocks it reaches, with the
+    # tile's nodes in each (per axis, 0 .. BLOCK - 1 or BLOCK .. BLOCK + 1)
+    tile_parts = tuple(
+        (spill, tuple((BLOCK, BLOCK + 2) if s else (0, BLOCK) for s in spill))
+        for spill in itertools.product(range(2), repeat=dim)
+    )
     collider_response = collider_functions(dim, contact_response).response
 
     @ti.kernel
@@ -348,24 +354,26 @@ def build_kernels(config: KernelConfig):
         """Add ``tile[part]`` (the sums of the particles of ``block``, flat on
         ``particle_blocks`` per axis) to the grid's rows, and zero it. Nodes no particle
         reached hold exactly zero and are skipped."""
-        first = ti.Vector.zero(ti.i32, dim)
+        first = ti.Vector.zero(ti.i32, dim)  # the block's index vector
         rest = block
         for i in ti.static(range(dim)):
             axis = ti.static(dim - 1 - i)
-            first[axis] = (rest % particle_blocks[axis]) * BLOCK
+            first[axis] = rest % particle_blocks[axis]
             rest //= particle_blocks[axis]
-        for item in range((BLOCK + 2) ** dim):
-            local = ti.Vector.zero(ti.i32, dim)
-            rest = item
+        # the tile covers the block and the first two nodes of the next one on each axis
+        for spill, span in ti.static(tile_parts):
+            flat = 0
             for i in ti.static(range(dim)):
-                axis = ti.static(dim - 1 - i)
-                local[axis] = rest % (BLOCK + 2)
-                rest //= BLOCK + 2
-            at = ti.Vector([part] + [local[i] for i in ti.static(range(dim))])
-            value = tile[at]
-            if value[dim] != 0.0:
-                row = node_row(slots, first + local, blocks)
-                if row >= 0:  # unless the pool overflowed (see stencil_rows)
+                flat = flat * blocks[i] + first[i] + spill[i]
+            slot = slots[flat]
+            for local in ti.grouped(ti.ndrange(*span)):
+                at = ti.Vector([part] + [local[i] for i in ti.static(range(dim))])
+                value = tile[at]
+                if value[dim] != 0.0 and slot >= 0:  # slot < 0: the pool overflowed
+                    inside = 0
+                    for i in ti.static(range(dim)):
+                        inside = inside * BLOCK + local[i] - spill[i] * BLOCK
+                    row = slot * BLOCK**dim + inside
                     grid[row] = grid[row] + value
                 tile[at] = ti.zero(value)
 
