@@ -56,7 +56,7 @@ CONTACT_FILL = 0.999
 CONTACT_MASS_FRACTION = 0.03
 #: Slots of the health report, one integer array read once a step (one host sync): the
 #: non-finite count, the escaped count, a bad particle's row, the largest speed's bits, and the
-#: sparse grid's blocks listed for the step and within reach of the next listing.
+#: sparse grid's blocks listed for the step and those the next listing will find.
 HEALTH_SLOTS = 6
 
 
@@ -175,6 +175,24 @@ def stencil_rows(slots: ti.template(), base, blocks):
             local = local * BLOCK + offset[i] + node[i] - spill * BLOCK
         rows[k] = ti.max(slots[block], 0) * BLOCK**dim + local
     return rows
+
+
+@ti.func
+def mark_next_blocks(
+    position, inv_dx, upper, blocks, marks: ti.template(), stamp, sizes: ti.template()
+):
+    """Count in ``sizes[2]``, once each, the blocks of nodes that a particle at ``position``
+    (m) reaches (its stencil's block and the next ones, on ``blocks`` blocks per axis), as the
+    sparse grid's next listing will: ``marks`` holds the ``stamp`` of the count that last saw
+    each block."""
+    base, _ = particle_stencil(position, inv_dx, upper)
+    for corner in ti.static(ti.grouped(ti.ndrange(*([2] * blocks.n)))):
+        flat = 0
+        for i in ti.static(range(blocks.n)):
+            flat = flat * blocks[i] + base[i] // BLOCK + corner[i]
+        if marks[flat] != stamp:  # read first: most particles share their blocks
+            if ti.atomic_max(marks[flat], stamp) < stamp:
+                ti.atomic_add(sizes[2], 1)
 
 
 @ti.func
@@ -586,6 +604,8 @@ def build_kernels(config: KernelConfig):
         slots: nd(ti.i32),
         blocks: ivec,
         shape: ivec,
+        marks: nd(ti.i32),
+        stamp: ti.i32,
         sizes: nd(ti.i32),
         dt: float,
         dx: float,
@@ -595,6 +615,7 @@ def build_kernels(config: KernelConfig):
     ):
         inv_dx = 1.0 / dx
         upper = shape - 3
+        sizes[2] = 0
         for p in range(x.shape[0]):
             base, fx = particle_stencil(x[p], inv_dx, upper)
             w = bspline_weights(fx)
@@ -621,6 +642,7 @@ def build_kernels(config: KernelConfig):
             if ti.static(flip):
                 velocity = flip_blend * (v[p] + change) + (1.0 - flip_blend) * new_v
             position = x[p] + dt * new_v
+            mark_next_blocks(position, inv_dx, upper, blocks, marks, stamp, sizes)
             v[p] = velocity
             x[p] = position
             C[p] = new_C

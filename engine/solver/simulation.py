@@ -402,7 +402,7 @@ class Simulation:
             self.body_id,
             self.body_velocity,
             *self.sparse.lookup,
-            self.sparse.sizes,
+            *self.sparse.counting,
             dt,
             dx,
             self.scene.simulation.flip_blend,

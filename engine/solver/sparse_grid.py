@@ -13,7 +13,8 @@ block ``s`` in rows ``s * BLOCK^d`` to ``(s + 1) * BLOCK^d - 1``, a block's node
   (:func:`engine.solver.kernels.pool_node` turns a row into its node);
 - ``sizes`` ``(3,)`` int32: the pool blocks in use, those the last scatter wrote (the rows
   that :func:`~engine.solver.kernels.build_kernels`' ``clear_pool`` zeroes; every row past
-  both is zero), and the blocks of nodes within one block of those in use.
+  both is zero), and the blocks the particles' next positions reach (counted as the
+  grid-to-particle transfer moves them: :func:`engine.solver.kernels.mark_next_blocks`).
 
 Memory then follows the particles: a body crossing a large domain costs the blocks around it,
 plus one int32 per block of nodes (1/64 of a node's storage in 3D). On the CPU the blocks are
@@ -54,30 +55,6 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
         for k in range(ti.min(sizes[0], region.shape[0])):
             slots[region[k]] = EMPTY
 
-    @ti.func
-    def count_reach(
-        region: ti.template(), sizes: ti.template(), blocks, marks: ti.template(), stamp
-    ):
-        """``sizes[2]``: the blocks of nodes within one block of a listed one (those included),
-        each counted once (``marks``: the latest listing's ``stamp`` on each block counted).
-        Particles that move less than a cell before the next listing reach no others."""
-        sizes[2] = 0
-        for k in range(ti.min(sizes[0], region.shape[0])):
-            centre = ti.Vector.zero(ti.i32, dim)
-            rest = region[k]
-            for i in ti.static(range(dim)):
-                axis = ti.static(dim - 1 - i)
-                centre[axis] = rest % blocks[axis]
-                rest //= blocks[axis]
-            for offset in ti.static(ti.grouped(ti.ndrange(*([3] * dim)))):
-                near = centre + offset - 1
-                if all(near >= 0) and all(near < blocks):
-                    flat = 0
-                    for i in ti.static(range(dim)):
-                        flat = flat * blocks[i] + near[i]
-                    if ti.atomic_max(marks[flat], stamp) < stamp:
-                        ti.atomic_add(sizes[2], 1)
-
     @ti.kernel
     def list_sorted(
         start: nd(ti.i32),
@@ -86,14 +63,11 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
         slots: nd(ti.i32),
         region: nd(ti.i32),
         sizes: nd(ti.i32),
-        marks: nd(ti.i32),
-        stamp: ti.i32,
     ):
         """The CPU's listing, from the counting sort's ``start`` ``(particle blocks + 1,)``
         (see :class:`engine.solver.scatter_order.ScatterOrder`; ``particle_blocks`` per axis):
         each occupied block's blocks of nodes, in one serial pass, numbered as found.
-        ``sizes[0]`` counts them all, also those past the pool's capacity (left ``WANTED``);
-        ``sizes[2]`` the blocks within reach of the next listing (``count_reach``)."""
+        ``sizes[0]`` counts them all, also those past the pool's capacity (left ``WANTED``)."""
         release(slots, region, sizes)
         size = 0
         ti.loop_config(serialize=True)
@@ -116,7 +90,6 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
                             region[size] = flat
                         size += 1
         sizes[0] = size
-        count_reach(region, sizes, blocks, marks, stamp)
 
     @ti.kernel
     def list_marked(
@@ -127,8 +100,6 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
         slots: nd(ti.i32),
         region: nd(ti.i32),
         sizes: nd(ti.i32),
-        marks: nd(ti.i32),
-        stamp: ti.i32,
     ):
         """The GPUs' listing: every particle at ``x`` ``(N, d)`` (m) marks the blocks of nodes
         its stencil reaches (grid of ``shape`` nodes), then a parallel pass over the blocks of
@@ -149,7 +120,6 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
                 if size < region.shape[0]:
                     slots[flat] = size
                     region[size] = flat
-        count_reach(region, sizes, blocks, marks, stamp)
 
     return cached_launches(SimpleNamespace(list_sorted=list_sorted, list_marked=list_marked))
 
@@ -167,11 +137,11 @@ class SparseGrid:
     order's sort (the CPU), else from the particles (GPUs).
 
     The host learns how many blocks a listing found from the step's health report (the step's
-    one host read, :meth:`observe`), together with how many the next listing can reach if no
-    particle moves a cell: the pool is grown to that before the next listing, which then
-    needs no read of its own. Only after particles moved otherwise (:meth:`forget`: a
-    checkpoint restored, states set from outside, a stage before the scatter) is a listing's
-    count read at once."""
+    one host read, :meth:`observe`), together with how many the next listing will find (the
+    grid-to-particle transfer counts the blocks the moved particles reach): the pool is grown
+    to that before the next listing, which then needs no read of its own. Only after particles
+    moved otherwise (:meth:`forget`: a checkpoint restored, states set from outside, a stage
+    before the scatter) is a listing's count read at once."""
 
     def __init__(self, store, grid_shape: tuple[int, ...], from_sort: bool) -> None:
         self.store, self.shape, self.from_sort = store, tuple(grid_shape), from_sort
@@ -181,11 +151,11 @@ class SparseGrid:
         self.slots = store.array(flat, integer=True)
         store.assign(self.slots, np.full(flat, EMPTY, np.int32))
         self.marks = store.array(flat, integer=True)
-        self.stamp = 0  # the latest listing's mark in ``marks``
+        self.stamp = 0  # the latest count's mark in ``marks``
         self.sizes = store.array(3, integer=True)
         self.region = store.array(1, integer=True)
         self.active = 0  # pool blocks in use after the latest listing, once known
-        self.bound: int | None = None  # blocks the next listing can reach; None: unknown
+        self.bound: int | None = None  # blocks the next listing will find; None: unknown
         self.kernels = build_sparse_kernels(self.dim)
 
     @property
@@ -229,11 +199,19 @@ class SparseGrid:
                 kept = False
         return kept
 
-    def observe(self, active: int, reach: int) -> bool:
-        """Take the latest listing's counts from the step's health report: its blocks and
-        those within reach of the next listing. False if it found more than the pool held
-        (the step's grid missed them)."""
-        self.active, self.bound = active, reach
+    @property
+    def counting(self) -> tuple:
+        """The kernel arguments with which grid-to-particle counts the blocks of nodes the
+        next listing will find (``marks``, a new ``stamp``, ``sizes``; see
+        :func:`engine.solver.kernels.mark_next_blocks`)."""
+        self.stamp += 1
+        return self.marks, self.stamp, self.sizes
+
+    def observe(self, active: int, following: int) -> bool:
+        """Take the step's counts from its health report: the blocks its listing found and
+        those the next listing will find. False if the listing found more than the pool
+        held (the step's grid missed them)."""
+        self.active, self.bound = active, following
         return active <= self.capacity
 
     def forget(self) -> None:
@@ -248,18 +226,15 @@ class SparseGrid:
         self.region = store.array(needed + needed // 4 + 1, integer=True)
 
     def _list(self, order, x, dx: float) -> None:
-        self.stamp += 1
-        blocks, marks = ti.Vector(self.blocks), (self.marks, self.stamp)
+        blocks = ti.Vector(self.blocks)
         if self.from_sort:
             self.kernels.list_sorted(
-                order.start, ti.Vector(order.blocks), blocks, self.slots, self.region,
-                self.sizes, *marks,
-            )  # fmt: skip
+                order.start, ti.Vector(order.blocks), blocks, self.slots, self.region, self.sizes
+            )
         else:
             self.kernels.list_marked(
-                x, dx, ti.Vector(self.shape), blocks, self.slots, self.region, self.sizes,
-                *marks,
-            )  # fmt: skip
+                x, dx, ti.Vector(self.shape), blocks, self.slots, self.region, self.sizes
+            )
 
 
 on_restart(build_sparse_kernels.cache_clear)
