@@ -19,8 +19,12 @@ class Simulation(Protocol):
     Particle arrays are Taichi ndarrays, or torch tensors on :attr:`device` when the scene uses
     a torch material: ``x``, ``v`` ``(N, d)`` m, m/s; ``C`` ``(N, d, d)`` 1/s; ``F``, ``tau``
     ``(N, d, d)`` (Kirchhoff stress, Pa); ``mass`` kg, ``volume`` m³, ``material_id``,
-    ``body_id`` ``(N,)``; plugin particle fields in ``fields``. ``grid_nodes`` holds momentum
-    and mass per node, ``grid`` its spacing ``dx`` (m) and shape.
+    ``body_id`` ``(N,)``; plugin particle fields in ``fields``. ``grid`` holds the grid's
+    spacing ``dx`` (m) and shape (nodes per axis). The grid is sparse: ``grid_nodes`` ``(R, d +
+    1)`` holds momentum (velocity after the grid update) and mass for the ``R`` stored nodes,
+    and a Taichi function finds a node's row with ``engine.solver.kernels.node_row`` and the
+    arguments ``sparse.lookup`` (negative where no particle reaches the node: it is empty).
+    A plugin that sets particle positions calls :meth:`particles_changed` after.
     """
 
     dim: int
@@ -32,6 +36,8 @@ class Simulation(Protocol):
     dt: float  # s, the last step
     scene: Any
     grid: Any
+    grid_nodes: Any
+    sparse: Any
     fields: dict[str, Any]
     x: Any
     v: Any
@@ -39,6 +45,10 @@ class Simulation(Protocol):
 
     def numpy(self, name: str) -> np.ndarray:
         """A NumPy copy of particle array ``name`` (an attribute or a plugin field)."""
+        ...
+
+    def particles_changed(self) -> None:
+        """Say that particle arrays were set other than by a step."""
         ...
 
 
