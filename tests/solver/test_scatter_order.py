@@ -16,42 +16,14 @@ import sys
 
 import numpy as np
 import pytest
+from water_block import water_block
 
 from engine.solver.kernels import BLOCK, PAD
 from engine.solver.simulation import Simulation
 
-DAM = """
-[simulation]
-dim = {dim}
-domain = {domain}
-resolution = 20
-end_time = 1.0
-frame_dt = 0.05
-dt = "auto"
-gravity = {gravity}
-boundary = "slip"
-
-[materials.water]
-model = "fluid"
-density = 1000.0
-bulk_modulus = 2.0e4
-
-[[bodies]]
-material = "water"
-shape = "box"
-min = {low}
-max = {high}
-"""
-
 
 def dam(dim: int) -> str:
-    return DAM.format(
-        dim=dim,
-        domain=[1.0] * dim,
-        gravity=[0.0, -9.8, 0.0][:dim],
-        low=[0.05] * dim,
-        high=[0.45, 0.7, 0.45][:dim],
-    )
+    return water_block(dim, low=[0.05] * dim, high=[0.45, 0.7, 0.45][:dim])
 
 
 def lower_nodes(x: np.ndarray, dx: float, shape: tuple[int, ...]) -> np.ndarray:

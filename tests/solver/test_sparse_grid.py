@@ -11,6 +11,7 @@ the CPU's results to float round-off.
 
 import numpy as np
 import pytest
+from water_block import water_block
 
 import engine.solver.kernels as kernels
 import engine.solver.simulation as simulation
@@ -18,43 +19,11 @@ from engine.solver.kernels import BLOCK, PAD
 from engine.solver.simulation import Simulation, SimulationError
 from engine.solver.sparse_grid import EMPTY, SparseGrid
 
-BLOCK_SCENE = """
-[simulation]
-dim = {dim}
-domain = {domain}
-resolution = {resolution}
-end_time = 1.0
-frame_dt = 0.05
-dt = "auto"
-gravity = {gravity}
-boundary = "slip"
-
-[materials.water]
-model = "fluid"
-density = 1000.0
-bulk_modulus = 2.0e4
-
-[[bodies]]
-material = "water"
-shape = "box"
-min = {low}
-max = {high}
-velocity = {velocity}
-"""
-
 
 def block_scene(dim: int, width: float = 1.0, velocity: float = 0.0, gravity: float = -9.8):
     """A water block 0.4 m wide near the origin of a domain ``width`` m wide, dx = 1/20 m,
     moving out from its corner at ``velocity`` m/s."""
-    return BLOCK_SCENE.format(
-        dim=dim,
-        domain=[width] * dim,
-        resolution=round(20 * width),
-        gravity=[0.0, gravity, 0.0][:dim],
-        low=[0.05] * dim,
-        high=[0.45] * dim,
-        velocity=[velocity] * dim,
-    )
+    return water_block(dim, [0.05] * dim, [0.45] * dim, width, round(20 * width), gravity, velocity)
 
 
 def reached_blocks(sim: Simulation) -> np.ndarray:
