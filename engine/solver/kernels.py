@@ -189,7 +189,7 @@ def mark_next_blocks(
     for corner in ti.static(ti.grouped(ti.ndrange(*([2] * blocks.n)))):
         flat = 0
         for i in ti.static(range(blocks.n)):
-            flat = flat * blocks[i] + base[i] // BLOCK + corner[i]
+            flat = flat * blocks[i] + ti.min(base[i] // BLOCK + corner[i], blocks[i] - 1)
         if marks[flat] != stamp:  # read first: most particles share their blocks
             if ti.atomic_max(marks[flat], stamp) < stamp:
                 ti.atomic_add(sizes[2], 1)
@@ -382,7 +382,7 @@ def build_kernels(config: KernelConfig):
         for spill, span in ti.static(tile_parts):
             flat = 0
             for i in ti.static(range(dim)):
-                flat = flat * blocks[i] + first[i] + spill[i]
+                flat = flat * blocks[i] + ti.min(first[i] + spill[i], blocks[i] - 1)
             slot = slots[flat]
             for local in ti.grouped(ti.ndrange(*span)):
                 at = ti.Vector([part] + [local[i] for i in ti.static(range(dim))])

@@ -82,7 +82,7 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
                 for offset in ti.static(ti.grouped(ti.ndrange(*([2] * dim)))):
                     flat = 0
                     for i in ti.static(range(dim)):
-                        flat = flat * blocks[i] + index[i] + offset[i]
+                        flat = flat * blocks[i] + ti.min(index[i] + offset[i], blocks[i] - 1)
                     if slots[flat] == EMPTY:
                         slots[flat] = WANTED
                         if size < region.shape[0]:
@@ -111,7 +111,7 @@ def build_sparse_kernels(dim: int) -> SimpleNamespace:
             for offset in ti.static(ti.grouped(ti.ndrange(*([2] * dim)))):
                 flat = 0
                 for i in ti.static(range(dim)):
-                    flat = flat * blocks[i] + base[i] // BLOCK + offset[i]
+                    flat = flat * blocks[i] + ti.min(base[i] // BLOCK + offset[i], blocks[i] - 1)
                 slots[flat] = WANTED
         sizes[0] = 0
         for flat in range(slots.shape[0]):

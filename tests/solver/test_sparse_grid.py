@@ -176,3 +176,25 @@ def test_particles_moved_behind_its_back_are_refused_then_counted(load):
     sim.particles_changed()
     sim.step(1e-4)
     assert sim.sparse.active <= sim.sparse.capacity
+
+
+def test_particles_beyond_the_far_wall_count_only_blocks_of_the_grid(load):
+    """Particles thrown past the far faces (the step is refused: they escaped) are counted at
+    their clamped stencils' blocks, never past the last block: a grid of 27 nodes a side has 7
+    blocks, and a stencil starting at node 24 is all in block 6 (an index of 7 would write past
+    ``marks`` and ``slots``)."""
+    sim = Simulation(load(block_scene(2, gravity=0.0)))
+    assert sim.grid.shape == (27, 27) and sim.sparse.blocks == (7, 7)
+    sim.step(1e-4)
+    x = sim.numpy("x")
+    x[:10] = 1.2  # m, past the domain's far corner
+    sim.store.assign(sim.x, x)
+    sim.particles_changed()
+    with pytest.raises(SimulationError, match="left the domain"):
+        sim.step(1e-4)
+    upper = np.array(sim.grid.shape) - 3
+    base = np.clip(np.floor(sim.numpy("x") / sim.grid.dx + PAD - 0.5).astype(int), 0, upper)
+    blocks = np.array(sim.sparse.blocks)
+    reached = [np.minimum(base // BLOCK + c, blocks - 1) for c in np.ndindex(2, 2)]
+    flat = np.ravel_multi_index(np.concatenate(reached).T, sim.sparse.blocks)
+    assert sim.sparse.bound == len(np.unique(flat))
