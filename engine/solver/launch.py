@@ -129,17 +129,8 @@ class CachedLaunch:
         self.sets.move_to_end(key)
         t_kernel, setters, _held = cached
         context = t_kernel.make_launch_context()
-        try:
-            for index, (setter, value) in enumerate(zip(setters, args, strict=True)):
-                setter(context, (index,), value)
-        except RuntimeError:  # Taichi no longer knows the kept kernel's arguments: forget it
-            # (Taichi's "argument not found", seen twice in the suite, in test_friction after a
-            # runtime restart, and not reproduced on demand: a kernel set up wrongly on purpose
-            # crashes rather than raising, so this fallback has no test of its own)
-            del self.sets[key]
-            self.kernel(*args)
-            self._remember(key, args)
-            return
+        for index, (setter, value) in enumerate(zip(setters, args, strict=True)):
+            setter(context, (index,), value)
         program = impl.get_runtime().prog
         compiled = program.compile_kernel(program.config(), program.get_device_caps(), t_kernel)
         program.launch_kernel(compiled, context)
