@@ -66,7 +66,8 @@ def estimate_grid_nodes(loaded: LoadedScene) -> int:
 
 
 def block_count(loaded: LoadedScene) -> int:
-    """Blocks of nodes over the whole grid: the sparse grid keeps one int32 slot each."""
+    """Blocks of nodes over the whole grid: the sparse grid keeps two int32 each (its slot in
+    the pool, and the mark of the next-block count)."""
     sim = loaded.scene.simulation
     dx = max(sim.domain) / sim.resolution
     return int(np.prod([math.ceil((size / dx + 2 * PAD + 2) / BLOCK) for size in sim.domain]))
@@ -171,7 +172,7 @@ def preflight(loaded: LoadedScene, output: Path, assume_yes: bool = False) -> Es
         ) from None
     particles = estimate_particles(loaded)
     need = particles * PARTICLE_BYTES + estimate_grid_nodes(loaded) * node_bytes(loaded)
-    need += 4 * block_count(loaded)  # the sparse grid's slot of each block of nodes
+    need += 8 * block_count(loaded)  # the sparse grid's slot and mark of each block of nodes
     available = psutil.virtual_memory().available
     if need > available:
         raise loaded.error(

@@ -223,7 +223,8 @@ class Simulation:
         """Bytes held in particle and grid arrays (runtime excluded); copies them once to count."""
         names = ("x", "v", "C", "F", "tau", "state", "mass", "volume", "material_id", "body_id")
         particles = sum(self.numpy(name).nbytes for name in (*names, *self.fields))
-        grid = (self.grid_nodes, self.grid_v_old, *self.body_fields, self.sparse.slots)
+        grid = (self.grid_nodes, self.grid_v_old, *self.body_fields)
+        grid += (self.sparse.slots, self.sparse.marks)
         return particles + sum(self.store.to_numpy(a).nbytes for a in grid)
 
     def _torch_particle_rows(self) -> list:

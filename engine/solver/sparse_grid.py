@@ -17,7 +17,8 @@ block ``s`` in rows ``s * BLOCK^d`` to ``(s + 1) * BLOCK^d - 1``, a block's node
   grid-to-particle transfer moves them: :func:`engine.solver.kernels.mark_next_blocks`).
 
 Memory then follows the particles: a body crossing a large domain costs the blocks around it,
-plus one int32 per block of nodes (1/64 of a node's storage in 3D). On the CPU the blocks are
+plus two int32 per block of nodes (``slots`` and the next-block count's ``marks``: 1/128 of a
+dense grid's storage in 3D). On the CPU the blocks are
 listed from the scatter order's counting sort, in one serial pass over its blocks, so pool
 blocks are numbered in one fixed order and runs are reproducible; on GPUs every particle marks
 its blocks in parallel and a parallel pass over the blocks of nodes numbers them with an

@@ -116,15 +116,15 @@ def test_a_pool_that_grows_gives_the_bits_of_one_large_from_the_start(load):
 
 def test_the_same_body_costs_the_same_grid_memory_in_a_domain_four_times_as_wide(load):
     """A 3D block at the same dx in a 1 m and a 4 m domain: the same pool (the particles reach
-    the same blocks), so grid storage differs only by the one int32 per block of nodes of
-    ``slots``; dense, the 4 m domain's grid would be 64 times the 1 m domain's."""
+    the same blocks), so grid storage differs only by the two int32 per block of nodes of
+    ``slots`` and ``marks``; dense, the 4 m domain's grid would be 64 times the 1 m domain's."""
     small, wide = (Simulation(load(block_scene(3, width))) for width in (1.0, 4.0))
     for sim in (small, wide):
         sim.step(sim.stable_dt())
     assert small.sparse.active == wide.sparse.active
     assert small.sparse.rows == wide.sparse.rows
-    slots = [sim.sparse.slots.to_numpy().nbytes for sim in (small, wide)]
-    assert wide.storage_bytes - small.storage_bytes == slots[1] - slots[0]
+    per_block = [2 * sim.sparse.slots.to_numpy().nbytes for sim in (small, wide)]
+    assert wide.storage_bytes - small.storage_bytes == per_block[1] - per_block[0]
     dense = np.prod(wide.grid.shape) * 4 * small.grid_nodes.to_numpy().itemsize
     assert wide.storage_bytes < 0.25 * dense
 
